@@ -1,0 +1,120 @@
+"""approve_reject: one risky operation, auto-approved when low risk, else a person decides.
+
+    assess_risk ──low──▶ auto_approve ──▶ execute
+         │
+         └──high──▶ review ──approve──▶ execute
+                       └────reject───▶ END (status "rejected", with the reviewer's reason)
+
+Input: `{"operation": {"kind": "payment", "amount": 2500, "target": "acct-9", ...}}`.
+Thresholds are the runtime context (`RiskPolicy`): `auto_approve_limit`, `review_targets`.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
+
+from langgraph.config import get_config
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+from pydantic import BaseModel, Field, ValidationError
+
+from signoff import ledger
+from signoff.approval import ActionRequest, ask_for_decisions
+from signoff.audit import SYSTEM, AuditEntry, audit_entry, current_reviewer
+from signoff.risk import Risk, RiskPolicy, classify
+
+
+class Operation(BaseModel):
+    """An operation that cannot be taken back, with the attributes risk is judged on."""
+
+    kind: str = Field(default="payment", min_length=1)
+    amount: float = Field(gt=0)
+    target: str = Field(min_length=1)
+    currency: str = "USD"
+    description: str = ""
+
+
+class State(TypedDict):
+    """The operation, the decision about it and what happened."""
+
+    operation: dict[str, Any]
+    requested_by: NotRequired[str]
+    risk: NotRequired[Risk]
+    status: NotRequired[Literal["invalid", "executed", "rejected"]]
+    decision: NotRequired[str]
+    reviewers: NotRequired[list[str]]
+    reason: NotRequired[str | None]
+    result: NotRequired[dict[str, Any] | None]
+    audit: Annotated[list[AuditEntry], operator.add]
+
+
+def assess_risk(
+    state: State, runtime: Runtime[RiskPolicy]
+) -> Command[Literal["auto_approve", "review", "__end__"]]:
+    """Validate the operation and classify its risk under the context's policy."""
+    try:
+        operation = Operation.model_validate(state["operation"]).model_dump()
+    except ValidationError as error:
+        return Command(update={"status": "invalid", "reason": str(error)}, goto=END)
+    risk = classify(operation, runtime.context or RiskPolicy())
+    requested_by = state.get("requested_by") or current_reviewer(get_config())
+    update = {"operation": operation, "risk": risk, "requested_by": requested_by}
+    return Command(update=update, goto="auto_approve" if risk["level"] == "low" else "review")
+
+
+def auto_approve(state: State) -> dict[str, Any]:
+    """Record that the policy, not a person, approved this operation."""
+    operation, rule = state["operation"], state["risk"]["rule"]
+    entry = audit_entry(
+        stage="policy",
+        action=operation["kind"],
+        decision="auto_approve",
+        reviewer=SYSTEM,
+        args_before=operation,
+        args_after=operation,
+        comment=rule,
+    )
+    return {"decision": "auto_approve", "reviewers": [SYSTEM], "audit": [entry]}
+
+
+def review(state: State) -> Command[Literal["execute", "__end__"]]:
+    """Pause until a person approves or rejects the operation."""
+    operation = state["operation"]
+    action = ActionRequest(
+        name=operation["kind"],
+        args=operation,
+        description=f"{operation['kind']} of {operation['amount']} {operation['currency']} to "
+        f"{operation['target']}: high risk because {state['risk']['rule']}.",
+    )
+    answer = ask_for_decisions(
+        [action], [["approve", "reject"]], stage="review", requested_by=state["requested_by"]
+    )
+    decision = answer.decisions[0]
+    update: dict[str, Any] = {
+        "decision": decision["type"],
+        "reviewers": [answer.reviewer],
+        "audit": answer.audit_entries(),
+    }
+    if decision["type"] == "approve":
+        return Command(update=update, goto="execute")
+    reason = decision.get("message") or "rejected without a reason"
+    return Command(update={**update, "status": "rejected", "reason": reason}, goto=END)
+
+
+def execute(state: State) -> dict[str, Any]:
+    """Carry out the approved operation, once."""
+    entry = ledger.execute(state["operation"]["kind"], state["operation"])
+    return {"status": "executed", "result": {"ledger_id": entry["id"], "executed_at": entry["at"]}}
+
+
+builder = StateGraph(State, context_schema=RiskPolicy)
+builder.add_node(assess_risk)
+builder.add_node(auto_approve)
+builder.add_node(review)
+builder.add_node(execute)
+builder.add_edge(START, "assess_risk")
+builder.add_edge("auto_approve", "execute")
+builder.add_edge("execute", END)
+graph = builder.compile(name="approve_reject")

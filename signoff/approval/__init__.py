@@ -1,0 +1,33 @@
+"""The approval protocol: how a graph asks a person, and how it reads the answer.
+
+Every graph pauses through `ask_for_decisions`. The request it shows is langchain's
+`HumanInTheLoopMiddleware` shape plus signoff's own fields; the answers it accepts are
+langchain decisions, Agent Inbox responses and plain strings, all normalised to `Decision`.
+A bad answer never raises: the node pauses again with the same request and an `error`.
+"""
+
+from signoff.approval.ask import Review, ask_for_decisions
+from signoff.approval.parsing import InvalidAnswer, parse_answer
+from signoff.approval.shapes import (
+    ActionRequest,
+    ApprovalRequest,
+    Decision,
+    DecisionType,
+    ReviewConfig,
+    args_digest,
+    build_request,
+)
+
+__all__ = [
+    "ActionRequest",
+    "ApprovalRequest",
+    "Decision",
+    "DecisionType",
+    "InvalidAnswer",
+    "Review",
+    "ReviewConfig",
+    "args_digest",
+    "ask_for_decisions",
+    "build_request",
+    "parse_answer",
+]

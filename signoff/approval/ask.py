@@ -1,0 +1,105 @@
+"""Pause a graph for a decision and keep pausing until the answer is usable.
+
+`ask_for_decisions` is the only place signoff calls `interrupt()`. A bad answer is never
+raised out of the node: that would store the bad value as the resume write and replay it on
+every later attempt, wedging the thread. Instead the node pauses again with the same request
+and an `error`, and the next correct answer completes it. Call it before any side effect:
+the code before it re-runs on every resume.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.config import get_config
+from langgraph.types import interrupt
+
+from signoff.approval.parsing import ArgsValidator, InvalidAnswer, parse_answer
+from signoff.approval.shapes import (
+    RESPONSE_SCHEMA,
+    ActionRequest,
+    ApprovalRequest,
+    Decision,
+    DecisionType,
+    build_request,
+)
+from signoff.audit import AuditEntry, audit_entry, current_reviewer
+
+_REQUEST_NAMESPACE = uuid.UUID("5f1c7a52-8a8e-4d0b-9a55-51907ff0c0de")
+
+
+@dataclass(frozen=True)
+class Review:
+    """A usable answer: the request that was shown, one decision per action, and who decided."""
+
+    request: ApprovalRequest
+    decisions: list[Decision]
+    reviewer: str
+
+    def audit_entries(self) -> list[AuditEntry]:
+        """One audit entry per action: what was shown, what was decided, and what will run."""
+        return [
+            audit_entry(
+                stage=self.request["stage"],
+                action=action["name"],
+                decision=decision["type"],
+                reviewer=self.reviewer,
+                args_before=action["args"],
+                args_after=args_to_run(action, decision),
+                comment=decision.get("message"),
+                request_id=self.request["request_id"],
+            )
+            for action, decision in zip(
+                self.request["action_requests"], self.decisions, strict=True
+            )
+        ]
+
+
+def args_to_run(action: ActionRequest, decision: Decision) -> dict[str, Any] | None:
+    """The arguments `action` runs with under `decision`; `None` when it does not run."""
+    if decision["type"] == "approve":
+        return action["args"]
+    if decision["type"] == "edit":
+        return decision["args"]
+    return None
+
+
+def ask_for_decisions(
+    actions: list[ActionRequest],
+    allowed: list[list[DecisionType]],
+    *,
+    stage: str,
+    requested_by: str,
+    key: str = "",
+    validate_args: ArgsValidator | None = None,
+    earlier_decisions: list[dict[str, Any]] | None = None,
+) -> Review:
+    """Show `actions` for review and return the first answer that parses.
+
+    `allowed[i]` lists the decisions accepted for `actions[i]`; `key` distinguishes several
+    requests at the same stage of one thread (e.g. a tool-call id) in the stable `request_id`;
+    `validate_args(name, args)` checks edited arguments.
+    """
+    config = get_config()
+    thread_id = (config.get("configurable") or {}).get("thread_id", "")
+    request = build_request(
+        actions,
+        allowed,
+        request_id=str(uuid.uuid5(_REQUEST_NAMESPACE, f"{thread_id}/{stage}/{key}")),
+        stage=stage,
+        requested_by=requested_by,
+        earlier_decisions=earlier_decisions,
+    )
+    error: str | None = None
+    while True:
+        answer = interrupt(
+            ApprovalRequest(**{**request, "error": error}), response_schema=RESPONSE_SCHEMA
+        )
+        try:
+            decisions = parse_answer(answer, request, validate_args)
+        except InvalidAnswer as invalid:
+            error = str(invalid)
+            continue
+        return Review(request=request, decisions=decisions, reviewer=current_reviewer(config))

@@ -1,0 +1,217 @@
+"""Read a reviewer's answer, in any accepted format, into one `Decision` per action.
+
+Accepted formats:
+
+- langchain: `{"decisions": [{"type": "approve"} | {"type": "edit", "edited_action": {...}}
+  | {"type": "reject", "message": ...} | {"type": "respond", "message": ...}],
+  "args_digest": <optional>}`, or one such decision alone when a single action is under review.
+- Agent Inbox: `[{"type": "accept" | "edit" | "response" | "ignore", "args": ...}]`.
+- Plain strings: approve/approved/yes, reject/rejected/no; any other text rejects with it as
+  feedback. A string that starts with `{` or `[` is read as JSON.
+
+Anything else raises `InvalidAnswer` with a message saying what was wrong and what is accepted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from signoff.approval.shapes import ApprovalRequest, Decision, DecisionType
+
+ArgsValidator = Callable[[str, dict[str, Any]], dict[str, Any]]
+"""Checks edited args for the named action; returns them normalised or raises ValueError."""
+
+APPROVE_WORDS = frozenset({"approve", "approved", "yes", "y", "accept", "accepted", "ok"})
+REJECT_WORDS = frozenset({"reject", "rejected", "no", "n", "deny", "denied"})
+
+ACCEPTED_FORMATS = (
+    'Accepted: {"decisions": [{"type": "approve"}, {"type": "edit", "edited_action": '
+    '{"name": ..., "args": {...}}}, {"type": "reject", "message": "..."}, {"type": "respond", '
+    '"message": "..."}]} with one decision per action; Agent Inbox [{"type": "accept"|"edit"|'
+    '"response"|"ignore", "args": ...}]; or text: "approve"/"yes", "reject"/"no", or feedback.'
+)
+
+
+class InvalidAnswer(ValueError):
+    """The answer cannot be used; `str(error)` says why and what would be accepted."""
+
+
+def parse_answer(
+    answer: Any,
+    request: ApprovalRequest,
+    validate_args: ArgsValidator | None = None,
+) -> list[Decision]:
+    """Normalise `answer` into one decision per action of `request`, or raise `InvalidAnswer`."""
+    _require_json(answer)
+    count = len(request["action_requests"])
+    if isinstance(answer, str):
+        items = _items_from_text(answer, count)
+        if items is None:
+            return parse_answer(_json_from_text(answer), request, validate_args)
+    elif isinstance(answer, dict):
+        items = _items_from_object(answer, request)
+    elif isinstance(answer, list):
+        items = answer
+    else:
+        raise InvalidAnswer(
+            f"An answer of type {type(answer).__name__} is not understood. " + ACCEPTED_FORMATS
+        )
+    if len(items) != count:
+        raise InvalidAnswer(
+            f"Got {len(items)} decision(s) for {count} action(s); answer each action once, "
+            "in the order of action_requests."
+        )
+    return [
+        _check_decision(*_normalise(item, position, count), request, position, validate_args)
+        for position, item in enumerate(items)
+    ]
+
+
+def _require_json(answer: Any) -> None:
+    try:
+        json.dumps(answer, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise InvalidAnswer(
+            f"The answer is not a JSON value ({error}). " + ACCEPTED_FORMATS
+        ) from None
+
+
+def _items_from_text(text: str, count: int) -> list[dict[str, Any]] | None:
+    """Map a plain answer to one item per action; `None` when the text is JSON to parse."""
+    stripped = text.strip()
+    if not stripped:
+        raise InvalidAnswer("The answer is empty. " + ACCEPTED_FORMATS)
+    if stripped[0] in "{[":
+        return None
+    word = stripped.lower().rstrip(".!")
+    if word in APPROVE_WORDS:
+        return [{"type": "approve"}] * count
+    if word in REJECT_WORDS:
+        return [{"type": "reject"}] * count
+    return [{"type": "reject", "message": stripped}] * count
+
+
+def _json_from_text(text: str) -> Any:
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidAnswer(
+            f"The answer looks like JSON but does not parse: {error}. " + ACCEPTED_FORMATS
+        ) from None
+    if isinstance(parsed, str):
+        raise InvalidAnswer("A JSON-encoded string is not an answer; send the text itself.")
+    return parsed
+
+
+def _items_from_object(answer: dict[str, Any], request: ApprovalRequest) -> list[Any]:
+    digest = answer.get("args_digest")
+    if digest is not None and digest != request["args_digest"]:
+        raise InvalidAnswer(
+            f"Stale answer: args_digest {digest!r} does not match the actions now under review "
+            f"({request['args_digest']!r}). Re-read action_requests and answer again."
+        )
+    if "decisions" in answer:
+        decisions = answer["decisions"]
+        if not isinstance(decisions, list):
+            raise InvalidAnswer('"decisions" must be a list with one decision per action.')
+        return decisions
+    if "type" in answer:
+        return [answer]
+    raise InvalidAnswer(f'The object has neither "decisions" nor "type". {ACCEPTED_FORMATS}')
+
+
+def _normalise(item: Any, position: int, count: int) -> tuple[Decision, str | None]:
+    """Turn one langchain decision or Agent Inbox response into a `Decision`.
+
+    The second value is the action name an edit claims to target (`None` if it names none).
+    """
+    where = f"Decision {position + 1} of {count}"
+    if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+        raise InvalidAnswer(f'{where} must be an object with a string "type". ' + ACCEPTED_FORMATS)
+    kind = item["type"]
+    if kind in ("approve", "accept"):
+        return Decision(type="approve"), None
+    if kind == "edit":
+        name, args = _edited_action(item, where)
+        return Decision(type="edit", args=args), name
+    if kind in ("reject", "ignore"):
+        message = _optional_text(item.get("message", item.get("args")), where)
+        return (
+            Decision(type="reject", message=message) if message else Decision(type="reject"),
+            None,
+        )
+    if kind in ("respond", "response"):
+        text = _optional_text(item.get("message", item.get("args")), where)
+        if not text:
+            raise InvalidAnswer(f'{where}: "{kind}" needs a non-empty "message" to return.')
+        return Decision(type="respond", message=text), None
+    raise InvalidAnswer(
+        f"{where}: unknown decision type {kind!r}; use approve, edit, reject or respond "
+        "(Agent Inbox: accept, edit, response, ignore)."
+    )
+
+
+def _edited_action(item: dict[str, Any], where: str) -> tuple[str | None, dict[str, Any]]:
+    edited = item.get("edited_action")
+    if edited is None and isinstance(item.get("args"), dict):
+        inbox = item["args"]
+        edited = {"name": inbox.get("action"), "args": inbox.get("args")}
+    if not isinstance(edited, dict) or not isinstance(edited.get("args"), dict):
+        raise InvalidAnswer(
+            f'{where}: "edit" needs "edited_action": {{"name": ..., "args": {{...}}}} '
+            '(Agent Inbox: "args": {"action": ..., "args": {...}}).'
+        )
+    return edited.get("name"), edited["args"]
+
+
+def _optional_text(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidAnswer(f"{where}: the message must be text, not {type(value).__name__}.")
+    return value.strip() or None
+
+
+def _check_decision(
+    decision: Decision,
+    edited_name: str | None,
+    request: ApprovalRequest,
+    position: int,
+    validate_args: ArgsValidator | None,
+) -> Decision:
+    """Enforce the review config and the action's argument schema on one decision."""
+    action = request["action_requests"][position]
+    allowed: list[DecisionType] = request["review_configs"][position]["allowed_decisions"]
+    if decision["type"] not in allowed:
+        raise InvalidAnswer(
+            f"{decision['type']!r} is not allowed for {action['name']!r}; "
+            f"allowed: {', '.join(allowed)}."
+        )
+    if decision["type"] != "edit":
+        return decision
+    args = decision["args"]
+    if edited_name not in (None, action["name"]):
+        raise InvalidAnswer(
+            f"An edit may change the arguments of {action['name']!r}, not the action "
+            f"(got {edited_name!r})."
+        )
+    if validate_args is not None:
+        try:
+            args = validate_args(action["name"], args)
+        except ValueError as error:
+            raise InvalidAnswer(
+                f"Edited arguments for {action['name']!r} are invalid: {_short(error)}"
+            ) from None
+    return Decision(type="edit", args=args)
+
+
+def _short(error: ValueError) -> str:
+    """A one-paragraph account of a validation error (pydantic errors are long)."""
+    errors = getattr(error, "errors", None)
+    if callable(errors):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'args'}: {e['msg']}" for e in errors()
+        )
+    return str(error)

@@ -1,0 +1,71 @@
+"""The ledger: where signoff's local irreversible operations actually happen.
+
+Payments, messages and other actions of the offline graphs are "executed" by appending one
+JSON line to the ledger file (`SIGNOFF_LEDGER`, default `.signoff/ledger.jsonl`). It is the
+observable side effect: tests and operators count entries to prove that an approval ran its
+action exactly once and a rejection ran nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypedDict
+
+from langgraph.config import get_config
+
+DEFAULT_PATH = ".signoff/ledger.jsonl"
+
+
+class LedgerEntry(TypedDict):
+    """One executed operation."""
+
+    id: str
+    """Unique id of this execution."""
+
+    kind: str
+    """What ran, e.g. `"payment"`, `"message"`, or an action name."""
+
+    details: dict[str, Any]
+    """The exact arguments it ran with."""
+
+    thread_id: str | None
+    """The thread whose approval caused it."""
+
+    at: str
+    """UTC timestamp, ISO 8601."""
+
+
+def ledger_path() -> Path:
+    """The ledger file in use."""
+    return Path(os.environ.get("SIGNOFF_LEDGER", DEFAULT_PATH))
+
+
+def execute(kind: str, details: dict[str, Any]) -> LedgerEntry:
+    """Carry out one operation by appending it to the ledger; call only after approval."""
+    configurable = get_config().get("configurable") or {}
+    entry = LedgerEntry(
+        id=uuid.uuid4().hex,
+        kind=kind,
+        details=details,
+        thread_id=configurable.get("thread_id"),
+        at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+    )
+    path = ledger_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)
+        file.write(json.dumps(entry, sort_keys=True) + "\n")
+    return entry
+
+
+def read_entries(path: Path | None = None) -> list[LedgerEntry]:
+    """Every entry in the ledger, oldest first."""
+    path = path or ledger_path()
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
