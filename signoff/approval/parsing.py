@@ -202,12 +202,12 @@ def _check_decision(
             args = validate_args(action["name"], args)
         except ValueError as error:
             raise InvalidAnswer(
-                f"Edited arguments for {action['name']!r} are invalid: {_short(error)}"
+                f"Edited arguments for {action['name']!r} are invalid: {describe_error(error)}"
             ) from None
     return Decision(type="edit", args=args)
 
 
-def _short(error: ValueError) -> str:
+def describe_error(error: ValueError) -> str:
     """A one-paragraph account of a validation error (pydantic errors are long)."""
     errors = getattr(error, "errors", None)
     if callable(errors):

@@ -1,0 +1,124 @@
+"""edit_state: prepare a draft message, let a person approve, edit or reject it, then send it.
+
+    prepare_draft ──▶ review_draft ──approve / edit──▶ send ──▶ END
+                           └──────────reject─────────▶ END (status "rejected")
+
+Input: `{"brief": {"to": ["ops@example.com"], "topic": "the Friday outage", "details": "..."}}`.
+Edits are validated (`MessageDraft`) and their diff is audited. A client may also change
+`draft` with `update_state` while paused: that edit is honoured, validated and audited too.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command
+from pydantic import ValidationError
+
+from signoff import ledger
+from signoff.approval import ActionRequest, ask_for_decisions
+from signoff.approval.ask import args_to_run
+from signoff.approval.parsing import describe_error
+from signoff.audit import AuditEntry, audit_entry
+from signoff.drafts import Brief, MessageDraft, prepare_draft, validate_draft
+
+ACTION = "send_message"
+
+
+class State(TypedDict):
+    """The brief, the draft as prepared, the draft under review, and the outcome."""
+
+    brief: dict[str, Any]
+    prepared_draft: NotRequired[dict[str, Any]]
+    draft: NotRequired[dict[str, Any]]
+    final: NotRequired[dict[str, Any] | None]
+    status: NotRequired[Literal["invalid", "sent", "rejected"]]
+    decision: NotRequired[str]
+    reviewers: NotRequired[list[str]]
+    reason: NotRequired[str | None]
+    result: NotRequired[dict[str, Any] | None]
+    audit: Annotated[list[AuditEntry], operator.add]
+
+
+def draft_message(state: State) -> Command[Literal["review_draft", "__end__"]]:
+    """Turn the brief into a first draft."""
+    try:
+        draft = prepare_draft(Brief.model_validate(state["brief"])).model_dump()
+    except ValidationError as error:
+        return Command(update={"status": "invalid", "reason": str(error)}, goto=END)
+    return Command(update={"prepared_draft": draft, "draft": draft}, goto="review_draft")
+
+
+def review_draft(state: State) -> Command[Literal["send", "__end__"]]:
+    """Show the current draft; a direct state edit that fails validation cannot be approved."""
+    draft, prepared = state["draft"], state["prepared_draft"]
+    problem = _validation_problem(draft)
+    action = ActionRequest(
+        name=ACTION,
+        args=draft,
+        description=f"Send {draft.get('subject')!r} to {', '.join(draft.get('to') or [])}."
+        + (
+            f" The draft in state is not sendable ({problem}): edit or reject it."
+            if problem
+            else ""
+        ),
+    )
+    allowed = ["edit", "reject"] if problem else ["approve", "edit", "reject"]
+    answer = ask_for_decisions(
+        [action],
+        [allowed],
+        stage="review",
+        requested_by="edit_state",
+        validate_args=validate_draft,
+    )
+    audit = []
+    if draft != prepared:
+        audit.append(
+            audit_entry(
+                stage="state",
+                action=ACTION,
+                decision="state_edit",
+                reviewer=answer.reviewer,
+                args_before=prepared,
+                args_after=draft,
+                comment="draft changed with update_state",
+            )
+        )
+    audit += answer.audit_entries()
+    decision = answer.decisions[0]
+    final = args_to_run(action, decision)
+    update = {
+        "decision": decision["type"],
+        "reviewers": [answer.reviewer],
+        "audit": audit,
+        "final": final,
+    }
+    if final is None:
+        reason = decision.get("message") or "rejected without a reason"
+        return Command(update={**update, "status": "rejected", "reason": reason}, goto=END)
+    return Command(update=update, goto="send")
+
+
+def send(state: State) -> dict[str, Any]:
+    """Send the approved message, once."""
+    entry = ledger.execute("message", state["final"])
+    return {"status": "sent", "result": {"ledger_id": entry["id"], "sent_at": entry["at"]}}
+
+
+def _validation_problem(draft: dict[str, Any]) -> str | None:
+    try:
+        MessageDraft.model_validate(draft)
+    except ValidationError as error:
+        return describe_error(error)
+    return None
+
+
+builder = StateGraph(State)
+builder.add_node(draft_message)
+builder.add_node(review_draft)
+builder.add_node(send)
+builder.add_edge(START, "draft_message")
+builder.add_edge("send", END)
+graph = builder.compile(name="edit_state")

@@ -1,0 +1,125 @@
+"""multi_stage_approval: an ordered chain of approvers; the action runs once all approve.
+
+    plan_chain ──▶ review_stage ──approve, more stages──▶ review_stage
+                        ├──approve, last stage──▶ execute ──▶ END
+                        └──reject at any stage──▶ END (status "rejected", `rejected_at` names it)
+
+Input: `{"action": {"name": "deploy_release", "args": {...}, "description": "..."}}`.
+The chain (default `manager` then `security`) comes from the runtime context and is fixed
+into state when the thread starts, so changing an assistant never reshuffles a pending chain.
+Each stage is its own pause and shows the decisions of the stages before it.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
+
+from langgraph.config import get_config
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+from pydantic import BaseModel, Field, ValidationError
+
+from signoff import ledger
+from signoff.approval import ActionRequest, ask_for_decisions
+from signoff.audit import AuditEntry, current_reviewer
+
+
+@dataclass(kw_only=True)
+class ApprovalChain:
+    """Who must approve, in order."""
+
+    stages: list[str] = field(
+        default_factory=lambda: ["manager", "security"],
+        metadata={"description": "Approval stages in order; every one must approve."},
+    )
+
+
+class Action(BaseModel):
+    """The action awaiting the chain's approval."""
+
+    name: str = Field(min_length=1)
+    args: dict[str, Any] = Field(default_factory=dict)
+    description: str = ""
+
+
+class State(TypedDict):
+    """The action, the chain fixed for this thread, each stage's decision and the outcome."""
+
+    action: dict[str, Any]
+    requested_by: NotRequired[str]
+    stages: NotRequired[list[str]]
+    status: NotRequired[Literal["invalid", "executed", "rejected"]]
+    decision: NotRequired[str]
+    rejected_at: NotRequired[str | None]
+    reviewers: Annotated[list[str], operator.add]
+    reason: NotRequired[str | None]
+    result: NotRequired[dict[str, Any] | None]
+    audit: Annotated[list[AuditEntry], operator.add]
+
+
+def plan_chain(
+    state: State, runtime: Runtime[ApprovalChain]
+) -> Command[Literal["review_stage", "__end__"]]:
+    """Validate the action and fix the chain of stages for this thread."""
+    stages = (runtime.context or ApprovalChain()).stages
+    try:
+        action = Action.model_validate(state["action"]).model_dump()
+    except ValidationError as error:
+        return Command(update={"status": "invalid", "reason": str(error)}, goto=END)
+    if not stages or len(set(stages)) != len(stages):
+        reason = f"stages must be a non-empty list of distinct names, got {stages!r}"
+        return Command(update={"status": "invalid", "reason": reason}, goto=END)
+    requested_by = state.get("requested_by") or current_reviewer(get_config())
+    update = {"action": action, "stages": stages, "requested_by": requested_by}
+    return Command(update=update, goto="review_stage")
+
+
+def review_stage(state: State) -> Command[Literal["review_stage", "execute", "__end__"]]:
+    """Ask the next stage in the chain, showing what the earlier stages decided."""
+    action, earlier = state["action"], state["audit"]
+    stage = state["stages"][len(earlier)]
+    answer = ask_for_decisions(
+        [
+            ActionRequest(
+                name=action["name"],
+                args=action["args"],
+                description=action["description"] or f"Run {action['name']}.",
+            )
+        ],
+        [["approve", "reject"]],
+        stage=stage,
+        requested_by=state["requested_by"],
+        earlier_decisions=list(earlier),
+    )
+    decision = answer.decisions[0]
+    update: dict[str, Any] = {
+        "decision": decision["type"],
+        "reviewers": [answer.reviewer],
+        "audit": answer.audit_entries(),
+    }
+    if decision["type"] == "reject":
+        reason = decision.get("message") or f"rejected at stage {stage!r} without a reason"
+        return Command(
+            update={**update, "status": "rejected", "rejected_at": stage, "reason": reason},
+            goto=END,
+        )
+    last = len(earlier) + 1 == len(state["stages"])
+    return Command(update=update, goto="execute" if last else "review_stage")
+
+
+def execute(state: State) -> dict[str, Any]:
+    """Run the action the whole chain approved, once."""
+    entry = ledger.execute(state["action"]["name"], state["action"]["args"])
+    return {"status": "executed", "result": {"ledger_id": entry["id"], "executed_at": entry["at"]}}
+
+
+builder = StateGraph(State, context_schema=ApprovalChain)
+builder.add_node(plan_chain)
+builder.add_node(review_stage)
+builder.add_node(execute)
+builder.add_edge(START, "plan_chain")
+builder.add_edge("execute", END)
+graph = builder.compile(name="multi_stage_approval")

@@ -1,0 +1,188 @@
+"""Tool-calling agents whose sensitive tool calls wait for a person.
+
+    call_model ──no tool calls──▶ END
+        │
+        ├──only safe calls──────────────────────────▶ run_tools ──▶ call_model
+        └──sensitive calls──▶ review_tool_call ×N ──▶ run_tools ──▶ call_model
+
+Every sensitive call in one model message is its own `review_tool_call` task and so its own
+interrupt: answer them one by one with a resume map keyed by interrupt id, or all in one map.
+`run_tools` is the only node that executes tools, after every review of the turn is in:
+
+- approve runs the call; edit runs it with the validated new args (and rewrites the call in
+  the model's message so history shows what ran);
+- reject returns the reviewer's message to the model as an error `ToolMessage`;
+- respond returns the reviewer's text as the tool result without running the tool.
+
+Safe tools (not in the policy) run without pausing. A tool that raises becomes an error
+`ToolMessage` the model can explain; the run never crashes.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, TypedDict
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AnyMessage, SystemMessage, ToolCall, ToolMessage
+from langchain_core.tools import BaseTool
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Send
+
+from signoff.approval import ActionRequest, Decision, DecisionType, ask_for_decisions
+from signoff.audit import AuditEntry
+
+ToolPolicy = dict[str, list[DecisionType]]
+"""Sensitive tool name → the decisions a reviewer may make on its calls. Absent = safe."""
+
+
+@dataclass(kw_only=True)
+class AgentContext:
+    """Runtime settings of an agent, editable per assistant in Studio."""
+
+    model: str = field(
+        default="scripted",
+        metadata={"description": "Chat model to use; 'scripted' is the offline rule-based one."},
+    )
+    system_prompt: str = field(
+        default="You are a careful assistant. Sensitive tool calls are reviewed by a person.",
+        metadata={"description": "System prompt placed before the conversation."},
+    )
+
+
+def merge_reviews(left: dict[str, Decision], right: dict[str, Decision]) -> dict[str, Decision]:
+    """Reducer: reviews of parallel calls arrive from separate tasks; keep them all."""
+    return {**left, **right}
+
+
+class AgentState(TypedDict):
+    """The conversation, the decisions on its sensitive tool calls, and the audit trail."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    reviews: Annotated[dict[str, Decision], merge_reviews]
+    audit: Annotated[list[AuditEntry], operator.add]
+
+
+class PendingCall(TypedDict):
+    """The input of one `review_tool_call` task."""
+
+    tool_call: ToolCall
+
+
+ModelFactory = Callable[[AgentContext], BaseChatModel]
+
+
+def build_reviewed_agent(
+    *,
+    name: str,
+    tools: Sequence[BaseTool],
+    policy: ToolPolicy,
+    load_model: ModelFactory,
+    context_schema: type[AgentContext] = AgentContext,
+) -> CompiledStateGraph:
+    """Compile an agent over `tools` whose calls to tools named in `policy` need approval."""
+    by_name = {tool.name: tool for tool in tools}
+    unknown = set(policy) - set(by_name)
+    if unknown:
+        raise ValueError(f"policy names tools the agent does not have: {sorted(unknown)}")
+
+    def call_model(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+        """Ask the model for the next message, with the tools bound."""
+        context = runtime.context or context_schema()
+        model = load_model(context).bind_tools(list(tools))
+        reply = model.invoke([SystemMessage(context.system_prompt), *state["messages"]])
+        return {"messages": [reply]}
+
+    def route_tool_calls(state: AgentState) -> list[Send] | Literal["run_tools", "__end__"]:
+        """End the turn, run safe calls directly, or send each sensitive call to review."""
+        calls = _last_ai_message(state).tool_calls
+        sensitive = [call for call in calls if call["name"] in policy]
+        if sensitive:
+            return [Send("review_tool_call", PendingCall(tool_call=call)) for call in sensitive]
+        return "run_tools" if calls else END
+
+    def review_tool_call(pending: PendingCall) -> dict[str, Any]:
+        """Pause for one sensitive call; record the decision for `run_tools`."""
+        call = pending["tool_call"]
+        tool = by_name[call["name"]]
+        answer = ask_for_decisions(
+            [ActionRequest(name=call["name"], args=call["args"], description=tool.description)],
+            [policy[call["name"]]],
+            stage="tool_review",
+            requested_by="agent",
+            key=call["id"] or "",
+            validate_args=lambda _name, args: _validated_args(tool, args),
+        )
+        return {"reviews": {call["id"]: answer.decisions[0]}, "audit": answer.audit_entries()}
+
+    def run_tools(state: AgentState) -> dict[str, Any]:
+        """Execute the turn's calls as reviewed; the only place tools run."""
+        message = _last_ai_message(state)
+        results, calls_as_run = [], []
+        for call in message.tool_calls:
+            decision = state["reviews"].get(call["id"]) if call["name"] in policy else None
+            if decision and decision["type"] == "edit":
+                call = ToolCall(**{**call, "args": decision["args"]})
+            calls_as_run.append(call)
+            if call["name"] in policy and decision is None:
+                results.append(_error(call, "This sensitive call was never reviewed; not run."))
+            else:
+                results.append(_result(call, decision, by_name))
+        update: dict[str, Any] = {"messages": results}
+        if calls_as_run != message.tool_calls:
+            update["messages"] = [message.model_copy(update={"tool_calls": calls_as_run}), *results]
+        return update
+
+    builder = StateGraph(AgentState, context_schema=context_schema)
+    builder.add_node(call_model)
+    builder.add_node(review_tool_call)
+    builder.add_node(run_tools)
+    builder.add_edge(START, "call_model")
+    builder.add_conditional_edges(
+        "call_model", route_tool_calls, ["review_tool_call", "run_tools", END]
+    )
+    builder.add_edge("review_tool_call", "run_tools")
+    builder.add_edge("run_tools", "call_model")
+    return builder.compile(name=name)
+
+
+def _last_ai_message(state: AgentState) -> AIMessage:
+    message = state["messages"][-1]
+    if not isinstance(message, AIMessage):
+        raise TypeError(f"expected the model's message last, got {type(message).__name__}")
+    return message
+
+
+def _validated_args(tool: BaseTool, args: dict[str, Any]) -> dict[str, Any]:
+    """Check edited args against the tool's argument schema (raises ValueError)."""
+    schema = tool.get_input_schema()
+    return schema.model_validate(args).model_dump(exclude_none=True)
+
+
+def _result(call: ToolCall, decision: Decision | None, by_name: dict[str, BaseTool]) -> ToolMessage:
+    """Run one call (or not, as reviewed) and return the model-facing result."""
+    if decision and decision["type"] == "reject":
+        return _error(
+            call, f"A reviewer rejected this call: {decision.get('message') or 'no reason given'}"
+        )
+    if decision and decision["type"] == "respond":
+        return ToolMessage(content=decision["message"], name=call["name"], tool_call_id=call["id"])
+    tool = by_name.get(call["name"])
+    if tool is None:
+        return _error(
+            call, f"Unknown tool {call['name']!r}; available: {', '.join(sorted(by_name))}."
+        )
+    try:
+        output = tool.invoke(call["args"])
+    except Exception as error:  # noqa: BLE001 - any tool failure goes back to the model
+        return _error(call, f"{type(error).__name__}: {error}")
+    return ToolMessage(content=str(output), name=call["name"], tool_call_id=call["id"])
+
+
+def _error(call: ToolCall, text: str) -> ToolMessage:
+    return ToolMessage(content=text, name=call["name"], tool_call_id=call["id"], status="error")
