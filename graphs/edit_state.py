@@ -42,13 +42,19 @@ class State(TypedDict):
     audit: Annotated[list[AuditEntry], operator.add]
 
 
-def draft_message(state: State) -> Command[Literal["review_draft", "__end__"]]:
+def draft_message(state: State) -> dict[str, Any]:
     """Turn the brief into a first draft."""
     try:
         draft = prepare_draft(Brief.model_validate(state["brief"])).model_dump()
     except ValidationError as error:
-        return Command(update={"status": "invalid", "reason": str(error)}, goto=END)
-    return Command(update={"prepared_draft": draft, "draft": draft}, goto="review_draft")
+        return {"status": "invalid", "reason": str(error)}
+    return {"prepared_draft": draft, "draft": draft}
+
+
+def route_draft(state: State) -> Literal["review_draft", "__end__"]:
+    """Review a prepared draft. An edge, not a `Command`: `update_state` while paused is
+    applied as `draft_message`, and this edge then sends the edited draft back to review."""
+    return END if state.get("status") == "invalid" else "review_draft"
 
 
 def review_draft(state: State) -> Command[Literal["send", "__end__"]]:
@@ -120,5 +126,6 @@ builder.add_node(draft_message)
 builder.add_node(review_draft)
 builder.add_node(send)
 builder.add_edge(START, "draft_message")
+builder.add_conditional_edges("draft_message", route_draft)
 builder.add_edge("send", END)
 graph = builder.compile(name="edit_state")

@@ -1,0 +1,97 @@
+"""approve_reject through the real server: auto-approve, approve, reject, context thresholds."""
+
+from __future__ import annotations
+
+PAYMENT = {"operation": {"kind": "payment", "amount": 5000, "target": "acct-9"}}
+
+
+async def test_low_risk_is_auto_approved_and_audited(flow):
+    run = flow("approve_reject")
+    result = await run.start({"operation": {"amount": 40, "target": "acct-1"}})
+    assert await run.status() == "idle"
+    assert result["status"] == "executed"
+    assert result["decision"] == "auto_approve"
+    assert result["reviewers"] == ["system"]
+    [entry] = result["audit"]
+    assert entry["reviewer"] == "system" and entry["decision"] == "auto_approve"
+    assert "within auto_approve_limit 1000.0" in entry["comment"]
+    assert len(run.executions()) == 1
+
+
+async def test_high_risk_pauses_with_the_protocol_request(flow):
+    run = flow("approve_reject")
+    await run.start(PAYMENT)
+    assert await run.status() == "interrupted"
+    [pending] = await run.pending()
+    request = pending["value"]
+    assert request["action_requests"][0]["name"] == "payment"
+    assert request["action_requests"][0]["args"]["amount"] == 5000
+    assert "exceeds auto_approve_limit" in request["action_requests"][0]["description"]
+    assert request["review_configs"] == [
+        {"action_name": "payment", "allowed_decisions": ["approve", "reject"]}
+    ]
+    assert request["stage"] == "review" and request["error"] is None
+    assert len(request["args_digest"]) == 64 and request["request_id"]
+    assert pending["response_schema"]["title"] == "ApprovalAnswer"
+    assert run.executions() == []
+
+
+async def test_approve_executes_exactly_once(flow):
+    run = flow("approve_reject")
+    await run.start(PAYMENT)
+    digest = (await run.request())["args_digest"]
+    result = await run.resume({"decisions": [{"type": "approve"}], "args_digest": digest})
+    assert await run.status() == "idle"
+    assert result["status"] == "executed" and result["decision"] == "approve"
+    assert result["reviewers"] == ["anonymous"]
+    [execution] = run.executions()
+    assert execution["details"]["amount"] == 5000
+    assert result["result"]["ledger_id"] == execution["id"]
+    [entry] = result["audit"]
+    assert (entry["stage"], entry["decision"], entry["reviewer"]) == (
+        "review",
+        "approve",
+        "anonymous",
+    )
+    assert entry["args_before"] == entry["args_after"]
+
+
+async def test_reject_ends_with_the_reason_and_runs_nothing(flow):
+    run = flow("approve_reject")
+    await run.start(PAYMENT)
+    result = await run.resume("too much for a Friday")
+    assert await run.status() == "idle"
+    assert result["status"] == "rejected"
+    assert result["reason"] == "too much for a Friday"
+    assert result["audit"][0]["comment"] == "too much for a Friday"
+    assert result["audit"][0]["args_after"] is None
+    assert run.executions() == []
+
+
+async def test_thresholds_come_from_the_assistant_context(flow, client):
+    strict = await client.assistants.create(
+        "approve_reject", context={"auto_approve_limit": 10, "review_targets": ["acct-vip"]}
+    )
+    small = flow("approve_reject")
+    await small.start(
+        {"operation": {"amount": 40, "target": "acct-1"}}, assistant=strict["assistant_id"]
+    )
+    assert await small.status() == "interrupted"
+    assert (
+        "exceeds auto_approve_limit 10"
+        in (await small.request())["action_requests"][0]["description"]
+    )
+    vip = flow("approve_reject")
+    await vip.start(
+        {"operation": {"amount": 1, "target": "acct-vip"}}, assistant=strict["assistant_id"]
+    )
+    assert "review_targets" in (await vip.request())["action_requests"][0]["description"]
+
+
+async def test_invalid_operation_ends_plainly_without_running(flow):
+    run = flow("approve_reject")
+    result = await run.start({"operation": {"amount": -3, "target": ""}})
+    assert result["status"] == "invalid"
+    assert "amount" in result["reason"] and "target" in result["reason"]
+    assert await run.status() == "idle"
+    assert run.executions() == []

@@ -1,0 +1,70 @@
+"""multi_stage_approval through the real server: the chain, rejections, context-defined chains."""
+
+from __future__ import annotations
+
+DEPLOY = {"action": {"name": "deploy_release", "args": {"version": "2.4.0", "env": "prod"}}}
+
+
+async def test_each_stage_pauses_in_order_showing_earlier_decisions(flow):
+    run = flow("multi_stage_approval")
+    await run.start(DEPLOY)
+    manager = await run.request()
+    assert manager["stage"] == "manager" and manager["earlier_decisions"] == []
+    await run.resume({"decisions": [{"type": "approve"}]})
+    assert await run.status() == "interrupted"
+    security = await run.request()
+    assert security["stage"] == "security"
+    assert [d["stage"] for d in security["earlier_decisions"]] == ["manager"]
+    assert security["earlier_decisions"][0]["decision"] == "approve"
+    assert security["request_id"] != manager["request_id"]
+    assert run.executions() == []
+    result = await run.resume("approved")
+    assert result["status"] == "executed"
+    assert [e["stage"] for e in result["audit"]] == ["manager", "security"]
+    assert result["reviewers"] == ["anonymous", "anonymous"]
+    [execution] = run.executions()
+    assert execution["kind"] == "deploy_release" and execution["details"]["version"] == "2.4.0"
+
+
+async def test_rejection_stops_the_chain_and_names_the_stage(flow):
+    run = flow("multi_stage_approval")
+    await run.start(DEPLOY)
+    await run.resume("yes")
+    result = await run.resume({"decisions": [{"type": "reject", "message": "CVE open"}]})
+    assert result["status"] == "rejected" and result["rejected_at"] == "security"
+    assert result["reason"] == "CVE open"
+    assert await run.status() == "idle"
+    assert run.executions() == []
+
+
+async def test_first_stage_rejection_never_asks_the_next(flow):
+    run = flow("multi_stage_approval")
+    await run.start(DEPLOY)
+    result = await run.resume("no")
+    assert result["rejected_at"] == "manager"
+    assert [e["stage"] for e in result["audit"]] == ["manager"]
+    assert run.executions() == []
+
+
+async def test_chain_comes_from_the_context_and_is_fixed_per_thread(flow, client):
+    chain = await client.assistants.create(
+        "multi_stage_approval", context={"stages": ["finance", "legal", "cto"]}
+    )
+    run = flow("multi_stage_approval")
+    run.graph = chain["assistant_id"]
+    await run.start(DEPLOY)
+    seen = []
+    for _ in range(3):
+        seen.append((await run.request())["stage"])
+        result = await run.resume("approve")
+    assert seen == ["finance", "legal", "cto"]
+    assert result["status"] == "executed" and len(run.executions()) == 1
+
+
+async def test_single_stage_chain(flow, client):
+    chain = await client.assistants.create("multi_stage_approval", context={"stages": ["oncall"]})
+    run = flow("multi_stage_approval")
+    run.graph = chain["assistant_id"]
+    await run.start(DEPLOY)
+    assert (await run.request())["stage"] == "oncall"
+    assert (await run.resume("approve"))["status"] == "executed"
