@@ -16,7 +16,7 @@ from typing import Any
 from langgraph.config import get_config
 from langgraph.types import interrupt
 
-from signoff.approval.parsing import ArgsValidator, InvalidAnswer, parse_answer
+from signoff.approval.parsing import ArgsValidator, InvalidAnswer, accepted_answers, parse_answer
 from signoff.approval.shapes import (
     RESPONSE_SCHEMA,
     ActionRequest,
@@ -100,6 +100,6 @@ def ask_for_decisions(
         try:
             decisions = parse_answer(answer, request, validate_args)
         except InvalidAnswer as invalid:
-            error = str(invalid)
+            error = f"{invalid} {accepted_answers(request)}"
             continue
         return Review(request=request, decisions=decisions, reviewer=current_reviewer(config))

@@ -26,16 +26,25 @@ ArgsValidator = Callable[[str, dict[str, Any]], dict[str, Any]]
 APPROVE_WORDS = frozenset({"approve", "approved", "yes", "y", "accept", "accepted", "ok"})
 REJECT_WORDS = frozenset({"reject", "rejected", "no", "n", "deny", "denied"})
 
-ACCEPTED_FORMATS = (
-    'Accepted: {"decisions": [{"type": "approve"}, {"type": "edit", "edited_action": '
-    '{"name": ..., "args": {...}}}, {"type": "reject", "message": "..."}, {"type": "respond", '
-    '"message": "..."}]} with one decision per action; Agent Inbox [{"type": "accept"|"edit"|'
-    '"response"|"ignore", "args": ...}]; or text: "approve"/"yes", "reject"/"no", or feedback.'
-)
-
 
 class InvalidAnswer(ValueError):
-    """The answer cannot be used; `str(error)` says why and what would be accepted."""
+    """The answer cannot be used; `str(error)` says why."""
+
+
+def accepted_answers(request: ApprovalRequest) -> str:
+    """What `request` accepts, appended to every error so the reviewer can answer right."""
+    per_action = "; ".join(
+        f"{config['action_name']}: {', '.join(config['allowed_decisions'])}"
+        for config in request["review_configs"]
+    )
+    count = len(request["review_configs"])
+    return (
+        f"This request takes {count} decision(s), in order ({per_action}), as "
+        '{"decisions": [{"type": "approve"} | {"type": "edit", "edited_action": {"name", "args"}} '
+        '| {"type": "reject", "message"} | {"type": "respond", "message"}]}, as Agent Inbox '
+        '[{"type": "accept" | "edit" | "response" | "ignore", "args"}], or as text: '
+        '"approve"/"yes", "reject"/"no", or feedback (rejects with it).'
+    )
 
 
 def parse_answer(
@@ -55,9 +64,7 @@ def parse_answer(
     elif isinstance(answer, list):
         items = answer
     else:
-        raise InvalidAnswer(
-            f"An answer of type {type(answer).__name__} is not understood. " + ACCEPTED_FORMATS
-        )
+        raise InvalidAnswer(f"An answer of type {type(answer).__name__} is not understood.")
     if len(items) != count:
         raise InvalidAnswer(
             f"Got {len(items)} decision(s) for {count} action(s); answer each action once, "
@@ -73,17 +80,15 @@ def _require_json(answer: Any) -> None:
     try:
         json.dumps(answer, allow_nan=False)
     except (TypeError, ValueError) as error:
-        raise InvalidAnswer(
-            f"The answer is not a JSON value ({error}). " + ACCEPTED_FORMATS
-        ) from None
+        raise InvalidAnswer(f"The answer is not a JSON value ({error}).") from None
 
 
 def _items_from_text(text: str, count: int) -> list[dict[str, Any]] | None:
     """Map a plain answer to one item per action; `None` when the text is JSON to parse."""
     stripped = text.strip()
     if not stripped:
-        raise InvalidAnswer("The answer is empty. " + ACCEPTED_FORMATS)
-    if stripped[0] in "{[":
+        raise InvalidAnswer("The answer is empty.")
+    if stripped[0] in '{["':
         return None
     word = stripped.lower().rstrip(".!")
     if word in APPROVE_WORDS:
@@ -97,11 +102,9 @@ def _json_from_text(text: str) -> Any:
     try:
         parsed = json.loads(text)
     except json.JSONDecodeError as error:
-        raise InvalidAnswer(
-            f"The answer looks like JSON but does not parse: {error}. " + ACCEPTED_FORMATS
-        ) from None
-    if isinstance(parsed, str):
-        raise InvalidAnswer("A JSON-encoded string is not an answer; send the text itself.")
+        raise InvalidAnswer(f"The answer looks like JSON but does not parse: {error}.") from None
+    if isinstance(parsed, str) and parsed.strip()[:1] == '"':
+        raise InvalidAnswer("A string encoded as JSON twice is not an answer; send the text.")
     return parsed
 
 
@@ -119,7 +122,7 @@ def _items_from_object(answer: dict[str, Any], request: ApprovalRequest) -> list
         return decisions
     if "type" in answer:
         return [answer]
-    raise InvalidAnswer(f'The object has neither "decisions" nor "type". {ACCEPTED_FORMATS}')
+    raise InvalidAnswer('The object has neither "decisions" nor "type".')
 
 
 def _normalise(item: Any, position: int, count: int) -> tuple[Decision, str | None]:
@@ -129,7 +132,7 @@ def _normalise(item: Any, position: int, count: int) -> tuple[Decision, str | No
     """
     where = f"Decision {position + 1} of {count}"
     if not isinstance(item, dict) or not isinstance(item.get("type"), str):
-        raise InvalidAnswer(f'{where} must be an object with a string "type". ' + ACCEPTED_FORMATS)
+        raise InvalidAnswer(f'{where} must be an object with a string "type".')
     kind = item["type"]
     if kind in ("approve", "accept"):
         return Decision(type="approve"), None
