@@ -11,8 +11,7 @@ Thresholds are the runtime context (`RiskPolicy`): `auto_approve_limit`, `review
 
 from __future__ import annotations
 
-import operator
-from typing import Annotated, Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired
 
 from langgraph.config import get_config
 from langgraph.graph import END, START, StateGraph
@@ -20,9 +19,9 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 from pydantic import BaseModel, Field, ValidationError
 
-from signoff import ledger
 from signoff.approval import ActionRequest, ask_for_decisions
-from signoff.audit import SYSTEM, AuditEntry, audit_entry, current_reviewer
+from signoff.audit import SYSTEM, audit_entry, current_reviewer
+from signoff.outcome import Outcome, execute_once, record_review
 from signoff.risk import Risk, RiskPolicy, classify
 
 
@@ -36,18 +35,12 @@ class Operation(BaseModel):
     description: str = ""
 
 
-class State(TypedDict):
-    """The operation, the decision about it and what happened."""
+class State(Outcome):
+    """The operation, its risk, and (from `Outcome`) the decision and what happened."""
 
     operation: dict[str, Any]
     requested_by: NotRequired[str]
     risk: NotRequired[Risk]
-    status: NotRequired[Literal["invalid", "executed", "rejected"]]
-    decision: NotRequired[str]
-    reviewers: NotRequired[list[str]]
-    reason: NotRequired[str | None]
-    result: NotRequired[dict[str, Any] | None]
-    audit: Annotated[list[AuditEntry], operator.add]
 
 
 def assess_risk(
@@ -91,22 +84,13 @@ def review(state: State) -> Command[Literal["execute", "__end__"]]:
     answer = ask_for_decisions(
         [action], [["approve", "reject"]], stage="review", requested_by=state["requested_by"]
     )
-    decision = answer.decisions[0]
-    update: dict[str, Any] = {
-        "decision": decision["type"],
-        "reviewers": [answer.reviewer],
-        "audit": answer.audit_entries(),
-    }
-    if decision["type"] == "approve":
-        return Command(update=update, goto="execute")
-    reason = decision.get("message") or "rejected without a reason"
-    return Command(update={**update, "status": "rejected", "reason": reason}, goto=END)
+    update = record_review(answer)
+    return Command(update=update, goto=END if update.get("status") == "rejected" else "execute")
 
 
 def execute(state: State) -> dict[str, Any]:
     """Carry out the approved operation, once."""
-    entry = ledger.execute(state["operation"]["kind"], state["operation"])
-    return {"status": "executed", "result": {"ledger_id": entry["id"], "executed_at": entry["at"]}}
+    return execute_once(state["operation"]["kind"], state["operation"])
 
 
 builder = StateGraph(State, context_schema=RiskPolicy)

@@ -10,36 +10,27 @@ Edits are validated (`MessageDraft`) and their diff is audited. A client may als
 
 from __future__ import annotations
 
-import operator
-from typing import Annotated, Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 from pydantic import ValidationError
 
-from signoff import ledger
-from signoff.approval import ActionRequest, ask_for_decisions
-from signoff.approval.ask import args_to_run
-from signoff.approval.parsing import describe_error
-from signoff.audit import AuditEntry, audit_entry
+from signoff.approval import ActionRequest, args_to_run, ask_for_decisions, describe_error
+from signoff.audit import audit_entry
 from signoff.drafts import Brief, MessageDraft, prepare_draft, validate_draft
+from signoff.outcome import Outcome, execute_once, record_review
 
 ACTION = "send_message"
 
 
-class State(TypedDict):
-    """The brief, the draft as prepared, the draft under review, and the outcome."""
+class State(Outcome):
+    """The brief, the draft as prepared, the draft under review, and what was sent."""
 
     brief: dict[str, Any]
     prepared_draft: NotRequired[dict[str, Any]]
     draft: NotRequired[dict[str, Any]]
     final: NotRequired[dict[str, Any] | None]
-    status: NotRequired[Literal["invalid", "sent", "rejected"]]
-    decision: NotRequired[str]
-    reviewers: NotRequired[list[str]]
-    reason: NotRequired[str | None]
-    result: NotRequired[dict[str, Any] | None]
-    audit: Annotated[list[AuditEntry], operator.add]
 
 
 def draft_message(state: State) -> dict[str, Any]:
@@ -79,38 +70,25 @@ def review_draft(state: State) -> Command[Literal["send", "__end__"]]:
         requested_by="edit_state",
         validate_args=validate_draft,
     )
-    audit = []
+    update = record_review(answer)
     if draft != prepared:
-        audit.append(
-            audit_entry(
-                stage="state",
-                action=ACTION,
-                decision="state_edit",
-                reviewer=answer.reviewer,
-                args_before=prepared,
-                args_after=draft,
-                comment="draft changed with update_state",
-            )
+        state_edit = audit_entry(
+            stage="state",
+            action=ACTION,
+            decision="state_edit",
+            reviewer=answer.reviewer,
+            args_before=prepared,
+            args_after=draft,
+            comment="draft changed with update_state",
         )
-    audit += answer.audit_entries()
-    decision = answer.decisions[0]
-    final = args_to_run(action, decision)
-    update = {
-        "decision": decision["type"],
-        "reviewers": [answer.reviewer],
-        "audit": audit,
-        "final": final,
-    }
-    if final is None:
-        reason = decision.get("message") or "rejected without a reason"
-        return Command(update={**update, "status": "rejected", "reason": reason}, goto=END)
-    return Command(update=update, goto="send")
+        update["audit"] = [state_edit, *update["audit"]]
+    final = args_to_run(action, answer.decisions[0])
+    return Command(update={**update, "final": final}, goto="send" if final else END)
 
 
 def send(state: State) -> dict[str, Any]:
     """Send the approved message, once."""
-    entry = ledger.execute("message", state["final"])
-    return {"status": "sent", "result": {"ledger_id": entry["id"], "sent_at": entry["at"]}}
+    return execute_once("message", state["final"], status="sent")
 
 
 def _validation_problem(draft: dict[str, Any]) -> str | None:

@@ -12,9 +12,8 @@ Each stage is its own pause and shows the decisions of the stages before it.
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired
 
 from langgraph.config import get_config
 from langgraph.graph import END, START, StateGraph
@@ -22,9 +21,9 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 from pydantic import BaseModel, Field, ValidationError
 
-from signoff import ledger
 from signoff.approval import ActionRequest, ask_for_decisions
-from signoff.audit import AuditEntry, current_reviewer
+from signoff.audit import current_reviewer
+from signoff.outcome import Outcome, execute_once, record_review
 
 
 @dataclass(kw_only=True)
@@ -45,19 +44,13 @@ class Action(BaseModel):
     description: str = ""
 
 
-class State(TypedDict):
-    """The action, the chain fixed for this thread, each stage's decision and the outcome."""
+class State(Outcome):
+    """The action, the chain fixed for this thread, and (from `Outcome`) each decision."""
 
     action: dict[str, Any]
     requested_by: NotRequired[str]
     stages: NotRequired[list[str]]
-    status: NotRequired[Literal["invalid", "executed", "rejected"]]
-    decision: NotRequired[str]
     rejected_at: NotRequired[str | None]
-    reviewers: Annotated[list[str], operator.add]
-    reason: NotRequired[str | None]
-    result: NotRequired[dict[str, Any] | None]
-    audit: Annotated[list[AuditEntry], operator.add]
 
 
 def plan_chain(
@@ -94,26 +87,16 @@ def review_stage(state: State) -> Command[Literal["review_stage", "execute", "__
         requested_by=state["requested_by"],
         earlier_decisions=list(earlier),
     )
-    decision = answer.decisions[0]
-    update: dict[str, Any] = {
-        "decision": decision["type"],
-        "reviewers": [answer.reviewer],
-        "audit": answer.audit_entries(),
-    }
-    if decision["type"] == "reject":
-        reason = decision.get("message") or f"rejected at stage {stage!r} without a reason"
-        return Command(
-            update={**update, "status": "rejected", "rejected_at": stage, "reason": reason},
-            goto=END,
-        )
+    update = record_review(answer)
+    if update.get("status") == "rejected":
+        return Command(update={**update, "rejected_at": stage}, goto=END)
     last = len(earlier) + 1 == len(state["stages"])
     return Command(update=update, goto="execute" if last else "review_stage")
 
 
 def execute(state: State) -> dict[str, Any]:
     """Run the action the whole chain approved, once."""
-    entry = ledger.execute(state["action"]["name"], state["action"]["args"])
-    return {"status": "executed", "result": {"ledger_id": entry["id"], "executed_at": entry["at"]}}
+    return execute_once(state["action"]["name"], state["action"]["args"])
 
 
 builder = StateGraph(State, context_schema=ApprovalChain)

@@ -6,8 +6,8 @@ langchain decisions, Agent Inbox responses and plain strings, all normalised to 
 A bad answer never raises: the node pauses again with the same request and an `error`.
 """
 
-from signoff.approval.ask import Review, ask_for_decisions
-from signoff.approval.parsing import InvalidAnswer, parse_answer
+from signoff.approval.ask import Review, args_to_run, ask_for_decisions
+from signoff.approval.parsing import InvalidAnswer, describe_error, parse_answer
 from signoff.approval.shapes import (
     ActionRequest,
     ApprovalRequest,
@@ -27,7 +27,9 @@ __all__ = [
     "Review",
     "ReviewConfig",
     "args_digest",
+    "args_to_run",
     "ask_for_decisions",
     "build_request",
+    "describe_error",
     "parse_answer",
 ]

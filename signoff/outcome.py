@@ -1,0 +1,60 @@
+"""The plain account of what happened, shared by the single-action graphs.
+
+Every such graph's state extends `Outcome`, so final states read alike: `status`, `decision`,
+`reviewers`, `reason`, `result` and the `audit` trail.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
+
+from signoff import ledger
+from signoff.approval import Review
+from signoff.audit import AuditEntry
+
+Status = Literal["invalid", "executed", "sent", "rejected"]
+
+
+class Outcome(TypedDict):
+    """What was decided, by whom, and what ran."""
+
+    status: NotRequired[Status]
+    """invalid (bad input, nothing asked), executed / sent (ran once), or rejected."""
+
+    decision: NotRequired[str]
+    """The last decision: approve, edit, reject or auto_approve."""
+
+    reviewers: Annotated[list[str], operator.add]
+    """Everyone who decided, in order (`system` for auto-approvals)."""
+
+    reason: NotRequired[str | None]
+    """Why it was rejected or invalid."""
+
+    result: NotRequired[dict[str, Any] | None]
+    """What the execution returned (its ledger id and time)."""
+
+    audit: Annotated[list[AuditEntry], operator.add]
+    """Every decision, oldest first."""
+
+
+def record_review(review: Review) -> dict[str, Any]:
+    """The state update for a single-action review; a rejection also sets status and reason."""
+    decision = review.decisions[0]
+    update: dict[str, Any] = {
+        "decision": decision["type"],
+        "reviewers": [review.reviewer],
+        "audit": review.audit_entries(),
+    }
+    if decision["type"] == "reject":
+        stage = review.request["stage"]
+        reason = decision.get("message") or f"rejected at stage {stage!r} without a reason"
+        update |= {"status": "rejected", "reason": reason}
+    return update
+
+
+def execute_once(kind: str, details: dict[str, Any], status: Status = "executed") -> dict[str, Any]:
+    """Run the approved operation through the ledger and report it; call from a node that
+    never pauses, so it runs exactly once."""
+    entry = ledger.execute(kind, details)
+    return {"status": status, "result": {"ledger_id": entry["id"], "at": entry["at"]}}
