@@ -1,27 +1,34 @@
 """review_tool_calls: an agent whose sensitive tool calls pause for approve/edit/reject/respond.
 
-Tools: `get_balance` (safe, runs at once), `send_payment` and `send_message` (sensitive).
-Each sensitive call in one model message is its own interrupt. See `signoff.tool_review`
-for the flow and the meaning of each decision.
+Model: `ChatDatabricks` (offline: the emulator's rule-based development model). Tools: the
+Unity Catalog functions in `signoff.toml` (`main.support.issue_refund` is sensitive,
+`main.support.lookup_order` is safe) and `query_genie` (safe). Each sensitive call in one model
+message is its own interrupt; see `signoff.tool_review` for the flow and each decision.
 
-Input: `{"messages": [{"role": "user", "content": "pay 250 to acct-7 for invoice 12"}]}`.
+Input: `{"messages": [{"role": "user", "content": "refund 25 on order 17 because damaged"}]}`.
 """
 
 from __future__ import annotations
 
+from langgraph.graph.state import CompiledStateGraph
+
+from signoff.graph_factory import built_on_first_use
 from signoff.models import load_chat_model
-from signoff.tool_review import ToolPolicy, build_reviewed_agent
-from tools.messaging import send_message
-from tools.payments import get_balance, send_payment
+from signoff.settings import load_settings
+from signoff.tool_review import build_reviewed_agent
+from tools.genie import query_genie
+from tools.unity_catalog import uc_function_tools
 
-POLICY: ToolPolicy = {
-    "send_payment": ["approve", "edit", "reject", "respond"],
-    "send_message": ["approve", "edit", "reject", "respond"],
-}
 
-graph = build_reviewed_agent(
-    name="review_tool_calls",
-    tools=[get_balance, send_payment, send_message],
-    policy=POLICY,
-    load_model=load_chat_model,
-)
+def build() -> CompiledStateGraph:
+    """Compile the agent; its UC tools are built from the workspace's function metadata."""
+    tools = [query_genie, *uc_function_tools()]
+    return build_reviewed_agent(
+        name="review_tool_calls",
+        tools=tools,
+        policy=load_settings().review_policy([tool.name for tool in tools]),
+        load_model=load_chat_model,
+    )
+
+
+graph = built_on_first_use(build)

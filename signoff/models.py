@@ -1,15 +1,18 @@
-"""Chat model selection for agents, by the name in their runtime context."""
+"""The chat model of the agents: `ChatDatabricks` on the endpoint named in the runtime context.
+
+Offline, the endpoint is served by the local workspace emulator's rule-based development
+model; with `DATABRICKS_HOST` set, by the real workspace. Same client either way.
+"""
 
 from __future__ import annotations
 
+from databricks_langchain import ChatDatabricks
 from langchain_core.language_models import BaseChatModel
 
-from signoff.scripted_model import ScriptedChatModel
 from signoff.tool_review import AgentContext
+from signoff.workspace import workspace_client
 
 
 def load_chat_model(context: AgentContext) -> BaseChatModel:
-    """The chat model named by `context.model`."""
-    if context.model == "scripted":
-        return ScriptedChatModel()
-    raise ValueError(f"unknown model {context.model!r}; available: 'scripted'")
+    """`ChatDatabricks` for `context.model_endpoint`, on the process's workspace client."""
+    return ChatDatabricks(endpoint=context.model_endpoint, workspace_client=workspace_client())

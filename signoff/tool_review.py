@@ -15,7 +15,9 @@ interrupt: answer them one by one with a resume map keyed by interrupt id, or al
 - respond returns the reviewer's text as the tool result without running the tool.
 
 Safe tools (not in the policy) run without pausing. A tool that raises becomes an error
-`ToolMessage` the model can explain; the run never crashes.
+`ToolMessage` the model can explain; the run never crashes. After a tool named in
+`answer_after` has run, the model answers without tools, so the turn ends there (an agent that
+starts a job reports its run id instead of polling it).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Annotated, Any, Literal, TypedDict
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, SystemMessage, ToolCall, ToolMessage
-from langchain_core.tools import BaseTool
+from langchain_core.tools import BaseTool, ToolException
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
@@ -36,6 +38,7 @@ from langgraph.types import Send
 
 from signoff.approval import ActionRequest, Decision, DecisionType, ask_for_decisions
 from signoff.audit import AuditEntry
+from signoff.settings import load_settings
 
 ToolPolicy = dict[str, list[DecisionType]]
 """Sensitive tool name → the decisions a reviewer may make on its calls. Absent = safe."""
@@ -45,9 +48,9 @@ ToolPolicy = dict[str, list[DecisionType]]
 class AgentContext:
     """Runtime settings of an agent, editable per assistant in Studio."""
 
-    model: str = field(
-        default="scripted",
-        metadata={"description": "Chat model to use; 'scripted' is the offline rule-based one."},
+    model_endpoint: str = field(
+        default_factory=lambda: load_settings().model_endpoint,
+        metadata={"description": "Databricks model serving endpoint of the chat model."},
     )
     system_prompt: str = field(
         default="You are a careful assistant. Sensitive tool calls are reviewed by a person.",
@@ -75,6 +78,8 @@ class PendingCall(TypedDict):
 
 
 ModelFactory = Callable[[AgentContext], BaseChatModel]
+ResultRecorder = Callable[[list[ToolMessage]], dict[str, Any]]
+"""Extra state update computed from one turn's tool results (e.g. the job runs started)."""
 
 
 def build_reviewed_agent(
@@ -83,7 +88,9 @@ def build_reviewed_agent(
     tools: Sequence[BaseTool],
     policy: ToolPolicy,
     load_model: ModelFactory,
-    context_schema: type[AgentContext] = AgentContext,
+    state_schema: type[AgentState] = AgentState,
+    record_results: ResultRecorder | None = None,
+    answer_after: frozenset[str] = frozenset(),
 ) -> CompiledStateGraph:
     """Compile an agent over `tools` whose calls to tools named in `policy` need approval."""
     by_name = {tool.name: tool for tool in tools}
@@ -93,8 +100,10 @@ def build_reviewed_agent(
 
     def call_model(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         """Ask the model for the next message, with the tools bound."""
-        context = runtime.context or context_schema()
-        model = load_model(context).bind_tools(list(tools))
+        context = runtime.context or AgentContext()
+        model = load_model(context)
+        if not _ran_any(state["messages"], answer_after):
+            model = model.bind_tools(list(tools))
         reply = model.invoke([SystemMessage(context.system_prompt), *state["messages"]])
         return {"messages": [reply]}
 
@@ -133,12 +142,13 @@ def build_reviewed_agent(
                 results.append(_error(call, "This sensitive call was never reviewed; not run."))
             else:
                 results.append(_result(call, decision, by_name))
-        update: dict[str, Any] = {"messages": results}
+        update: dict[str, Any] = record_results(results) if record_results else {}
+        update["messages"] = results
         if calls_as_run != message.tool_calls:
             update["messages"] = [message.model_copy(update={"tool_calls": calls_as_run}), *results]
         return update
 
-    builder = StateGraph(AgentState, context_schema=context_schema)
+    builder = StateGraph(state_schema, context_schema=AgentContext)
     builder.add_node(call_model)
     builder.add_node(review_tool_call)
     builder.add_node(run_tools)
@@ -149,6 +159,16 @@ def build_reviewed_agent(
     builder.add_edge("review_tool_call", "run_tools")
     builder.add_edge("run_tools", "call_model")
     return builder.compile(name=name)
+
+
+def _ran_any(messages: list[AnyMessage], names: frozenset[str]) -> bool:
+    """Whether the latest tool results include a successful call of a tool in `names`."""
+    for message in reversed(messages):
+        if not isinstance(message, ToolMessage):
+            return False
+        if message.name in names and message.status != "error":
+            return True
+    return False
 
 
 def _last_ai_message(state: AgentState) -> AIMessage:
@@ -178,10 +198,11 @@ def _result(call: ToolCall, decision: Decision | None, by_name: dict[str, BaseTo
             call, f"Unknown tool {call['name']!r}; available: {', '.join(sorted(by_name))}."
         )
     try:
-        output = tool.invoke(call["args"])
+        return tool.invoke({**call, "type": "tool_call"})
+    except ToolException as error:
+        return _error(call, str(error))
     except Exception as error:  # noqa: BLE001 - any tool failure goes back to the model
         return _error(call, f"{type(error).__name__}: {error}")
-    return ToolMessage(content=str(output), name=call["name"], tool_call_id=call["id"])
 
 
 def _error(call: ToolCall, text: str) -> ToolMessage:

@@ -7,17 +7,38 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from databricks.sdk import WorkspaceClient
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
+from signoff.emulator.server import RunningEmulator, start_emulator
 from signoff.ledger import read_entries
 from tests.langgraph_server import LanggraphServer, copy_project
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LanggraphServer]:
-    """A real `langgraph dev` serving every graph, on a free port, from a temporary copy."""
-    running = LanggraphServer(copy_project(tmp_path_factory.mktemp("signoff-server"))).start()
+def emulator() -> Iterator[RunningEmulator]:
+    """The local Databricks workspace emulator, served over HTTP for the whole session."""
+    running = start_emulator()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def workspace(emulator: RunningEmulator) -> WorkspaceClient:
+    """A real `databricks-sdk` client on the emulator, to check what the graphs did."""
+    return WorkspaceClient(host=emulator.url, token=emulator.token, auth_type="pat")
+
+
+@pytest.fixture(scope="session")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, emulator: RunningEmulator
+) -> Iterator[LanggraphServer]:
+    """A real `langgraph dev` serving every graph, on a free port, from a temporary copy,
+    with `DATABRICKS_HOST` pointing at the session's emulator."""
+    workdir = copy_project(tmp_path_factory.mktemp("signoff-server"))
+    databricks = {"DATABRICKS_HOST": emulator.url, "DATABRICKS_TOKEN": emulator.token}
+    running = LanggraphServer(workdir, env=databricks).start()
     yield running
     running.stop()
 
@@ -30,10 +51,20 @@ async def client(server: LanggraphServer) -> AsyncIterator[LangGraphClient]:
 
 
 class Flow:
-    """Drive one thread of one graph: start it, read what it waits for, answer, count effects."""
+    """Drive one thread of one graph: start it, read what it waits for, answer, count effects.
 
-    def __init__(self, client: LangGraphClient, server: LanggraphServer, graph: str) -> None:
-        self.client, self.server, self.graph = client, server, graph
+    `tag` is unique per flow: put it in what the agents are asked (a refund reason, a job
+    request) so the side effects this flow caused can be told apart in the emulator.
+    """
+
+    def __init__(
+        self,
+        client: LangGraphClient,
+        server: LanggraphServer,
+        emulator: RunningEmulator,
+        graph: str,
+    ) -> None:
+        self.client, self.server, self.emulator, self.graph = client, server, emulator, graph
         self.thread_id = ""
         self.tag = uuid.uuid4().hex
 
@@ -71,12 +102,23 @@ class Flow:
         return (await self.client.threads.get_state(self.thread_id))["values"]
 
     def executions(self) -> list[dict[str, Any]]:
-        """Ledger entries (executed side effects) caused by this thread."""
-        entries = read_entries(self.server.ledger)
-        return [entry for entry in entries if entry["thread_id"] == self.thread_id]
+        """Every side effect this flow caused: ledger entries of its thread, and the refunds
+        and job runs in the emulator that carry its tag."""
+        ledger = [e for e in read_entries(self.server.ledger) if e["thread_id"] == self.thread_id]
+        return ledger + self.refunds() + self.job_runs()
+
+    def refunds(self) -> list[dict[str, Any]]:
+        """Refund rows written by `main.support.issue_refund` whose reason carries the tag."""
+        rows = self.emulator.emulator.state()["refunds"]
+        return [row for row in rows if self.tag in str(row.get("reason"))]
+
+    def job_runs(self) -> list[dict[str, Any]]:
+        """Job runs in the emulator whose `user_request` parameter carries the tag."""
+        runs = self.emulator.emulator.state()["runs"]
+        return [r for r in runs if self.tag in str(r["job_parameters"].get("user_request"))]
 
 
 @pytest.fixture
-def flow(client: LangGraphClient, server: LanggraphServer):
+def flow(client: LangGraphClient, server: LanggraphServer, emulator: RunningEmulator):
     """Factory: `flow("approve_reject")` returns a fresh `Flow` for that graph."""
-    return lambda graph: Flow(client, server, graph)
+    return lambda graph: Flow(client, server, emulator, graph)

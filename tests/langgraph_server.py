@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
-_COPIED = ("graphs", "signoff", "tools", "langgraph.json", "pyproject.toml")
+_COPIED = ("graphs", "signoff", "tools", "langgraph.json", "pyproject.toml", "signoff.toml")
 OFFLINE_ENV = {
     "LANGGRAPH_CLI_NO_ANALYTICS": "1",
     "LANGGRAPH_NO_VERSION_CHECK": "true",

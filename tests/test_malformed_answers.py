@@ -10,7 +10,21 @@ import pytest
 
 PAYMENT = ("approve_reject", {"operation": {"amount": 5000, "target": "acct-9"}})
 DRAFT = ("edit_state", {"brief": {"to": ["ops@example.com"], "topic": "the outage"}})
-TOOL = ("review_tool_calls", {"messages": [{"role": "user", "content": "pay 250 to acct-7"}]})
+TOOL = ("review_tool_calls", {"messages": [{"role": "user", "content": "refund 25 on order 17"}]})
+
+
+def tagged(payload, tag):
+    """`payload` with the flow's tag as the refund reason, so its refund can be counted."""
+    if "messages" not in payload:
+        return payload
+    return {
+        "messages": [
+            {
+                "role": "user",
+                "content": f"{payload['messages'][0]['content']} because damaged {tag}",
+            }
+        ]
+    }
 
 
 def edit(name, **args):
@@ -116,7 +130,7 @@ MALFORMED = [
 async def test_bad_answer_repauses_then_correct_answer_completes(flow, graph_input, bad, error):
     graph, payload = graph_input
     run = flow(graph)
-    await run.start(payload)
+    await run.start(tagged(payload, run.tag))
     first = await run.request()
     await run.resume(bad)
     assert await run.status() == "interrupted"

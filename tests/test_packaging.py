@@ -10,7 +10,13 @@ from pathlib import Path
 from tests.langgraph_server import OFFLINE_ENV, REPO
 
 LANGGRAPH = str(Path(sys.executable).with_name("langgraph"))
-GRAPHS = {"approve_reject", "edit_state", "review_tool_calls", "multi_stage_approval"}
+GRAPHS = {
+    "approve_reject",
+    "edit_state",
+    "review_tool_calls",
+    "multi_stage_approval",
+    "databricks_workflow",
+}
 
 
 def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:

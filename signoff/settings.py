@@ -1,0 +1,71 @@
+"""Project settings from `signoff.toml`: Databricks resources and the tool review policy.
+
+Workspace credentials are not settings here: `databricks-sdk` reads the usual `DATABRICKS_*`
+variables. `SIGNOFF_CONFIG` points at another settings file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from signoff.approval import DecisionType
+
+DEFAULT_FILE = Path(__file__).resolve().parents[1] / "signoff.toml"
+ALL_DECISIONS: list[DecisionType] = ["approve", "edit", "reject", "respond"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The parsed settings file."""
+
+    job_id: int
+    genie_space_id: str
+    model_endpoint: str
+    uc_functions: list[str]
+    safe_tools: frozenset[str] = frozenset()
+    decisions: dict[str, list[DecisionType]] = field(default_factory=dict)
+
+    def review_decisions(self, tool_name: str) -> list[DecisionType] | None:
+        """The decisions allowed on `tool_name`'s calls; `None` when it is safe (no review).
+
+        Unity Catalog tools may be named either `catalog.schema.fn` or `catalog__schema__fn`.
+        """
+        names = {tool_name, tool_name.replace("__", ".")}
+        if names & self.safe_tools:
+            return None
+        for name in names:
+            if name in self.decisions:
+                return self.decisions[name]
+        return list(ALL_DECISIONS)
+
+    def review_policy(self, tool_names: list[str]) -> dict[str, list[DecisionType]]:
+        """Sensitive tool name → allowed decisions, for the tools an agent has."""
+        return {
+            name: decisions
+            for name in tool_names
+            if (decisions := self.review_decisions(name)) is not None
+        }
+
+
+@cache
+def load_settings(path: str | None = None) -> Settings:
+    """Read the settings file (`path`, else `SIGNOFF_CONFIG`, else `signoff.toml`)."""
+    file = Path(path or os.environ.get("SIGNOFF_CONFIG") or DEFAULT_FILE)
+    data = tomllib.loads(file.read_text(encoding="utf-8"))
+    databricks, review = data.get("databricks", {}), data.get("review", {})
+    decisions = review.get("decisions", {})
+    unknown = {d for allowed in decisions.values() for d in allowed} - set(ALL_DECISIONS)
+    if unknown:
+        raise ValueError(f"{file}: unknown decisions {sorted(unknown)}; use {ALL_DECISIONS}")
+    return Settings(
+        job_id=int(databricks["job_id"]),
+        genie_space_id=str(databricks["genie_space_id"]),
+        model_endpoint=str(databricks["model_endpoint"]),
+        uc_functions=list(databricks.get("uc_functions", [])),
+        safe_tools=frozenset(review.get("safe", [])),
+        decisions=decisions,
+    )

@@ -1,0 +1,74 @@
+"""The Databricks workspace every client talks to: a real one, or the local emulator.
+
+With `DATABRICKS_HOST` (or `DATABRICKS_CONFIG_PROFILE`) set, `databricks-sdk` resolves the
+workspace and credentials as usual and the emulator stays off. Without either, the first
+client needed starts the local workspace emulator in-process on a free loopback port, points
+`DATABRICKS_HOST` / `DATABRICKS_TOKEN` at it (so libraries that build their own clients follow)
+and logs one line saying so. The code path is the same in both modes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.core import Config
+from databricks.sdk.errors import DatabricksError, NotFound, PermissionDenied
+from langchain_core.tools import ToolException
+
+log = logging.getLogger("signoff.workspace")
+_lock = threading.Lock()
+
+RETRY_TIMEOUT_SECONDS = 20
+"""How long a Databricks call retries before a tool reports the workspace unreachable."""
+
+
+def uses_real_workspace() -> bool:
+    """True when the environment names a Databricks workspace."""
+    return bool(os.environ.get("DATABRICKS_HOST") or os.environ.get("DATABRICKS_CONFIG_PROFILE"))
+
+
+@cache
+def workspace_client() -> WorkspaceClient:
+    """The process-wide workspace client, starting the local emulator when none is configured."""
+    with _lock:
+        if not uses_real_workspace():
+            _start_embedded_emulator()
+    return WorkspaceClient(config=Config(retry_timeout_seconds=RETRY_TIMEOUT_SECONDS))
+
+
+def _start_embedded_emulator() -> None:
+    from signoff.emulator.server import start_emulator
+
+    emulator = start_emulator()
+    os.environ["DATABRICKS_HOST"] = emulator.url
+    os.environ["DATABRICKS_TOKEN"] = emulator.token
+    log.warning(
+        "No DATABRICKS_HOST set: started the local Databricks workspace emulator at %s "
+        "(offline development mode; set DATABRICKS_HOST to use a real workspace).",
+        emulator.url,
+    )
+
+
+@contextmanager
+def databricks_errors(doing: str) -> Iterator[None]:
+    """Turn a failed Databricks call into a `ToolException` that names the problem."""
+    try:
+        yield
+    except PermissionDenied as error:
+        raise ToolException(f"Could not {doing}: permission denied. {error}") from error
+    except NotFound as error:
+        raise ToolException(f"Could not {doing}: not found. {error}") from error
+    except DatabricksError as error:
+        code = getattr(error, "error_code", None) or type(error).__name__
+        raise ToolException(f"Could not {doing}: {code}: {error}") from error
+    except (OSError, TimeoutError) as error:
+        host = os.environ.get("DATABRICKS_HOST", "the configured host")
+        raise ToolException(
+            f"Could not {doing}: the Databricks workspace at {host} is unreachable ({error})."
+        ) from error

@@ -1,0 +1,24 @@
+"""query_genie: ask the configured Genie space a question about data (safe, read-only)."""
+
+from __future__ import annotations
+
+from databricks_ai_bridge.genie import Genie
+from langchain_core.tools import tool
+
+from signoff.settings import load_settings
+from signoff.workspace import databricks_errors, workspace_client
+
+
+@tool
+def query_genie(question: str) -> str:
+    """Answer a question about the data in the Genie space (read-only): the answer, the SQL
+    Genie ran, and the result as a table."""
+    space_id = load_settings().genie_space_id
+    with databricks_errors(f"ask Genie space {space_id}"):
+        response = Genie(space_id, client=workspace_client()).ask_question(question)
+    parts = [response.text_attachment_content or response.description or ""]
+    if response.query:
+        parts.append(f"SQL: {response.query}")
+    if isinstance(response.result, str) and response.result:
+        parts.append(response.result)
+    return "\n\n".join(part for part in parts if part)
