@@ -179,8 +179,9 @@ def _last_ai_message(state: AgentState) -> AIMessage:
 
 
 def _validated_args(tool: BaseTool, args: dict[str, Any]) -> dict[str, Any]:
-    """Check edited args against the tool's argument schema (raises ValueError)."""
-    schema = tool.get_input_schema()
+    """Check edited args against the schema the model sees (raises ValueError); arguments the
+    tool gets injected, such as its call id, are not the reviewer's to set."""
+    schema = tool.tool_call_schema
     return schema.model_validate(args).model_dump(exclude_none=True)
 
 

@@ -24,8 +24,9 @@ from langchain_core.tools import ToolException
 log = logging.getLogger("signoff.workspace")
 _lock = threading.Lock()
 
-RETRY_TIMEOUT_SECONDS = 20
-"""How long a Databricks call retries before a tool reports the workspace unreachable."""
+DEFAULT_RETRY_SECONDS = 10
+"""How long a Databricks call retries (`SIGNOFF_DATABRICKS_RETRY_SECONDS`) before a tool
+reports the workspace unreachable; databricks-sdk's own default is 300 s."""
 
 
 def uses_real_workspace() -> bool:
@@ -39,7 +40,8 @@ def workspace_client() -> WorkspaceClient:
     with _lock:
         if not uses_real_workspace():
             _start_embedded_emulator()
-    return WorkspaceClient(config=Config(retry_timeout_seconds=RETRY_TIMEOUT_SECONDS))
+    retry_seconds = int(os.environ.get("SIGNOFF_DATABRICKS_RETRY_SECONDS", DEFAULT_RETRY_SECONDS))
+    return WorkspaceClient(config=Config(retry_timeout_seconds=retry_seconds))
 
 
 def _start_embedded_emulator() -> None:

@@ -17,14 +17,8 @@ def tagged(payload, tag):
     """`payload` with the flow's tag as the refund reason, so its refund can be counted."""
     if "messages" not in payload:
         return payload
-    return {
-        "messages": [
-            {
-                "role": "user",
-                "content": f"{payload['messages'][0]['content']} because damaged {tag}",
-            }
-        ]
-    }
+    text = f"{payload['messages'][0]['content']} because damaged {tag}"
+    return {"messages": [{"role": "user", "content": text}]}
 
 
 def edit(name, **args):
@@ -106,7 +100,7 @@ MALFORMED = [
     (
         "tool edit with bad amount",
         TOOL,
-        edit("send_payment", to="acct-7", amount="lots"),
+        edit("main__support__issue_refund", order_id=17, amount="lots", reason="x"),
         "amount: Input should be a valid number",
     ),
     (

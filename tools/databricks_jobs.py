@@ -57,8 +57,7 @@ def idempotency_token(tool_call_id: str) -> str:
 def start_databricks_job(
     user_request: str, tool_call_id: str, parameters: dict[str, str] | None = None
 ) -> tuple[str, JobRun]:
-    """Start the configured Databricks job for a long-running request; returns its run id at
-    once (the run is not awaited). Irreversible: requires approval."""
+    """Start the configured Databricks job for a long-running request. Requires approval."""
     job_id = load_settings().job_id
     with databricks_errors(f"start job {job_id}"):
         client = workspace_client()

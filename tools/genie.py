@@ -11,8 +11,7 @@ from signoff.workspace import databricks_errors, workspace_client
 
 @tool
 def query_genie(question: str) -> str:
-    """Answer a question about the data in the Genie space (read-only): the answer, the SQL
-    Genie ran, and the result as a table."""
+    """Answer a question about the Genie space's data (read-only), with its SQL and a table."""
     space_id = load_settings().genie_space_id
     with databricks_errors(f"ask Genie space {space_id}"):
         response = Genie(space_id, client=workspace_client()).ask_question(question)
