@@ -1,4 +1,4 @@
-"""The README's SDK example runs as written against a real server."""
+"""The README's SDK examples run as written against a real server."""
 
 from __future__ import annotations
 
@@ -6,16 +6,34 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.langgraph_server import REPO
 
+EXAMPLES = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.S)
 
-def test_readme_sdk_example_runs(server):
-    readme = (REPO / "README.md").read_text()
-    example = re.search(r"```python\n(.*?)```", readme, re.S)[1]
+
+def run_example(example: str, url: str) -> str:
+    """Run one README example against `url` and return what it printed."""
     assert 'get_client(url="http://127.0.0.1:2024")' in example
-    script = example.replace("http://127.0.0.1:2024", server.url)
+    script = example.replace("http://127.0.0.1:2024", url)
     result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=180
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1].startswith("executed [{'stage': 'review'")
+    return result.stdout
+
+
+def test_readme_has_both_examples():
+    assert len(EXAMPLES) == 2
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["approve_reject", "databricks_workflow"])
+def test_readme_sdk_example_runs(server, index):
+    printed = run_example(EXAMPLES[index], server.url)
+    if index == 0:
+        assert printed.splitlines()[-1].startswith("executed [{'stage': 'review'")
+    else:
+        assert "'name': 'start_databricks_job'" in printed
+        assert "Started run" in printed and "result CANCELED" in printed
+        assert "order_count" in printed

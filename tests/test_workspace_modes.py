@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 
 import pytest
-from langgraph_sdk import get_client
 
 from tests.langgraph_server import LanggraphServer, copy_project
+from tests.test_readme import EXAMPLES, run_example
 
 EMBEDDED_LINE = "No DATABRICKS_HOST set: started the local Databricks workspace emulator at"
 
@@ -23,23 +23,16 @@ def embedded_server(tmp_path, monkeypatch):
     server.stop()
 
 
-async def test_without_databricks_host_the_emulator_starts_and_serves_the_agent(embedded_server):
-    async with get_client(url=embedded_server.url) as client:
-        thread = await client.threads.create()
-        await client.runs.wait(
-            thread["thread_id"],
-            "databricks_workflow",
-            input={"messages": [{"role": "user", "content": "start the nightly job"}]},
-        )
-        assert (await client.threads.get(thread["thread_id"]))["status"] == "interrupted"
-        result = await client.runs.wait(
-            thread["thread_id"], "databricks_workflow", command={"resume": "approve"}
-        )
-        [run_id] = result["job_runs"]
-        assert f"Started run {run_id}" in result["messages"][-1]["content"]
+def test_without_databricks_host_the_emulator_serves_the_whole_readme_walkthrough(
+    embedded_server,
+):
+    printed = run_example(EXAMPLES[1], embedded_server.url)
+    assert "Started run" in printed and "result CANCELED" in printed
+    assert "order_count" in printed
     log = embedded_server.log.read_text()
     assert log.count(EMBEDDED_LINE) == 1
     assert "http://127.0.0.1:" in log.split(EMBEDDED_LINE)[1].splitlines()[0]
+    assert "BlockingError" not in log
 
 
 async def test_with_databricks_host_set_the_emulator_stays_off(server, flow):

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -142,7 +143,7 @@ class Emulator:
         return JSONResponse({"clock": self.clock.advance(seconds)})
 
     async def _state(self, _: Request) -> JSONResponse:
-        return JSONResponse(self.state())
+        return JSONResponse(await run_in_threadpool(self.state))
 
 
 class BearerAuth:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -287,7 +288,7 @@ class Genie:
         question = await _question(request)
         conversation_id = _id()
         self.conversations[conversation_id] = question[:100]
-        message = self.ask(conversation_id, question)
+        message = await run_in_threadpool(self.ask, conversation_id, question)
         return JSONResponse(
             {
                 "conversation_id": conversation_id,
@@ -307,7 +308,7 @@ class Genie:
 
     async def _create_message(self, request: Request) -> JSONResponse:
         conversation_id = self._conversation(request)
-        message = self.ask(conversation_id, await _question(request))
+        message = await run_in_threadpool(self.ask, conversation_id, await _question(request))
         return JSONResponse(message.as_json())
 
     async def _get_message(self, request: Request) -> JSONResponse:
