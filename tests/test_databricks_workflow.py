@@ -163,3 +163,19 @@ async def test_missing_run_is_explained_and_the_thread_stays_usable(flow):
     assert await run.status() == "idle"
     later = await say(run, "how many orders last week")
     assert "order_count" in answer(later)
+
+
+async def test_model_endpoint_comes_from_the_assistant_context(flow, client, server):
+    elsewhere = await client.assistants.create(
+        "databricks_workflow", context={"model_endpoint": "no-such-endpoint"}
+    )
+    run = flow("databricks_workflow")
+    run.graph = elsewhere["assistant_id"]
+    thread = await client.threads.create()
+    run.thread_id = thread["thread_id"]
+    created = await client.runs.create(run.thread_id, run.graph, input=user("how many orders"))
+    output = await client.runs.join(run.thread_id, created["run_id"])
+    assert output["__error__"]["error"] == "NotFoundError"  # the emulator serves no such endpoint
+    assert "no-such-endpoint" in server.log.read_text()
+    ok = await client.runs.wait(run.thread_id, "databricks_workflow", input=user("how many orders"))
+    assert "orders" in answer(ok)
