@@ -1,0 +1,142 @@
+"""Durable state: the checkpoint saver every graph uses, chosen by `SIGNOFF_CHECKPOINTER`.
+
+| `SIGNOFF_CHECKPOINTER`       | saver                                                        |
+| ---------------------------- | ------------------------------------------------------------ |
+| not set                      | SQLite file `.signoff/checkpoints.sqlite` in the working dir |
+| `sqlite:///path/to/file`     | SQLite file at that path                                     |
+| `postgresql://...`           | PostgreSQL (`langgraph-checkpoint-postgres`) on a pool       |
+| `lakebase://<instance>`      | Databricks Lakebase through `databricks-langchain`           |
+
+With `SIGNOFF_CHECKPOINTER` unset, `LAKEBASE_INSTANCE_NAME` (the variable Databricks agent
+templates use) selects Lakebase too. Lakebase credentials are generated and rotated by the
+workspace client (`signoff.workspace`). Every saver runs `setup()` once, when it is opened.
+
+`langgraph.json` points at `async_checkpointer` (the server opens it once at startup); Python
+callers outside the server (the Model Serving agent, scripts) use `async_checkpointer` or the
+sync `checkpointer`, both context managers that yield a ready saver.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from psycopg.rows import dict_row
+
+from signoff.workspace import workspace_client
+
+log = logging.getLogger("signoff.checkpointer")
+DEFAULT_SQLITE_PATH = ".signoff/checkpoints.sqlite"
+POSTGRES_CONNECTION_KWARGS: dict[str, Any] = {
+    "autocommit": True,
+    "prepare_threshold": 0,
+    "row_factory": dict_row,
+}
+"""What `langgraph-checkpoint-postgres` needs of every pooled connection."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where checkpoints live."""
+
+    kind: Literal["sqlite", "postgres", "lakebase"]
+    target: str
+    """A file path, a PostgreSQL URL, or a Lakebase instance name."""
+
+    def describe(self) -> str:
+        """A log-friendly name that never includes a password."""
+        if self.kind == "postgres":
+            return "PostgreSQL at " + self.target.rsplit("@", 1)[-1]
+        return f"{self.kind} {self.target}"
+
+
+def choose_backend(setting: str | None = None) -> Backend:
+    """Parse `setting` (default: `SIGNOFF_CHECKPOINTER`, then `LAKEBASE_INSTANCE_NAME`)."""
+    value = setting if setting is not None else os.environ.get("SIGNOFF_CHECKPOINTER", "")
+    value = value.strip()
+    if not value:
+        if instance := os.environ.get("LAKEBASE_INSTANCE_NAME", "").strip():
+            return Backend("lakebase", instance)
+        return Backend("sqlite", DEFAULT_SQLITE_PATH)
+    scheme, separator, rest = value.partition("://")
+    if separator and scheme == "sqlite" and rest.startswith("/"):
+        return Backend("sqlite", rest[1:] or DEFAULT_SQLITE_PATH)
+    if separator and scheme in ("postgresql", "postgres"):
+        return Backend("postgres", value)
+    if separator and scheme == "lakebase" and rest.strip("/"):
+        return Backend("lakebase", rest.strip("/"))
+    raise ValueError(
+        f"SIGNOFF_CHECKPOINTER={value!r} is not understood; use sqlite:///path, "
+        "postgresql://user:password@host:port/db or lakebase://<instance name>."
+    )
+
+
+@asynccontextmanager
+async def async_checkpointer(setting: str | None = None) -> AsyncIterator[BaseCheckpointSaver]:
+    """Open the configured saver for async use, set it up once, and close it afterwards."""
+    backend = choose_backend(setting)
+    log.info("signoff checkpoints: %s", backend.describe())
+    if backend.kind == "sqlite":
+        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+        async with AsyncSqliteSaver.from_conn_string(_sqlite_file(backend.target)) as saver:
+            await saver.setup()
+            yield saver
+    elif backend.kind == "postgres":
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+        from psycopg_pool import AsyncConnectionPool
+
+        async with AsyncConnectionPool(
+            backend.target, kwargs=POSTGRES_CONNECTION_KWARGS, open=False
+        ) as pool:
+            saver = AsyncPostgresSaver(pool)
+            await saver.setup()
+            yield saver
+    else:
+        from databricks_langchain import AsyncCheckpointSaver
+
+        async with AsyncCheckpointSaver(
+            instance_name=backend.target, workspace_client=workspace_client()
+        ) as saver:
+            await saver.setup()
+            yield saver
+
+
+@contextmanager
+def checkpointer(setting: str | None = None) -> Iterator[BaseCheckpointSaver]:
+    """Open the configured saver for sync use, set it up once, and close it afterwards."""
+    backend = choose_backend(setting)
+    log.info("signoff checkpoints: %s", backend.describe())
+    if backend.kind == "sqlite":
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
+        with SqliteSaver.from_conn_string(_sqlite_file(backend.target)) as saver:
+            saver.setup()
+            yield saver
+    elif backend.kind == "postgres":
+        from langgraph.checkpoint.postgres import PostgresSaver
+        from psycopg_pool import ConnectionPool
+
+        with ConnectionPool(backend.target, kwargs=POSTGRES_CONNECTION_KWARGS, open=False) as pool:
+            saver = PostgresSaver(pool)
+            saver.setup()
+            yield saver
+    else:
+        from databricks_langchain import CheckpointSaver
+
+        with CheckpointSaver(
+            instance_name=backend.target, workspace_client=workspace_client()
+        ) as saver:
+            saver.setup()
+            yield saver
+
+
+def _sqlite_file(path: str) -> str:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return path
