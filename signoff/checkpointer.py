@@ -9,7 +9,9 @@
 
 With `SIGNOFF_CHECKPOINTER` unset, `LAKEBASE_INSTANCE_NAME` (the variable Databricks agent
 templates use) selects Lakebase too. Lakebase credentials are generated and rotated by the
-workspace client (`signoff.workspace`). Every saver runs `setup()` once, when it is opened.
+workspace client (`signoff.workspace`). Every saver runs `setup()` once, when it is opened,
+and pooled connections are health-checked before use, so a connection the server dropped
+(a restart, a credential rotation) is replaced instead of failing a run.
 
 `langgraph.json` points at `async_checkpointer` (the server opens it once at startup); Python
 callers outside the server (the Model Serving agent, scripts) use `async_checkpointer` or the
@@ -93,16 +95,22 @@ async def async_checkpointer(setting: str | None = None) -> AsyncIterator[BaseCh
         from psycopg_pool import AsyncConnectionPool
 
         async with AsyncConnectionPool(
-            backend.target, kwargs=POSTGRES_CONNECTION_KWARGS, open=False
+            backend.target,
+            kwargs=POSTGRES_CONNECTION_KWARGS,
+            check=AsyncConnectionPool.check_connection,
+            open=False,
         ) as pool:
             saver = AsyncPostgresSaver(pool)
             await saver.setup()
             yield saver
     else:
         from databricks_langchain import AsyncCheckpointSaver
+        from psycopg_pool import AsyncConnectionPool
 
         async with AsyncCheckpointSaver(
-            instance_name=backend.target, workspace_client=workspace_client()
+            instance_name=backend.target,
+            workspace_client=workspace_client(),
+            check=AsyncConnectionPool.check_connection,
         ) as saver:
             await saver.setup()
             yield saver
@@ -123,15 +131,23 @@ def checkpointer(setting: str | None = None) -> Iterator[BaseCheckpointSaver]:
         from langgraph.checkpoint.postgres import PostgresSaver
         from psycopg_pool import ConnectionPool
 
-        with ConnectionPool(backend.target, kwargs=POSTGRES_CONNECTION_KWARGS, open=False) as pool:
+        with ConnectionPool(
+            backend.target,
+            kwargs=POSTGRES_CONNECTION_KWARGS,
+            check=ConnectionPool.check_connection,
+            open=False,
+        ) as pool:
             saver = PostgresSaver(pool)
             saver.setup()
             yield saver
     else:
         from databricks_langchain import CheckpointSaver
+        from psycopg_pool import ConnectionPool
 
         with CheckpointSaver(
-            instance_name=backend.target, workspace_client=workspace_client()
+            instance_name=backend.target,
+            workspace_client=workspace_client(),
+            check=ConnectionPool.check_connection,
         ) as saver:
             saver.setup()
             yield saver

@@ -4,22 +4,48 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from databricks.sdk import WorkspaceClient
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
+from signoff.emulator.app import EmulatorSettings
+from signoff.emulator.identity import USER_NAME
 from signoff.emulator.server import RunningEmulator, start_emulator
 from signoff.ledger import read_entries
 from tests.langgraph_server import LanggraphServer, copy_project
+from tests.postgres import PostgresCluster
 
 
 @pytest.fixture(scope="session")
-def emulator() -> Iterator[RunningEmulator]:
-    """The local Databricks workspace emulator, served over HTTP for the whole session."""
-    running = start_emulator()
+def postgres() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL 15 cluster (SSL on, port 5432 on a private loopback address)."""
+    with PostgresCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres: PostgresCluster) -> str:
+    """A database of its own for the plain `postgresql://` checkpointer (the Lakebase role
+    owns the checkpoint tables in `databricks_postgres`)."""
+    with psycopg.connect(postgres.superuser_url, autocommit=True) as connection:
+        connection.execute("CREATE DATABASE signoff_checkpoints")
+    return postgres.url("signoff_checkpoints")
+
+
+@pytest.fixture(scope="session")
+def emulator(postgres: PostgresCluster) -> Iterator[RunningEmulator]:
+    """The local Databricks workspace emulator, served over HTTP for the whole session.
+
+    Its Lakebase instance `signoff-lakebase` resolves to the session's PostgreSQL, where the
+    emulator's current user has a role whose password is the emulator's credential token:
+    `databricks-langchain`'s Lakebase pool connects exactly as it would in Databricks."""
+    running = start_emulator(EmulatorSettings(database_host=postgres.host))
+    postgres.add_login_role(USER_NAME, running.emulator.database.token)
     yield running
     running.stop()
 
@@ -122,3 +148,15 @@ class Flow:
 def flow(client: LangGraphClient, server: LanggraphServer, emulator: RunningEmulator):
     """Factory: `flow("approve_reject")` returns a fresh `Flow` for that graph."""
     return lambda graph: Flow(client, server, emulator, graph)
+
+
+@pytest.fixture(params=["sqlite", "postgres", "lakebase"])
+def checkpointer_setting(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str, emulator
+) -> str:
+    """A `SIGNOFF_CHECKPOINTER` value for each durable backend under test."""
+    return {
+        "sqlite": f"sqlite:///{tmp_path / 'checkpoints.sqlite'}",
+        "postgres": postgres_url,
+        "lakebase": "lakebase://signoff-lakebase",
+    }[request.param]

@@ -58,6 +58,8 @@ class EmulatorSettings:
     database_instances: tuple[str, ...] = ("signoff-lakebase",)
     database_token: str | None = None
     """The database credential token; None: a random one."""
+    database_host: str = "127.0.0.1"
+    """The host database instances report as `read_write_dns` (Lakebase connects to port 5432)."""
     serving_endpoints: tuple[str, ...] = ("signoff-dev-model",)
     """Endpoint names the development chat model answers to."""
 
@@ -85,7 +87,10 @@ class Emulator:
         self.genie = Genie(self.dataset, self.clock)
         self.functions = Functions(self.dataset.path, self.clock.now_ms())
         self.database = Database(
-            self.clock, self.settings.database_instances, self.settings.database_token
+            self.clock,
+            self.settings.database_instances,
+            self.settings.database_token,
+            self.settings.database_host,
         )
         self.chat = Chat(self.settings.serving_endpoints)
         self.app = self._build_app()

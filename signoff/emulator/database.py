@@ -1,9 +1,9 @@
 """Lakebase (Database API): instances and short-lived credentials.
 
 `GET /api/2.0/database/instances/{name}` describes a configured instance as AVAILABLE on the
-loopback host; `POST /api/2.0/database/credentials` hands out the current credential token.
-`POST /emulator/database/rotate` (emulator only) replaces that token, to exercise credential
-refresh.
+configured host (`EmulatorSettings.database_host`); `POST /api/2.0/database/credentials` hands
+out the current credential token (`Database.token`). `POST /emulator/database/rotate` (emulator
+only) replaces that token, to exercise credential refresh.
 """
 
 from __future__ import annotations
@@ -35,9 +35,12 @@ def _iso(seconds: float) -> str:
 class Database:
     """Database instances and the credential token they accept."""
 
-    def __init__(self, clock: Clock, instance_names: tuple[str, ...], token: str | None) -> None:
+    def __init__(
+        self, clock: Clock, instance_names: tuple[str, ...], token: str | None, host: str
+    ) -> None:
         self.clock = clock
         self.instance_names = instance_names
+        self.host = host
         self.token = token or new_token()
         self._created = _iso(clock.now())
 
@@ -66,7 +69,7 @@ class Database:
                 "name": name,
                 "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"lakebase/{name}")),
                 "state": "AVAILABLE",
-                "read_write_dns": "127.0.0.1",
+                "read_write_dns": self.host,
                 "pg_version": "15",
                 "capacity": "CU_1",
                 "effective_capacity": "CU_1",

@@ -1,0 +1,393 @@
+"""SignoffAgent (`signoff.serving`): signoff graphs behind MLflow's `ResponsesAgent`, as Model
+Serving runs them, in process on the real clients, the local workspace emulator and a real
+checkpointer; and the deploy script's dry run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pytest
+from langchain_core.messages import HumanMessage
+from mlflow.types.responses import ResponsesAgentResponse
+
+from signoff.emulator.server import RunningEmulator, start_emulator
+from signoff.ledger import read_entries
+from signoff.serving import SignoffAgent, agent_for
+from signoff.settings import load_settings
+from signoff.workspace import workspace_client
+
+ROOT = Path(__file__).resolve().parents[1]
+PAYMENT = {"operation": {"kind": "payment", "amount": 5000, "target": "acct-9"}}
+
+
+@pytest.fixture(scope="module")
+def workspace_emulator() -> Iterator[RunningEmulator]:
+    """The local Databricks workspace emulator the agents of this module talk to."""
+    running = start_emulator()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def serving_env(
+    workspace_emulator: RunningEmulator, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """Point the clients at the emulator and keep MLflow traces and the ledger in a temp dir."""
+    scratch = tmp_path_factory.mktemp("serving")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("DATABRICKS_CONFIG_PROFILE", raising=False)
+        patch.setenv("DATABRICKS_HOST", workspace_emulator.url)
+        patch.setenv("DATABRICKS_TOKEN", workspace_emulator.token)
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{scratch / 'mlflow.db'}")
+        patch.setenv("SIGNOFF_LEDGER", str(scratch / "ledger.jsonl"))
+        workspace_client.cache_clear()
+        load_settings.cache_clear()
+        yield scratch
+    workspace_client.cache_clear()
+    load_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def backend_setting(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Where the agents keep their threads (a `SIGNOFF_CHECKPOINTER` value)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('checkpoints') / 'x.sqlite'}"
+
+
+@pytest.fixture(scope="module")
+def agent(serving_env: Path, backend_setting: str) -> Iterator[Callable[[str], SignoffAgent]]:
+    """`agent("approve_reject")`: this module's open agent for that graph."""
+    opened: dict[str, SignoffAgent] = {}
+    with ExitStack() as stack:
+
+        def open_agent(name: str) -> SignoffAgent:
+            if name not in opened:
+                opened[name] = stack.enter_context(agent_for(name, backend_setting))
+            return opened[name]
+
+        yield open_agent
+
+
+@pytest.fixture
+def tag() -> str:
+    """A unique marker to put in what the agents are asked, to find the effects of one test."""
+    return uuid.uuid4().hex
+
+
+def payload(
+    text: str | None = None, *, user_id: str | None = None, **custom_inputs: Any
+) -> dict[str, Any]:
+    """A Responses request as Model Serving receives it."""
+    body: dict[str, Any] = {
+        "input": [{"role": "user", "content": text}] if text else [],
+        "custom_inputs": custom_inputs,
+    }
+    if user_id:
+        body["context"] = {"user_id": user_id}
+    return body
+
+
+def text_of(response: ResponsesAgentResponse) -> str:
+    """The text of the single output item."""
+    [item] = response.output
+    return item.model_dump()["content"][0]["text"]
+
+
+def job_runs(emulator: RunningEmulator, tag: str) -> list[dict[str, Any]]:
+    """Job runs in the emulator whose `user_request` carries `tag`."""
+    runs = emulator.emulator.state()["runs"]
+    return [r for r in runs if tag in str(r["job_parameters"].get("user_request"))]
+
+
+def refunds(emulator: RunningEmulator, tag: str) -> list[dict[str, Any]]:
+    """Refunds in the emulator whose reason carries `tag`."""
+    return [r for r in emulator.emulator.state()["refunds"] if tag in str(r.get("reason"))]
+
+
+def values(agent: SignoffAgent, thread_id: str) -> dict[str, Any]:
+    """The thread's state."""
+    return agent.open().get_state({"configurable": {"thread_id": thread_id}}).values
+
+
+def checkpoint_id(agent: SignoffAgent, thread_id: str) -> str | None:
+    """The thread's latest checkpoint: unchanged means nothing happened to the thread."""
+    config = agent.open().get_state({"configurable": {"thread_id": thread_id}}).config
+    return config["configurable"].get("checkpoint_id")
+
+
+def start_job(agent: SignoffAgent, tag: str) -> ResponsesAgentResponse:
+    """Ask the job agent to start the nightly job for `tag`: it pauses for approval."""
+    return agent.predict(payload(f"start the nightly job for {tag}"))
+
+
+def test_first_call_pauses_and_says_what_waits(agent, workspace_emulator, tag):
+    response = start_job(agent("databricks_workflow"), tag)
+    outputs = response.custom_outputs
+    assert outputs["is_interrupted"] is True
+    assert uuid.UUID(outputs["thread_id"])
+    [call] = outputs["pending_tool_calls"]
+    assert call["name"] == "start_databricks_job"
+    assert tag in call["args"]["user_request"]
+    assert call["allowed_decisions"] == ["approve", "edit", "reject"]
+    assert call["id"] and call["request_id"] and call["error"] is None
+    text = text_of(response)
+    assert "Waiting for approval" in text and "start_databricks_job" in text
+    assert outputs["thread_id"] in text and '"decision": "approve"' in text
+    assert job_runs(workspace_emulator, tag) == []
+
+
+def test_a_new_thread_id_is_created_when_absent_and_kept_when_given(agent, tag):
+    approve_reject = agent("approve_reject")
+    small = {"operation": {"amount": 10, "target": "acct-1"}}
+    first = approve_reject.predict(payload(input=small)).custom_outputs["thread_id"]
+    second = approve_reject.predict(payload(input=small)).custom_outputs["thread_id"]
+    assert first != second
+    chosen = approve_reject.predict(payload(input=small, thread_id=f"client-{tag}"))
+    assert chosen.custom_outputs["thread_id"] == f"client-{tag}"
+    assert "Finished: executed" in text_of(chosen)
+
+
+@pytest.mark.parametrize("decision", ["approved", {"decisions": [{"type": "approve"}]}])
+def test_approve_starts_one_run_records_the_reviewer_and_the_thread_goes_on(
+    agent, workspace_emulator, tag, decision
+):
+    workflow = agent("databricks_workflow")
+    thread_id = start_job(workflow, tag).custom_outputs["thread_id"]
+    approved = workflow.predict(
+        payload(thread_id=thread_id, decision=decision, user_id="ann@example.com")
+    )
+    assert approved.custom_outputs == {
+        "thread_id": thread_id,
+        "is_interrupted": False,
+        "pending_tool_calls": [],
+    }
+    [run] = job_runs(workspace_emulator, tag)
+    assert f"Started run {run['run_id']}" in text_of(approved)
+    assert values(workflow, thread_id)["audit"][-1]["reviewer"] == "ann@example.com"
+
+    status = workflow.predict(payload(f"status of run {run['run_id']}", thread_id=thread_id))
+    assert f"Run {run['run_id']}" in text_of(status)
+    assert status.custom_outputs["is_interrupted"] is False
+    history = [
+        m.content for m in values(workflow, thread_id)["messages"] if isinstance(m, HumanMessage)
+    ]
+    assert history == [f"start the nightly job for {tag}", f"status of run {run['run_id']}"]
+    assert len(job_runs(workspace_emulator, tag)) == 1
+
+
+@pytest.mark.parametrize(
+    ("decision", "said"),
+    [
+        ("rejected", "rejected"),
+        ("not during the freeze", "not during the freeze"),
+        ({"decisions": [{"type": "reject", "message": "needs a ticket"}]}, "needs a ticket"),
+    ],
+)
+def test_reject_and_feedback_start_no_run_and_the_answer_says_why(
+    agent, workspace_emulator, tag, decision, said
+):
+    workflow = agent("databricks_workflow")
+    thread_id = start_job(workflow, tag).custom_outputs["thread_id"]
+    rejected = workflow.predict(payload(thread_id=thread_id, decision=decision))
+    assert rejected.custom_outputs["is_interrupted"] is False
+    assert said in text_of(rejected)
+    assert job_runs(workspace_emulator, tag) == []
+    assert values(workflow, thread_id)["audit"][-1]["decision"] == "reject"
+
+
+def test_a_bad_decision_keeps_the_call_pending_then_a_good_one_completes(
+    agent, workspace_emulator, tag
+):
+    workflow = agent("databricks_workflow")
+    paused = start_job(workflow, tag).custom_outputs
+    thread_id, [asked] = paused["thread_id"], paused["pending_tool_calls"]
+    refused = workflow.predict(
+        payload(thread_id=thread_id, decision={"decisions": [{"type": "maybe"}]})
+    )
+    assert refused.custom_outputs["is_interrupted"] is True
+    [again] = refused.custom_outputs["pending_tool_calls"]
+    assert {k: again[k] for k in ("request_id", "name", "args")} == {
+        k: asked[k] for k in ("request_id", "name", "args")
+    }
+    assert "'maybe'" in again["error"]
+    assert "not accepted" in text_of(refused) and "'maybe'" in text_of(refused)
+    assert job_runs(workspace_emulator, tag) == []
+    done = workflow.predict(payload(thread_id=thread_id, decision="approve"))
+    assert done.custom_outputs["is_interrupted"] is False
+    assert len(job_runs(workspace_emulator, tag)) == 1
+
+
+@pytest.mark.parametrize(
+    ("custom_inputs", "error"),
+    [
+        (lambda thread: {"decision": "approve"}, "needs custom_inputs.thread_id"),
+        (lambda thread: {"thread_id": "no-such-thread", "decision": "yes"}, "Unknown thread_id"),
+        (
+            lambda thread: {"thread_id": thread, "decisions": {"no-such-interrupt": "approve"}},
+            "not waiting on interrupt id",
+        ),
+        (
+            lambda thread: {"thread_id": thread, "decision": "yes", "decisions": {"x": "yes"}},
+            "not both",
+        ),
+        (
+            lambda thread: {"thread_id": thread, "input": PAYMENT},
+            "is waiting for approval of payment",
+        ),
+    ],
+    ids=["no-thread", "unknown-thread", "unknown-interrupt", "both", "new-input-while-waiting"],
+)
+def test_requests_that_cannot_apply_raise_and_change_nothing(agent, custom_inputs, error):
+    approve_reject = agent("approve_reject")
+    thread_id = approve_reject.predict(payload(input=PAYMENT)).custom_outputs["thread_id"]
+    before = checkpoint_id(approve_reject, thread_id)
+    with pytest.raises(ValueError, match=error):
+        approve_reject.predict(payload(**custom_inputs(thread_id)))
+    assert checkpoint_id(approve_reject, thread_id) == before
+    assert not [e for e in read_entries() if e["thread_id"] == thread_id]
+
+
+def test_a_decision_for_a_thread_that_waits_for_nothing_raises_and_changes_nothing(agent):
+    approve_reject = agent("approve_reject")
+    thread_id = approve_reject.predict(payload(input=PAYMENT)).custom_outputs["thread_id"]
+    approve_reject.resume("approve", thread_id)
+    before = checkpoint_id(approve_reject, thread_id)
+    with pytest.raises(ValueError, match="is not waiting for a decision"):
+        approve_reject.resume("approve", thread_id)
+    assert checkpoint_id(approve_reject, thread_id) == before
+    assert len([e for e in read_entries() if e["thread_id"] == thread_id]) == 1
+
+
+def test_operation_graph_end_to_end_with_resume(agent):
+    approve_reject = agent("approve_reject")
+    paused = approve_reject.predict(payload(input=PAYMENT))
+    [call] = paused.custom_outputs["pending_tool_calls"]
+    assert (call["name"], call["allowed_decisions"]) == ("payment", ["approve", "reject"])
+    assert call["args"]["amount"] == 5000
+    thread_id = paused.custom_outputs["thread_id"]
+    done = approve_reject.resume("approve", thread_id, user_id="carol@example.com")
+    assert done.custom_outputs["is_interrupted"] is False
+    [entry] = [e for e in read_entries() if e["thread_id"] == thread_id]
+    assert entry["details"]["target"] == "acct-9"
+    assert text_of(done).startswith("Finished: executed.") and entry["id"] in text_of(done)
+    assert values(approve_reject, thread_id)["reviewers"] == ["carol@example.com"]
+
+
+def test_parallel_calls_are_answered_separately_by_interrupt_id(agent, workspace_emulator, tag):
+    tools = agent("review_tool_calls")
+    paused = tools.predict(
+        payload(
+            f"refund 5 on order 3 because late {tag} and refund 7 on order 4 because broken {tag}"
+        )
+    )
+    thread_id = paused.custom_outputs["thread_id"]
+    by_order = {c["args"]["order_id"]: c for c in paused.custom_outputs["pending_tool_calls"]}
+    assert set(by_order) == {3, 4} and by_order[3]["id"] != by_order[4]["id"]
+    half = tools.predict(payload(thread_id=thread_id, decisions={by_order[3]["id"]: "approve"}))
+    assert [c["id"] for c in half.custom_outputs["pending_tool_calls"]] == [by_order[4]["id"]]
+    assert refunds(workspace_emulator, tag) == []  # nothing runs before every call is decided
+    done = tools.predict(payload(thread_id=thread_id, decisions={by_order[4]["id"]: "no"}))
+    assert done.custom_outputs["is_interrupted"] is False
+    assert [r["order_id"] for r in refunds(workspace_emulator, tag)] == [3]
+
+
+def test_one_decision_answers_every_parallel_call(agent, workspace_emulator, tag):
+    tools = agent("review_tool_calls")
+    paused = tools.predict(
+        payload(f"refund 1 on order 5 because a {tag} and refund 2 on order 6 because b {tag}")
+    )
+    assert len(paused.custom_outputs["pending_tool_calls"]) == 2
+    thread_id = paused.custom_outputs["thread_id"]
+    done = tools.resume("approve", thread_id)
+    assert done.custom_outputs["is_interrupted"] is False
+    assert sorted(r["amount"] for r in refunds(workspace_emulator, tag)) == [1.0, 2.0]
+
+
+def test_predict_stream_streams_text_and_ends_with_the_custom_outputs(
+    agent, workspace_emulator, tag
+):
+    workflow = agent("databricks_workflow")
+    events = list(workflow.predict_stream(payload(f"start the nightly job for {tag}")))
+    *deltas, done = events
+    assert {e.type for e in deltas} == {"response.output_text.delta"}
+    assert done.type == "response.output_item.done"
+    assert "".join(e.delta for e in deltas) == done.item["content"][0]["text"]
+    assert done.custom_outputs["is_interrupted"] is True
+    assert all(e.custom_outputs is None for e in deltas)
+    thread_id = done.custom_outputs["thread_id"]
+
+    stream = workflow.predict_stream(payload(thread_id=thread_id, decision="approve"))
+    first = next(stream)
+    with pytest.raises(ValueError, match="still running another request"):
+        workflow.predict(payload(thread_id=thread_id, decision="approve"))
+    *deltas, done = [first, *stream]
+    [run] = job_runs(workspace_emulator, tag)
+    assert len(deltas) > 1 and {e.item_id for e in deltas} == {done.item["id"]}
+    assert "".join(e.delta for e in deltas) == done.item["content"][0]["text"]
+    assert f"Started run {run['run_id']}" in done.item["content"][0]["text"]
+    assert done.custom_outputs == {
+        "thread_id": thread_id,
+        "is_interrupted": False,
+        "pending_tool_calls": [],
+    }
+
+
+def test_the_entry_point_logs_and_loads_as_an_mlflow_model(
+    serving_env, backend_setting, monkeypatch
+):
+    monkeypatch.setenv("SIGNOFF_SERVING_GRAPH", "approve_reject")
+    monkeypatch.setenv("SIGNOFF_CHECKPOINTER", backend_setting)
+    path = serving_env / f"model-{uuid.uuid4().hex}"
+    mlflow.pyfunc.save_model(
+        path,
+        python_model=str(ROOT / "signoff" / "serving_entry.py"),
+        input_example=payload(input=PAYMENT),
+        pip_requirements=["mlflow"],
+    )
+    served = mlflow.pyfunc.load_model(str(path))
+    response = served.predict(payload(input=PAYMENT))
+    assert response["custom_outputs"]["is_interrupted"] is True
+    assert response["custom_outputs"]["pending_tool_calls"][0]["name"] == "payment"
+
+
+def test_deploy_script_dry_run_contacts_nothing():
+    unreachable = "http://127.0.0.1:9"
+    env = {
+        **os.environ,
+        "DATABRICKS_HOST": unreachable,
+        "MLFLOW_TRACKING_URI": "databricks",
+        "HTTP_PROXY": unreachable,
+        "HTTPS_PROXY": unreachable,
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "deploy" / "model_serving.py"),
+            "--model=main.agents.signoff",
+            "--lakebase-instance=signoff-state",
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for expected in (
+        "mlflow.pyfunc.log_model",
+        "signoff/serving_entry.py",
+        'mlflow.register_model(<the logged model\'s uri>, "main.agents.signoff")',
+        "databricks.agents.deploy",
+        '"LAKEBASE_INSTANCE_NAME": "signoff-state"',
+        '"lakebase"',
+        '"main.support.issue_refund"',
+    ):
+        assert expected in result.stdout, expected
