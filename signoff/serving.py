@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Generator, Iterator
@@ -69,6 +70,8 @@ from mlflow.types.responses import (
 )
 
 from signoff.checkpointer import checkpointer
+
+log = logging.getLogger("signoff.serving")
 
 GRAPH_NAMES = (
     "approve_reject",
@@ -175,8 +178,13 @@ class SignoffAgent(ResponsesAgent):
     @contextmanager
     def _turn(
         self, request: ResponsesAgentRequest
-    ) -> Iterator[tuple[CompiledStateGraph, dict[str, Any] | Command, RunnableConfig]]:
-        """Check `request` against its thread and hold the thread while the graph runs."""
+    ) -> Iterator[tuple[CompiledStateGraph, dict[str, Any] | Command | None, RunnableConfig]]:
+        """Check `request` against its thread and hold the thread while the graph runs.
+
+        A thread whose last run stopped between two steps (its worker crashed after an
+        approval, say) is first run to its end or next pause from its last checkpoint; a
+        retried decision is then complete. Tools that must not run twice rely on idempotency
+        (`start_databricks_job` derives its token from the thread and the tool call)."""
         graph = self.open()
         inputs = request.custom_inputs or {}
         answer = _answer(inputs)
@@ -187,8 +195,16 @@ class SignoffAgent(ResponsesAgent):
         config = RunnableConfig(configurable=configurable)
         with self._holding(thread_id):
             snapshot = graph.get_state(config)
+            graph_input: dict[str, Any] | Command | None
+            if _stopped_mid_run(snapshot):
+                log.warning("Thread %s: finishing the run a stopped worker left behind", thread_id)
+                graph.invoke(None, config)
+                snapshot = graph.get_state(config)
+                if answer is not None and not snapshot.interrupts:
+                    yield graph, None, config  # the retried approval has now run
+                    return
             if answer is not None:
-                graph_input: dict[str, Any] | Command = _resume(answer, snapshot, thread_id)
+                graph_input = _resume(answer, snapshot, thread_id)
             else:
                 graph_input = _new_input(graph, request, snapshot, thread_id)
             yield graph, graph_input, config
@@ -255,6 +271,11 @@ def _thread_id(inputs: dict[str, Any], *, answering: bool) -> str:
     if not isinstance(thread_id, str) or not thread_id.strip():
         raise ValueError("custom_inputs.thread_id must be a non-empty string.")
     return thread_id
+
+
+def _stopped_mid_run(snapshot: StateSnapshot) -> bool:
+    """Whether the thread has steps left to run but waits for nobody: a run that died."""
+    return bool(snapshot.next) and not snapshot.interrupts
 
 
 def _resume(answer: _Answer, snapshot: StateSnapshot, thread_id: str) -> Command:

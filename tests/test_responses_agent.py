@@ -18,7 +18,7 @@ import pytest
 from langchain_core.messages import HumanMessage
 from mlflow.types.responses import ResponsesAgentResponse
 
-from signoff.emulator.server import RunningEmulator, start_emulator
+from signoff.emulator.server import RunningEmulator
 from signoff.ledger import read_entries
 from signoff.serving import SignoffAgent, agent_for
 from signoff.settings import load_settings
@@ -29,23 +29,15 @@ PAYMENT = {"operation": {"kind": "payment", "amount": 5000, "target": "acct-9"}}
 
 
 @pytest.fixture(scope="module")
-def workspace_emulator() -> Iterator[RunningEmulator]:
-    """The local Databricks workspace emulator the agents of this module talk to."""
-    running = start_emulator()
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
 def serving_env(
-    workspace_emulator: RunningEmulator, tmp_path_factory: pytest.TempPathFactory
+    emulator: RunningEmulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Path]:
     """Point the clients at the emulator and keep MLflow traces and the ledger in a temp dir."""
     scratch = tmp_path_factory.mktemp("serving")
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("DATABRICKS_CONFIG_PROFILE", raising=False)
-        patch.setenv("DATABRICKS_HOST", workspace_emulator.url)
-        patch.setenv("DATABRICKS_TOKEN", workspace_emulator.token)
+        patch.setenv("DATABRICKS_HOST", emulator.url)
+        patch.setenv("DATABRICKS_TOKEN", emulator.token)
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{scratch / 'mlflow.db'}")
         patch.setenv("SIGNOFF_LEDGER", str(scratch / "ledger.jsonl"))
         workspace_client.cache_clear()
@@ -56,9 +48,11 @@ def serving_env(
 
 
 @pytest.fixture(scope="module")
-def backend_setting(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Where the agents keep their threads (a `SIGNOFF_CHECKPOINTER` value)."""
-    return f"sqlite:///{tmp_path_factory.mktemp('checkpoints') / 'x.sqlite'}"
+def backend_setting(emulator: RunningEmulator) -> str:
+    """Where the agents keep their threads: Lakebase, as on Model Serving. The emulator's
+    instance resolves to the session's PostgreSQL, reached through databricks-langchain's own
+    Lakebase pool with a credential the workspace client generates."""
+    return "lakebase://signoff-lakebase"
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +121,7 @@ def start_job(agent: SignoffAgent, tag: str) -> ResponsesAgentResponse:
     return agent.predict(payload(f"start the nightly job for {tag}"))
 
 
-def test_first_call_pauses_and_says_what_waits(agent, workspace_emulator, tag):
+def test_first_call_pauses_and_says_what_waits(agent, emulator, tag):
     response = start_job(agent("databricks_workflow"), tag)
     outputs = response.custom_outputs
     assert outputs["is_interrupted"] is True
@@ -140,7 +134,7 @@ def test_first_call_pauses_and_says_what_waits(agent, workspace_emulator, tag):
     text = text_of(response)
     assert "Waiting for approval" in text and "start_databricks_job" in text
     assert outputs["thread_id"] in text and '"decision": "approve"' in text
-    assert job_runs(workspace_emulator, tag) == []
+    assert job_runs(emulator, tag) == []
 
 
 def test_a_new_thread_id_is_created_when_absent_and_kept_when_given(agent, tag):
@@ -156,7 +150,7 @@ def test_a_new_thread_id_is_created_when_absent_and_kept_when_given(agent, tag):
 
 @pytest.mark.parametrize("decision", ["approved", {"decisions": [{"type": "approve"}]}])
 def test_approve_starts_one_run_records_the_reviewer_and_the_thread_goes_on(
-    agent, workspace_emulator, tag, decision
+    agent, emulator, tag, decision
 ):
     workflow = agent("databricks_workflow")
     thread_id = start_job(workflow, tag).custom_outputs["thread_id"]
@@ -168,7 +162,7 @@ def test_approve_starts_one_run_records_the_reviewer_and_the_thread_goes_on(
         "is_interrupted": False,
         "pending_tool_calls": [],
     }
-    [run] = job_runs(workspace_emulator, tag)
+    [run] = job_runs(emulator, tag)
     assert f"Started run {run['run_id']}" in text_of(approved)
     assert values(workflow, thread_id)["audit"][-1]["reviewer"] == "ann@example.com"
 
@@ -179,7 +173,7 @@ def test_approve_starts_one_run_records_the_reviewer_and_the_thread_goes_on(
         m.content for m in values(workflow, thread_id)["messages"] if isinstance(m, HumanMessage)
     ]
     assert history == [f"start the nightly job for {tag}", f"status of run {run['run_id']}"]
-    assert len(job_runs(workspace_emulator, tag)) == 1
+    assert len(job_runs(emulator, tag)) == 1
 
 
 @pytest.mark.parametrize(
@@ -191,20 +185,18 @@ def test_approve_starts_one_run_records_the_reviewer_and_the_thread_goes_on(
     ],
 )
 def test_reject_and_feedback_start_no_run_and_the_answer_says_why(
-    agent, workspace_emulator, tag, decision, said
+    agent, emulator, tag, decision, said
 ):
     workflow = agent("databricks_workflow")
     thread_id = start_job(workflow, tag).custom_outputs["thread_id"]
     rejected = workflow.predict(payload(thread_id=thread_id, decision=decision))
     assert rejected.custom_outputs["is_interrupted"] is False
     assert said in text_of(rejected)
-    assert job_runs(workspace_emulator, tag) == []
+    assert job_runs(emulator, tag) == []
     assert values(workflow, thread_id)["audit"][-1]["decision"] == "reject"
 
 
-def test_a_bad_decision_keeps_the_call_pending_then_a_good_one_completes(
-    agent, workspace_emulator, tag
-):
+def test_a_bad_decision_keeps_the_call_pending_then_a_good_one_completes(agent, emulator, tag):
     workflow = agent("databricks_workflow")
     paused = start_job(workflow, tag).custom_outputs
     thread_id, [asked] = paused["thread_id"], paused["pending_tool_calls"]
@@ -218,10 +210,10 @@ def test_a_bad_decision_keeps_the_call_pending_then_a_good_one_completes(
     }
     assert "'maybe'" in again["error"]
     assert "not accepted" in text_of(refused) and "'maybe'" in text_of(refused)
-    assert job_runs(workspace_emulator, tag) == []
+    assert job_runs(emulator, tag) == []
     done = workflow.predict(payload(thread_id=thread_id, decision="approve"))
     assert done.custom_outputs["is_interrupted"] is False
-    assert len(job_runs(workspace_emulator, tag)) == 1
+    assert len(job_runs(emulator, tag)) == 1
 
 
 @pytest.mark.parametrize(
@@ -280,7 +272,7 @@ def test_operation_graph_end_to_end_with_resume(agent):
     assert values(approve_reject, thread_id)["reviewers"] == ["carol@example.com"]
 
 
-def test_parallel_calls_are_answered_separately_by_interrupt_id(agent, workspace_emulator, tag):
+def test_parallel_calls_are_answered_separately_by_interrupt_id(agent, emulator, tag):
     tools = agent("review_tool_calls")
     paused = tools.predict(
         payload(
@@ -292,13 +284,13 @@ def test_parallel_calls_are_answered_separately_by_interrupt_id(agent, workspace
     assert set(by_order) == {3, 4} and by_order[3]["id"] != by_order[4]["id"]
     half = tools.predict(payload(thread_id=thread_id, decisions={by_order[3]["id"]: "approve"}))
     assert [c["id"] for c in half.custom_outputs["pending_tool_calls"]] == [by_order[4]["id"]]
-    assert refunds(workspace_emulator, tag) == []  # nothing runs before every call is decided
+    assert refunds(emulator, tag) == []  # nothing runs before every call is decided
     done = tools.predict(payload(thread_id=thread_id, decisions={by_order[4]["id"]: "no"}))
     assert done.custom_outputs["is_interrupted"] is False
-    assert [r["order_id"] for r in refunds(workspace_emulator, tag)] == [3]
+    assert [r["order_id"] for r in refunds(emulator, tag)] == [3]
 
 
-def test_one_decision_answers_every_parallel_call(agent, workspace_emulator, tag):
+def test_one_decision_answers_every_parallel_call(agent, emulator, tag):
     tools = agent("review_tool_calls")
     paused = tools.predict(
         payload(f"refund 1 on order 5 because a {tag} and refund 2 on order 6 because b {tag}")
@@ -307,12 +299,10 @@ def test_one_decision_answers_every_parallel_call(agent, workspace_emulator, tag
     thread_id = paused.custom_outputs["thread_id"]
     done = tools.resume("approve", thread_id)
     assert done.custom_outputs["is_interrupted"] is False
-    assert sorted(r["amount"] for r in refunds(workspace_emulator, tag)) == [1.0, 2.0]
+    assert sorted(r["amount"] for r in refunds(emulator, tag)) == [1.0, 2.0]
 
 
-def test_predict_stream_streams_text_and_ends_with_the_custom_outputs(
-    agent, workspace_emulator, tag
-):
+def test_predict_stream_streams_text_and_ends_with_the_custom_outputs(agent, emulator, tag):
     workflow = agent("databricks_workflow")
     events = list(workflow.predict_stream(payload(f"start the nightly job for {tag}")))
     *deltas, done = events
@@ -328,7 +318,7 @@ def test_predict_stream_streams_text_and_ends_with_the_custom_outputs(
     with pytest.raises(ValueError, match="still running another request"):
         workflow.predict(payload(thread_id=thread_id, decision="approve"))
     *deltas, done = [first, *stream]
-    [run] = job_runs(workspace_emulator, tag)
+    [run] = job_runs(emulator, tag)
     assert len(deltas) > 1 and {e.item_id for e in deltas} == {done.item["id"]}
     assert "".join(e.delta for e in deltas) == done.item["content"][0]["text"]
     assert f"Started run {run['run_id']}" in done.item["content"][0]["text"]

@@ -8,7 +8,9 @@ ENDPOINT_NOT_FOUND. Emulator-only endpoints:
 
 - `POST /emulator/clock/advance` `{"seconds": N}`: move the clock (job runs) forward;
 - `GET /emulator/state`: runs, refunds and Genie activity, for debugging;
-- `POST /emulator/database/rotate` `{"token": "..."}` (optional): replace the database token.
+- `POST /emulator/database/rotate` `{"token": "..."}` (optional): replace the database token;
+- `POST /emulator/delays` `{"path": ..., "seconds": N}` / `DELETE /emulator/delays`: hold
+  requests to a path (see `signoff.emulator.delays`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from signoff.emulator.chat import Chat
 from signoff.emulator.clock import Clock
 from signoff.emulator.database import Database
 from signoff.emulator.dataset import Dataset
+from signoff.emulator.delays import Delays
 from signoff.emulator.errors import ApiError, invalid_parameter, json_body
 from signoff.emulator.functions import Functions
 from signoff.emulator.genie import Genie
@@ -93,6 +96,7 @@ class Emulator:
             self.settings.database_host,
         )
         self.chat = Chat(self.settings.serving_endpoints)
+        self.delays = Delays()
         self.app = self._build_app()
 
     def state(self) -> dict[str, Any]:
@@ -127,6 +131,7 @@ class Emulator:
             *self.functions.routes(),
             *self.database.routes(),
             *self.chat.routes(),
+            *self.delays.routes(),
             Route("/emulator/clock/advance", self._advance_clock, methods=["POST"]),
             Route("/emulator/state", self._state, methods=["GET"]),
         ]
@@ -139,6 +144,7 @@ class Emulator:
             },
         )
         app.add_middleware(BearerAuth)
+        app.add_middleware(self.delays.middleware)
         return app
 
     async def _advance_clock(self, request: Request) -> JSONResponse:
