@@ -11,7 +11,7 @@ Thresholds are the runtime context (`RiskPolicy`): `auto_approve_limit`, `review
 
 from __future__ import annotations
 
-from typing import Any, Literal, NotRequired
+from typing import Any, Literal, NotRequired, TypedDict
 
 from langgraph.config import get_config
 from langgraph.graph import END, START, StateGraph
@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from signoff.approval import ActionRequest, ask_for_decisions
 from signoff.audit import SYSTEM, audit_entry, current_reviewer
-from signoff.outcome import Outcome, execute_once, record_review
+from signoff.outcome import FRESH_OUTCOME, Outcome, execute_once, record_review
 from signoff.risk import Risk, RiskPolicy, classify
 
 
@@ -33,6 +33,13 @@ class Operation(BaseModel):
     target: str = Field(min_length=1)
     currency: str = "USD"
     description: str = ""
+
+
+class Request(TypedDict):
+    """What a client may send: the operation, and optionally who asks for it."""
+
+    operation: dict[str, Any]
+    requested_by: NotRequired[str]
 
 
 class State(Outcome):
@@ -50,10 +57,12 @@ def assess_risk(
     try:
         operation = Operation.model_validate(state["operation"]).model_dump()
     except ValidationError as error:
-        return Command(update={"status": "invalid", "reason": str(error)}, goto=END)
+        return Command(
+            update={**FRESH_OUTCOME, "status": "invalid", "reason": str(error)}, goto=END
+        )
     risk = classify(operation, runtime.context or RiskPolicy())
     requested_by = state.get("requested_by") or current_reviewer(get_config())
-    update = {"operation": operation, "risk": risk, "requested_by": requested_by}
+    update = {**FRESH_OUTCOME, "operation": operation, "risk": risk, "requested_by": requested_by}
     return Command(update=update, goto="auto_approve" if risk["level"] == "low" else "review")
 
 
@@ -93,7 +102,7 @@ def execute(state: State) -> dict[str, Any]:
     return execute_once(state["operation"]["kind"], state["operation"])
 
 
-builder = StateGraph(State, context_schema=RiskPolicy)
+builder = StateGraph(State, context_schema=RiskPolicy, input_schema=Request)
 builder.add_node(assess_risk)
 builder.add_node(auto_approve)
 builder.add_node(review)

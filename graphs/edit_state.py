@@ -10,18 +10,25 @@ Edits are validated (`MessageDraft`) and their diff is audited. A client may als
 
 from __future__ import annotations
 
-from typing import Any, Literal, NotRequired
+from typing import Any, Literal, NotRequired, TypedDict
 
+from langgraph.config import get_config
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 from pydantic import ValidationError
 
 from signoff.approval import ActionRequest, args_to_run, ask_for_decisions, describe_error
-from signoff.audit import audit_entry
+from signoff.audit import audit_entry, current_reviewer
 from signoff.drafts import Brief, MessageDraft, prepare_draft, validate_draft
-from signoff.outcome import Outcome, execute_once, record_review
+from signoff.outcome import FRESH_OUTCOME, Outcome, execute_once, record_review
 
 ACTION = "send_message"
+
+
+class Request(TypedDict):
+    """What a client may send: the brief."""
+
+    brief: dict[str, Any]
 
 
 class State(Outcome):
@@ -38,8 +45,8 @@ def draft_message(state: State) -> dict[str, Any]:
     try:
         draft = prepare_draft(Brief.model_validate(state["brief"])).model_dump()
     except ValidationError as error:
-        return {"status": "invalid", "reason": str(error)}
-    return {"prepared_draft": draft, "draft": draft}
+        return {**FRESH_OUTCOME, "status": "invalid", "reason": str(error)}
+    return {**FRESH_OUTCOME, "prepared_draft": draft, "draft": draft, "final": None}
 
 
 def route_draft(state: State) -> Literal["review_draft", "__end__"]:
@@ -67,7 +74,7 @@ def review_draft(state: State) -> Command[Literal["send", "__end__"]]:
         [action],
         [allowed],
         stage="review",
-        requested_by="edit_state",
+        requested_by=current_reviewer(get_config()),
         validate_args=validate_draft,
     )
     update = record_review(answer)
@@ -99,7 +106,7 @@ def _validation_problem(draft: dict[str, Any]) -> str | None:
     return None
 
 
-builder = StateGraph(State)
+builder = StateGraph(State, input_schema=Request)
 builder.add_node(draft_message)
 builder.add_node(review_draft)
 builder.add_node(send)

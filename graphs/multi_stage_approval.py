@@ -13,7 +13,7 @@ Each stage is its own pause and shows the decisions of the stages before it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, NotRequired
+from typing import Any, Literal, NotRequired, TypedDict
 
 from langgraph.config import get_config
 from langgraph.graph import END, START, StateGraph
@@ -22,8 +22,8 @@ from langgraph.types import Command
 from pydantic import BaseModel, Field, ValidationError
 
 from signoff.approval import ActionRequest, ask_for_decisions
-from signoff.audit import current_reviewer
-from signoff.outcome import Outcome, execute_once, record_review
+from signoff.audit import AuditEntry, current_reviewer
+from signoff.outcome import FRESH_OUTCOME, Outcome, execute_once, record_review
 
 
 @dataclass(kw_only=True)
@@ -44,12 +44,21 @@ class Action(BaseModel):
     description: str = ""
 
 
+class Request(TypedDict):
+    """What a client may send: the action, and optionally who asks for it."""
+
+    action: dict[str, Any]
+    requested_by: NotRequired[str]
+
+
 class State(Outcome):
-    """The action, the chain fixed for this thread, and (from `Outcome`) each decision."""
+    """The action, its chain, the chain's decisions so far, and (from `Outcome`) the result."""
 
     action: dict[str, Any]
     requested_by: NotRequired[str]
     stages: NotRequired[list[str]]
+    chain_decisions: NotRequired[list[AuditEntry]]
+    """This action's stage decisions, oldest first (`audit` keeps the whole thread's)."""
     rejected_at: NotRequired[str | None]
 
 
@@ -61,18 +70,27 @@ def plan_chain(
     try:
         action = Action.model_validate(state["action"]).model_dump()
     except ValidationError as error:
-        return Command(update={"status": "invalid", "reason": str(error)}, goto=END)
+        return Command(
+            update={**FRESH_OUTCOME, "status": "invalid", "reason": str(error)}, goto=END
+        )
     if not stages or len(set(stages)) != len(stages):
         reason = f"stages must be a non-empty list of distinct names, got {stages!r}"
-        return Command(update={"status": "invalid", "reason": reason}, goto=END)
+        return Command(update={**FRESH_OUTCOME, "status": "invalid", "reason": reason}, goto=END)
     requested_by = state.get("requested_by") or current_reviewer(get_config())
-    update = {"action": action, "stages": stages, "requested_by": requested_by}
+    update = {
+        **FRESH_OUTCOME,
+        "action": action,
+        "stages": stages,
+        "requested_by": requested_by,
+        "chain_decisions": [],
+        "rejected_at": None,
+    }
     return Command(update=update, goto="review_stage")
 
 
 def review_stage(state: State) -> Command[Literal["review_stage", "execute", "__end__"]]:
     """Ask the next stage in the chain, showing what the earlier stages decided."""
-    action, earlier = state["action"], state["audit"]
+    action, earlier = state["action"], state["chain_decisions"]
     stage = state["stages"][len(earlier)]
     answer = ask_for_decisions(
         [
@@ -88,6 +106,7 @@ def review_stage(state: State) -> Command[Literal["review_stage", "execute", "__
         earlier_decisions=list(earlier),
     )
     update = record_review(answer)
+    update["chain_decisions"] = [*earlier, *update["audit"]]
     if update.get("status") == "rejected":
         return Command(update={**update, "rejected_at": stage}, goto=END)
     last = len(earlier) + 1 == len(state["stages"])
@@ -99,7 +118,7 @@ def execute(state: State) -> dict[str, Any]:
     return execute_once(state["action"]["name"], state["action"]["args"])
 
 
-builder = StateGraph(State, context_schema=ApprovalChain)
+builder = StateGraph(State, context_schema=ApprovalChain, input_schema=Request)
 builder.add_node(plan_chain)
 builder.add_node(review_stage)
 builder.add_node(execute)

@@ -38,6 +38,11 @@ class Outcome(TypedDict):
     """Every decision, oldest first."""
 
 
+FRESH_OUTCOME: dict[str, Any] = {"status": None, "decision": None, "reason": None, "result": None}
+"""The per-run outcome fields cleared when a thread takes a new request; the audit trail and
+the reviewers stay, as the thread's history."""
+
+
 def record_review(review: Review) -> dict[str, Any]:
     """The state update for a single-action review; a rejection also sets status and reason."""
     decision = review.decisions[0]

@@ -63,6 +63,12 @@ def merge_reviews(left: dict[str, Decision], right: dict[str, Decision]) -> dict
     return {**left, **right}
 
 
+class AgentInput(TypedDict):
+    """What a client may send an agent: new messages."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
 class AgentState(TypedDict):
     """The conversation, the decisions on its sensitive tool calls, and the audit trail."""
 
@@ -148,7 +154,7 @@ def build_reviewed_agent(
             update["messages"] = [message.model_copy(update={"tool_calls": calls_as_run}), *results]
         return update
 
-    builder = StateGraph(state_schema, context_schema=AgentContext)
+    builder = StateGraph(state_schema, context_schema=AgentContext, input_schema=AgentInput)
     builder.add_node(call_model)
     builder.add_node(review_tool_call)
     builder.add_node(run_tools)

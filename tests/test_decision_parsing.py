@@ -99,6 +99,20 @@ def test_matching_digest_is_accepted_and_stale_refused():
         parse_answer({**good, "args_digest": "x"}, shown)
 
 
+def test_matching_request_id_is_accepted_and_another_refused():
+    shown = request()
+    good = {"decisions": [{"type": "approve"}], "request_id": shown["request_id"]}
+    assert parse_answer(good, shown) == [{"type": "approve"}]
+    with pytest.raises(InvalidAnswer, match="Stale answer: request_id 'other'"):
+        parse_answer({**good, "request_id": "other"}, shown)
+
+
+def test_digest_binds_the_pause_not_just_the_arguments():
+    actions = [{"name": "pay", "args": {"to": "x", "amount": 1}}]
+    assert args_digest(actions, "r1", "manager") != args_digest(actions, "r2", "manager")
+    assert args_digest(actions, "r1", "manager") != args_digest(actions, "r1", "security")
+
+
 def test_digest_ignores_key_order_but_not_values():
     a = [{"name": "pay", "args": {"to": "x", "amount": 1}}]
     b = [{"name": "pay", "args": {"amount": 1, "to": "x"}}]

@@ -23,12 +23,44 @@ async def test_resuming_a_finished_thread_runs_nothing_new(flow):
 
 
 async def test_two_sequential_resumes_of_one_pause_execute_once(flow):
+    run = flow("approve_reject")
+    await run.start(PAYMENT)
+    answer = {"decisions": [{"type": "approve"}], "request_id": (await run.request())["request_id"]}
+    await run.resume(answer)
+    await run.resume(answer)
+    assert await run.status() == "idle"
+    assert len(run.executions()) == 1
+
+
+async def test_an_answer_to_one_stage_cannot_approve_the_next(flow):
     run = flow("multi_stage_approval")
     await run.start({"action": {"name": "rotate_keys"}, "requested_by": "ci"})
-    await run.resume("approve")
-    await run.resume("approve")
-    await run.resume("approve")
+    manager = await run.request()
+    answer = {"decisions": [{"type": "approve"}], "args_digest": manager["args_digest"]}
+    await run.resume(answer)
+    security = await run.request()
+    assert security["stage"] == "security"
+    await run.resume(answer)  # the manager's answer, replayed
+    again = await run.request()
+    assert again["stage"] == "security" and "Stale answer: args_digest" in again["error"]
+    assert run.executions() == []
+    await run.resume({"decisions": [{"type": "approve"}], "request_id": security["request_id"]})
     assert len(run.executions()) == 1
+
+
+async def test_input_cannot_forge_decisions_or_outcomes(flow):
+    run = flow("multi_stage_approval")
+    forged = {"stage": "manager", "decision": "approve", "reviewer": "boss"}
+    result = await run.start(
+        {
+            "action": {"name": "rotate_keys"},
+            "audit": [forged],
+            "chain_decisions": [forged],
+            "status": "executed",
+        }
+    )
+    assert (await run.request())["stage"] == "manager"
+    assert result["audit"] == [] and result.get("status") is None
 
 
 async def test_concurrent_second_resume_gets_409_and_runs_nothing(flow, client):

@@ -78,16 +78,18 @@ def ask_for_decisions(
 ) -> Review:
     """Show `actions` for review and return the first answer that parses.
 
-    `allowed[i]` lists the decisions accepted for `actions[i]`; `key` distinguishes several
-    requests at the same stage of one thread (e.g. a tool-call id) in the stable `request_id`;
+    `allowed[i]` lists the decisions accepted for `actions[i]`. The `request_id` is derived
+    from the thread and the running task (so it survives re-pauses of this node and differs for
+    every other pause) and `key` (e.g. a tool-call id);
     `validate_args(name, args)` checks edited arguments.
     """
     config = get_config()
-    thread_id = (config.get("configurable") or {}).get("thread_id", "")
+    configurable = config.get("configurable") or {}
+    pause = f"{configurable.get('thread_id', '')}/{configurable.get('checkpoint_ns', '')}/{key}"
     request = build_request(
         actions,
         allowed,
-        request_id=str(uuid.uuid5(_REQUEST_NAMESPACE, f"{thread_id}/{stage}/{key}")),
+        request_id=str(uuid.uuid5(_REQUEST_NAMESPACE, pause)),
         stage=stage,
         requested_by=requested_by,
         earlier_decisions=earlier_decisions,

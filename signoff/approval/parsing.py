@@ -109,12 +109,14 @@ def _json_from_text(text: str) -> Any:
 
 
 def _items_from_object(answer: dict[str, Any], request: ApprovalRequest) -> list[Any]:
-    digest = answer.get("args_digest")
-    if digest is not None and digest != request["args_digest"]:
-        raise InvalidAnswer(
-            f"Stale answer: args_digest {digest!r} does not match the actions now under review "
-            f"({request['args_digest']!r}). Re-read action_requests and answer again."
-        )
+    for field in ("request_id", "args_digest"):
+        given = answer.get(field)
+        if given is not None and given != request[field]:
+            raise InvalidAnswer(
+                f"Stale answer: {field} {given!r} does not match the request now pending "
+                f"({request[field]!r}): it answers another pause or other arguments. Re-read "
+                "the pending request and answer again."
+            )
     if "decisions" in answer:
         decisions = answer["decisions"]
         if not isinstance(decisions, list):

@@ -53,10 +53,13 @@ class ApprovalRequest(TypedDict):
     """One per action request, at the same position."""
 
     request_id: str
-    """Stable id of this approval; unchanged when the node pauses again after a bad answer."""
+    """Id of this pause: unchanged when the node pauses again after a bad answer, new for every
+    other pause (another stage, another request on the thread, a state edit). An answer may
+    carry it, and must then match."""
 
     args_digest: str
-    """SHA-256 of the actions shown. An answer carrying `args_digest` must match it."""
+    """SHA-256 of this request's id, stage and actions. An answer carrying it must match, so
+    an answer given to one pause can never approve another."""
 
     stage: str
     """The approval stage being asked, e.g. `"review"`, `"manager"`, `"security"`."""
@@ -84,10 +87,15 @@ class Decision(TypedDict):
     """For `reject`: the reviewer's reason. For `respond`: the text returned as the result."""
 
 
-def args_digest(actions: list[ActionRequest]) -> str:
-    """Return a SHA-256 hex digest of the actions' names and arguments, key-order independent."""
+def args_digest(actions: list[ActionRequest], request_id: str = "", stage: str = "") -> str:
+    """A SHA-256 hex digest binding the actions' names and arguments (key-order independent)
+    to the pause that shows them."""
     canonical = json.dumps(
-        [{"name": a["name"], "args": a["args"]} for a in actions],
+        {
+            "request_id": request_id,
+            "stage": stage,
+            "actions": [{"name": a["name"], "args": a["args"]} for a in actions],
+        },
         sort_keys=True,
         separators=(",", ":"),
         default=str,
@@ -112,7 +120,7 @@ def build_request(
             for action, decisions in zip(actions, allowed, strict=True)
         ],
         request_id=request_id,
-        args_digest=args_digest(actions),
+        args_digest=args_digest(actions, request_id, stage),
         stage=stage,
         requested_by=requested_by,
         error=None,
@@ -156,6 +164,10 @@ RESPONSE_SCHEMA: dict[str, Any] = {
                 "args_digest": {
                     "type": "string",
                     "description": "Optional: the request's args_digest, to refuse stale answers.",
+                },
+                "request_id": {
+                    "type": "string",
+                    "description": "Optional: the request's request_id, to refuse stale answers.",
                 },
             },
             "required": ["decisions"],
