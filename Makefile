@@ -20,4 +20,5 @@ lint: setup
 	.venv/bin/ruff format --check .
 
 test: lint
+	@scripts/ensure-postgres.sh
 	.venv/bin/pytest

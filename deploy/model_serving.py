@@ -102,6 +102,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         environment_vars={
             "LAKEBASE_INSTANCE_NAME": args.lakebase_instance,
             "SIGNOFF_SERVING_GRAPH": args.graph,
+            "SIGNOFF_EMULATOR": "off",  # never fall back to the offline emulator in production
             **dict(args.env),
         },
     )

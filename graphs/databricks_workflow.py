@@ -20,7 +20,7 @@ from langgraph.graph.state import CompiledStateGraph
 from signoff.graph_factory import built_on_first_use
 from signoff.models import load_chat_model
 from signoff.settings import load_settings
-from signoff.tool_review import AgentState, build_reviewed_agent
+from signoff.tool_review import AgentState, build_reviewed_agent, merge_by_key
 from tools.databricks_jobs import (
     JobRun,
     poll_databricks_job,
@@ -31,15 +31,11 @@ from tools.genie import query_genie
 from tools.unity_catalog import uc_function_tools
 
 
-def merge_runs(left: dict[str, JobRun], right: dict[str, JobRun]) -> dict[str, JobRun]:
-    """Reducer: the latest known state of each run, keyed by run id."""
-    return {**left, **right}
-
-
 class WorkflowState(AgentState):
     """The conversation plus every job run this thread started or looked at."""
 
-    job_runs: Annotated[dict[str, JobRun], merge_runs]
+    job_runs: Annotated[dict[str, JobRun], merge_by_key]
+    """The latest known state of each run, keyed by run id."""
 
 
 def record_job_runs(results: list[ToolMessage]) -> dict[str, Any]:

@@ -39,6 +39,9 @@ decision without `thread_id`, for an unknown thread or one that waits for nothin
 ids the thread does not wait on, a new message to a thread that waits for a decision, or a
 second request for a thread this agent is still running.
 
+A request for a thread whose last run stopped mid-way (its worker died after an approval) runs
+that run on from its last checkpoint instead, and replies with where it ended.
+
 `predict_stream` yields `response.output_text.delta` events while the graph runs (the model's
 tokens), then one `response.output_item.done` event with the final text item; that last event
 carries the same `custom_outputs` as `predict`.
@@ -182,9 +185,12 @@ class SignoffAgent(ResponsesAgent):
         """Check `request` against its thread and hold the thread while the graph runs.
 
         A thread whose last run stopped between two steps (its worker crashed after an
-        approval, say) is first run to its end or next pause from its last checkpoint; a
-        retried decision is then complete. Tools that must not run twice rely on idempotency
-        (`start_databricks_job` derives its token from the thread and the tool call)."""
+        approval, say) is run on from its last checkpoint to its end or next pause, and this
+        request is not applied: a retried decision has then taken effect, and a new pause is
+        shown to be answered, never answered by a stale retry. Tools that must not run twice
+        rely on idempotency (`start_databricks_job` derives its token from the thread and the
+        tool call). This recovers dead workers only: two replicas serving one thread at the
+        same moment are not fenced against each other."""
         graph = self.open()
         inputs = request.custom_inputs or {}
         answer = _answer(inputs)
@@ -198,11 +204,8 @@ class SignoffAgent(ResponsesAgent):
             graph_input: dict[str, Any] | Command | None
             if _stopped_mid_run(snapshot):
                 log.warning("Thread %s: finishing the run a stopped worker left behind", thread_id)
-                graph.invoke(None, config)
-                snapshot = graph.get_state(config)
-                if answer is not None and not snapshot.interrupts:
-                    yield graph, None, config  # the retried approval has now run
-                    return
+                yield graph, None, config  # the reply shows where that run ended
+                return
             if answer is not None:
                 graph_input = _resume(answer, snapshot, thread_id)
             else:

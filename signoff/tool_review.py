@@ -23,6 +23,7 @@ starts a job reports its run id instead of polling it).
 from __future__ import annotations
 
 import operator
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, TypedDict
@@ -58,8 +59,9 @@ class AgentContext:
     )
 
 
-def merge_reviews(left: dict[str, Decision], right: dict[str, Decision]) -> dict[str, Decision]:
-    """Reducer: reviews of parallel calls arrive from separate tasks; keep them all."""
+def merge_by_key(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
+    """Reducer for state keyed by id: later values win, nothing is dropped (the reviews of
+    parallel calls arrive from separate tasks)."""
     return {**left, **right}
 
 
@@ -73,7 +75,7 @@ class AgentState(TypedDict):
     """The conversation, the decisions on its sensitive tool calls, and the audit trail."""
 
     messages: Annotated[list[AnyMessage], add_messages]
-    reviews: Annotated[dict[str, Decision], merge_reviews]
+    reviews: Annotated[dict[str, Decision], merge_by_key]
     audit: Annotated[list[AuditEntry], operator.add]
 
 
@@ -111,7 +113,7 @@ def build_reviewed_agent(
         if not _ran_any(state["messages"], answer_after):
             model = model.bind_tools(list(tools))
         reply = model.invoke([SystemMessage(context.system_prompt), *state["messages"]])
-        return {"messages": [reply]}
+        return {"messages": [_with_unique_call_ids(reply)]}
 
     def route_tool_calls(state: AgentState) -> list[Send] | Literal["run_tools", "__end__"]:
         """End the turn, run safe calls directly, or send each sensitive call to review."""
@@ -165,6 +167,21 @@ def build_reviewed_agent(
     builder.add_edge("review_tool_call", "run_tools")
     builder.add_edge("run_tools", "call_model")
     return builder.compile(name=name)
+
+
+def _with_unique_call_ids(message: AIMessage) -> AIMessage:
+    """Give every tool call an id of its own: reviews and results are matched by call id, so a
+    model that repeats or omits ids must not let one decision stand for two calls."""
+    seen: set[str] = set()
+    calls = []
+    for call in message.tool_calls:
+        if not call["id"] or call["id"] in seen:
+            call = ToolCall(**{**call, "id": f"call_{uuid.uuid4().hex[:24]}"})
+        seen.add(call["id"])
+        calls.append(call)
+    return (
+        message if calls == message.tool_calls else message.model_copy(update={"tool_calls": calls})
+    )
 
 
 def _ran_any(messages: list[AnyMessage], names: frozenset[str]) -> bool:

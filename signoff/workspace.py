@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
+from pathlib import Path
 
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.core import Config
@@ -29,16 +30,34 @@ DEFAULT_RETRY_SECONDS = 10
 reports the workspace unreachable; databricks-sdk's own default is 300 s."""
 
 
+WORKSPACE_VARIABLES = (
+    "DATABRICKS_HOST",
+    "DATABRICKS_CONFIG_PROFILE",
+    "DATABRICKS_MODEL_SERVING_HOST_URL",
+)
+"""Any of these (the last is set inside Databricks Model Serving) means a real workspace."""
+
+
 def uses_real_workspace() -> bool:
-    """True when the environment names a Databricks workspace."""
-    return bool(os.environ.get("DATABRICKS_HOST") or os.environ.get("DATABRICKS_CONFIG_PROFILE"))
+    """True when databricks-sdk can find a workspace: a variable, or a config file."""
+    config_file = os.environ.get("DATABRICKS_CONFIG_FILE", "~/.databrickscfg")
+    return any(os.environ.get(name) for name in WORKSPACE_VARIABLES) or (
+        Path(config_file).expanduser().is_file()
+    )
 
 
 @cache
 def workspace_client() -> WorkspaceClient:
-    """The process-wide workspace client, starting the local emulator when none is configured."""
+    """The process-wide workspace client, starting the local emulator when none is configured
+    (unless `SIGNOFF_EMULATOR=off`, for deployments that must never fall back to it)."""
     with _lock:
         if not uses_real_workspace():
+            if os.environ.get("SIGNOFF_EMULATOR", "").lower() == "off":
+                raise RuntimeError(
+                    "No Databricks workspace is configured (DATABRICKS_HOST, "
+                    "DATABRICKS_CONFIG_PROFILE or ~/.databrickscfg) and SIGNOFF_EMULATOR=off "
+                    "forbids the local emulator."
+                )
             _start_embedded_emulator()
     retry_seconds = int(os.environ.get("SIGNOFF_DATABRICKS_RETRY_SECONDS", DEFAULT_RETRY_SECONDS))
     return WorkspaceClient(config=Config(retry_timeout_seconds=retry_seconds))

@@ -9,7 +9,7 @@ import pytest
 from langchain_core.tools import ToolException
 
 from signoff.settings import load_settings
-from signoff.workspace import workspace_client
+from signoff.workspace import uses_real_workspace, workspace_client
 from tests.langgraph_server import free_port
 from tools.databricks_jobs import (
     poll_databricks_job,
@@ -163,3 +163,29 @@ def test_unreachable_workspace_is_named(monkeypatch):
             poll_databricks_job.invoke({"run_id": 1})
     finally:
         workspace_client.cache_clear()
+
+
+def test_no_workspace_and_emulator_off_is_a_clear_error(monkeypatch, tmp_path):
+    for name in (
+        "DATABRICKS_HOST",
+        "DATABRICKS_CONFIG_PROFILE",
+        "DATABRICKS_MODEL_SERVING_HOST_URL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "none.cfg"))
+    monkeypatch.setenv("SIGNOFF_EMULATOR", "off")
+    workspace_client.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match="SIGNOFF_EMULATOR=off forbids the local emulator"):
+            workspace_client()
+    finally:
+        workspace_client.cache_clear()
+
+
+def test_model_serving_host_variable_counts_as_a_real_workspace(monkeypatch, tmp_path):
+    monkeypatch.delenv("DATABRICKS_HOST", raising=False)
+    monkeypatch.delenv("DATABRICKS_CONFIG_PROFILE", raising=False)
+    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "none.cfg"))
+    assert not uses_real_workspace()
+    monkeypatch.setenv("DATABRICKS_MODEL_SERVING_HOST_URL", "https://example.cloud.databricks.com")
+    assert uses_real_workspace()

@@ -1,1 +1,4 @@
-"""LangChain tools the agents can call, and which of them need a person's approval."""
+"""LangChain tools the agents call: Databricks jobs, Genie and Unity Catalog functions.
+
+Which of them pause for a person is set in `signoff.toml` (`[review]`), not here.
+"""

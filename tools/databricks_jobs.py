@@ -13,7 +13,7 @@ import uuid
 from typing import Annotated, Any, TypedDict
 
 from databricks.sdk.service.jobs import Run
-from langchain_core.tools import InjectedToolCallId, tool
+from langchain_core.tools import InjectedToolCallId, ToolException, tool
 from langgraph.config import get_config
 from pydantic import BaseModel, Field
 
@@ -22,6 +22,7 @@ from signoff.workspace import databricks_errors, workspace_client
 
 _TOKEN_NAMESPACE = uuid.UUID("0b4d3f0e-6c1a-4d57-9f0c-51907ff0b10b")
 CANCELLABLE = frozenset({"PENDING", "QUEUED", "RUNNING", "BLOCKED", "WAITING_FOR_RETRY"})
+"""Life-cycle states in which a run has not finished, so cancelling it means something."""
 
 
 class JobRun(TypedDict):
@@ -66,7 +67,18 @@ def start_databricks_job(
             job_parameters={**(parameters or {}), "user_request": user_request},
             idempotency_token=idempotency_token(tool_call_id),
         )
-        run = _describe(client.jobs.get_run(started.run_id))
+    try:
+        with databricks_errors(f"read run {started.run_id}"):
+            run = _describe(client.jobs.get_run(started.run_id))
+    except ToolException as error:  # the run has started: never report it as a failure
+        run = JobRun(
+            run_id=started.run_id,
+            job_id=job_id,
+            run_page_url=None,
+            life_cycle_state=None,
+            result_state=None,
+            state_message=str(error),
+        )
     return (
         f"Started run {run['run_id']} of job {job_id} ({run['life_cycle_state']}): "
         f"{run['run_page_url']}",
