@@ -99,7 +99,7 @@ def review(state: State) -> Command[Literal["execute", "__end__"]]:
 
 def execute(state: State) -> dict[str, Any]:
     """Carry out the approved operation, once."""
-    return execute_once(state["operation"]["kind"], state["operation"])
+    return execute_once(state["operation"]["kind"], state["operation"], state["audit"])
 
 
 builder = StateGraph(State, context_schema=RiskPolicy, input_schema=Request)

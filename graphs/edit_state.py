@@ -5,7 +5,9 @@
 
 Input: `{"brief": {"to": ["ops@example.com"], "topic": "the Friday outage", "details": "..."}}`.
 Edits are validated (`MessageDraft`) and their diff is audited. A client may also change
-`draft` with `update_state` while paused: that edit is honoured, validated and audited too.
+`draft` with `update_state` while paused: that edit is honoured, validated and audited too,
+and the changed draft is only approved by an answer that names the new request (its
+`request_id` or `args_digest`), so nobody approves a draft they were not shown.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ def review_draft(state: State) -> Command[Literal["send", "__end__"]]:
         stage="review",
         requested_by=current_reviewer(get_config()),
         validate_args=validate_draft,
+        require_reference=draft != prepared,
     )
     update = record_review(answer)
     if draft != prepared:
@@ -95,7 +98,7 @@ def review_draft(state: State) -> Command[Literal["send", "__end__"]]:
 
 def send(state: State) -> dict[str, Any]:
     """Send the approved message, once."""
-    return execute_once("message", state["final"], status="sent")
+    return execute_once(ACTION, state["final"], state["audit"], status="sent")
 
 
 def _validation_problem(draft: dict[str, Any]) -> str | None:

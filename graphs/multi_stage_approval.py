@@ -115,7 +115,13 @@ def review_stage(state: State) -> Command[Literal["review_stage", "execute", "__
 
 def execute(state: State) -> dict[str, Any]:
     """Run the action the whole chain approved, once."""
-    return execute_once(state["action"]["name"], state["action"]["args"])
+    action, stages = state["action"], state["stages"]
+    decisions = state["chain_decisions"]
+    if [entry["stage"] for entry in decisions] != stages:
+        missing = [stage for stage in stages if stage not in {e["stage"] for e in decisions}]
+        reason = f"stages {missing} have not approved; nothing was executed"
+        return {"status": "refused", "reason": reason, "result": None}
+    return execute_once(action["name"], action["args"], decisions)
 
 
 builder = StateGraph(State, context_schema=ApprovalChain, input_schema=Request)

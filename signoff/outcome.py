@@ -13,14 +13,16 @@ from signoff import ledger
 from signoff.approval import Review
 from signoff.audit import AuditEntry
 
-Status = Literal["invalid", "executed", "sent", "rejected"]
+Status = Literal["invalid", "executed", "sent", "rejected", "refused"]
+APPROVALS = ("approve", "edit", "auto_approve")
 
 
 class Outcome(TypedDict):
     """What was decided, by whom, and what ran."""
 
     status: NotRequired[Status]
-    """invalid (bad input, nothing asked), executed / sent (ran once), or rejected."""
+    """invalid (bad input, nothing asked), executed / sent (ran once), rejected, or refused
+    (no approval of exactly these arguments on record: nothing ran)."""
 
     decision: NotRequired[str]
     """The last decision: approve, edit, reject or auto_approve."""
@@ -58,8 +60,23 @@ def record_review(review: Review) -> dict[str, Any]:
     return update
 
 
-def execute_once(kind: str, details: dict[str, Any], status: Status = "executed") -> dict[str, Any]:
+def approved(decisions: list[AuditEntry], action: str, args: dict[str, Any]) -> bool:
+    """Whether the latest decision on `action` approved exactly `args`."""
+    latest = next((entry for entry in reversed(decisions) if entry["action"] == action), None)
+    return latest is not None and latest["decision"] in APPROVALS and latest["args_after"] == args
+
+
+def execute_once(
+    kind: str,
+    details: dict[str, Any],
+    decisions: list[AuditEntry],
+    status: Status = "executed",
+) -> dict[str, Any]:
     """Run the approved operation through the ledger and report it; call from a node that
-    never pauses, so it runs exactly once."""
+    never pauses, so it runs exactly once. Refuses unless `decisions` approve exactly
+    `details` (a state edit that jumps past the review cannot run anything)."""
+    if not approved(decisions, kind, details):
+        reason = f"no approval of these exact arguments for {kind!r} is on record"
+        return {"status": "refused", "reason": reason, "result": None}
     entry = ledger.execute(kind, details)
     return {"status": status, "result": {"ledger_id": entry["id"], "at": entry["at"]}}

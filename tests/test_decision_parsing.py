@@ -161,3 +161,15 @@ def test_review_config_is_enforced_per_action():
 def test_edit_without_validator_keeps_args_as_given():
     answer = {"decisions": [{"type": "edit", "edited_action": {"args": {"anything": 1}}}]}
     assert parse_answer(answer, request()) == [{"type": "edit", "args": {"anything": 1}}]
+
+
+def test_a_changed_request_needs_an_answer_that_names_it():
+    shown = request()
+    for blind in ("approve", [{"type": "accept"}], {"decisions": [{"type": "approve"}]}):
+        with pytest.raises(InvalidAnswer, match="changed after they were first shown"):
+            parse_answer(blind, shown, require_reference=True)
+    named = {"decisions": [{"type": "approve"}], "args_digest": shown["args_digest"]}
+    assert parse_answer(named, shown, require_reference=True) == [{"type": "approve"}]
+    assert parse_answer(
+        '{"decisions": [{"type": "reject"}], "request_id": "r"}', shown, require_reference=True
+    ) == [{"type": "reject"}]

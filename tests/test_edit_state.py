@@ -80,7 +80,14 @@ async def test_update_state_while_paused_is_honoured_and_audited(flow, client):
     draft = (await run.request())["action_requests"][0]["args"]
     changed = {**draft, "subject": "Resolved: Friday outage"}
     await client.threads.update_state(run.thread_id, {"draft": changed})
-    result = await run.resume("approve")
+    await run.resume("approve")  # a blind approval of a draft this answer never saw
+    shown = await run.request()
+    assert shown["action_requests"][0]["args"] == changed
+    assert "changed after they were first shown" in shown["error"]
+    assert run.executions() == []
+    result = await run.resume(
+        {"decisions": [{"type": "approve"}], "request_id": shown["request_id"]}
+    )
     assert result["status"] == "sent" and result["final"] == changed
     assert run.executions()[0]["details"]["subject"] == "Resolved: Friday outage"
     state_edit, approval = result["audit"]
@@ -102,8 +109,9 @@ async def test_invalid_state_edit_cannot_be_approved(flow, client):
     request = await run.request()
     assert request["review_configs"][0]["allowed_decisions"] == ["edit", "reject"]
     assert "not sendable" in request["action_requests"][0]["description"]
-    await run.resume("approve")
+    reference = {"request_id": request["request_id"]}
+    await run.resume({"decisions": [{"type": "approve"}], **reference})
     assert "'approve' is not allowed" in (await run.request())["error"]
-    result = await run.resume(edited(**{**draft, "to": ["fixed@example.com"]}))
+    result = await run.resume({**edited(**{**draft, "to": ["fixed@example.com"]}), **reference})
     assert result["status"] == "sent"
     assert len(run.executions()) == 1

@@ -105,3 +105,13 @@ async def test_pending_search_lists_exactly_the_interrupted_threads(flow, client
     await runs[0].resume("approve")
     pending = await client.threads.search(metadata={"test_tag": tag}, status="interrupted")
     assert [t["thread_id"] for t in pending] == [runs[1].thread_id]
+
+
+async def test_a_state_edit_that_skips_the_review_executes_nothing(flow, client):
+    run = flow("approve_reject")
+    await run.start(PAYMENT)
+    await client.threads.update_state(run.thread_id, {}, as_node="auto_approve")
+    result = await client.runs.wait(run.thread_id, "approve_reject", input=None)
+    assert result["status"] == "refused"
+    assert "no approval of these exact arguments" in result["reason"]
+    assert run.executions() == []

@@ -75,13 +75,15 @@ def ask_for_decisions(
     key: str = "",
     validate_args: ArgsValidator | None = None,
     earlier_decisions: list[dict[str, Any]] | None = None,
+    require_reference: bool = False,
 ) -> Review:
     """Show `actions` for review and return the first answer that parses.
 
     `allowed[i]` lists the decisions accepted for `actions[i]`. The `request_id` is derived
     from the thread and the running task (so it survives re-pauses of this node and differs for
     every other pause) and `key` (e.g. a tool-call id);
-    `validate_args(name, args)` checks edited arguments.
+    `validate_args(name, args)` checks edited arguments; `require_reference` accepts only
+    answers that name this request (see `parse_answer`).
     """
     config = get_config()
     configurable = config.get("configurable") or {}
@@ -100,7 +102,9 @@ def ask_for_decisions(
             ApprovalRequest(**{**request, "error": error}), response_schema=RESPONSE_SCHEMA
         )
         try:
-            decisions = parse_answer(answer, request, validate_args)
+            decisions = parse_answer(
+                answer, request, validate_args, require_reference=require_reference
+            )
         except InvalidAnswer as invalid:
             error = f"{invalid} {accepted_answers(request)}"
             continue

@@ -51,14 +51,30 @@ def parse_answer(
     answer: Any,
     request: ApprovalRequest,
     validate_args: ArgsValidator | None = None,
+    *,
+    require_reference: bool = False,
 ) -> list[Decision]:
-    """Normalise `answer` into one decision per action of `request`, or raise `InvalidAnswer`."""
+    """Normalise `answer` into one decision per action of `request`, or raise `InvalidAnswer`.
+
+    With `require_reference`, only an object naming this request (its `request_id` or
+    `args_digest`) is accepted: proof the reviewer answers the arguments now shown.
+    """
     _require_json(answer)
+    if isinstance(answer, str) and _looks_like_json(answer):
+        return parse_answer(
+            _json_from_text(answer), request, validate_args, require_reference=require_reference
+        )
+    if require_reference and not (
+        isinstance(answer, dict) and (answer.get("request_id") or answer.get("args_digest"))
+    ):
+        raise InvalidAnswer(
+            "These arguments changed after they were first shown (a direct state edit): answer "
+            'with an object carrying this request\'s "request_id" or "args_digest", to confirm '
+            "you reviewed them as they are now."
+        )
     count = len(request["action_requests"])
     if isinstance(answer, str):
         items = _items_from_text(answer, count)
-        if items is None:
-            return parse_answer(_json_from_text(answer), request, validate_args)
     elif isinstance(answer, dict):
         items = _items_from_object(answer, request)
     elif isinstance(answer, list):
@@ -83,13 +99,16 @@ def _require_json(answer: Any) -> None:
         raise InvalidAnswer(f"The answer is not a JSON value ({error}).") from None
 
 
-def _items_from_text(text: str, count: int) -> list[dict[str, Any]] | None:
-    """Map a plain answer to one item per action; `None` when the text is JSON to parse."""
+def _looks_like_json(text: str) -> bool:
+    stripped = text.strip()
+    return bool(stripped) and stripped[0] in '{["'
+
+
+def _items_from_text(text: str, count: int) -> list[dict[str, Any]]:
+    """Map a plain answer to one item per action."""
     stripped = text.strip()
     if not stripped:
         raise InvalidAnswer("The answer is empty.")
-    if stripped[0] in '{["':
-        return None
     word = stripped.lower().rstrip(".!")
     if word in APPROVE_WORDS:
         return [{"type": "approve"}] * count
