@@ -61,6 +61,12 @@ def load_settings(path: str | None = None) -> Settings:
     unknown = {d for allowed in decisions.values() for d in allowed} - set(ALL_DECISIONS)
     if unknown:
         raise ValueError(f"{file}: unknown decisions {sorted(unknown)}; use {ALL_DECISIONS}")
+    empty = sorted(name for name, allowed in decisions.items() if not allowed)
+    if empty:
+        raise ValueError(
+            f"{file}: [review.decisions] for {empty} allow nothing, so no answer could ever be "
+            'accepted; list at least one decision, or mark the tool safe in [review] "safe".'
+        )
     return Settings(
         job_id=int(databricks["job_id"]),
         genie_space_id=str(databricks["genie_space_id"]),
