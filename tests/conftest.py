@@ -76,6 +76,17 @@ async def client(server: LanggraphServer) -> AsyncIterator[LangGraphClient]:
         yield sdk
 
 
+def tagged_job_runs(emulator: RunningEmulator, tag: str) -> list[dict[str, Any]]:
+    """Job runs in the emulator whose `user_request` parameter carries `tag`."""
+    runs = emulator.emulator.state()["runs"]
+    return [r for r in runs if tag in str(r["job_parameters"].get("user_request"))]
+
+
+def tagged_refunds(emulator: RunningEmulator, tag: str) -> list[dict[str, Any]]:
+    """Refund rows in the emulator's dataset whose reason carries `tag`."""
+    return [r for r in emulator.emulator.state()["refunds"] if tag in str(r.get("reason"))]
+
+
 class Flow:
     """Drive one thread of one graph: start it, read what it waits for, answer, count effects.
 
@@ -135,13 +146,11 @@ class Flow:
 
     def refunds(self) -> list[dict[str, Any]]:
         """Refund rows written by `main.support.issue_refund` whose reason carries the tag."""
-        rows = self.emulator.emulator.state()["refunds"]
-        return [row for row in rows if self.tag in str(row.get("reason"))]
+        return tagged_refunds(self.emulator, self.tag)
 
     def job_runs(self) -> list[dict[str, Any]]:
         """Job runs in the emulator whose `user_request` parameter carries the tag."""
-        runs = self.emulator.emulator.state()["runs"]
-        return [r for r in runs if self.tag in str(r["job_parameters"].get("user_request"))]
+        return tagged_job_runs(self.emulator, self.tag)
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from signoff.ledger import read_entries
 from signoff.serving import SignoffAgent, agent_for
 from signoff.settings import load_settings
 from signoff.workspace import workspace_client
+from tests.conftest import tagged_job_runs, tagged_refunds
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYMENT = {"operation": {"kind": "payment", "amount": 5000, "target": "acct-9"}}
@@ -94,17 +95,6 @@ def text_of(response: ResponsesAgentResponse) -> str:
     return item.model_dump()["content"][0]["text"]
 
 
-def job_runs(emulator: RunningEmulator, tag: str) -> list[dict[str, Any]]:
-    """Job runs in the emulator whose `user_request` carries `tag`."""
-    runs = emulator.emulator.state()["runs"]
-    return [r for r in runs if tag in str(r["job_parameters"].get("user_request"))]
-
-
-def refunds(emulator: RunningEmulator, tag: str) -> list[dict[str, Any]]:
-    """Refunds in the emulator whose reason carries `tag`."""
-    return [r for r in emulator.emulator.state()["refunds"] if tag in str(r.get("reason"))]
-
-
 def values(agent: SignoffAgent, thread_id: str) -> dict[str, Any]:
     """The thread's state."""
     return agent.open().get_state({"configurable": {"thread_id": thread_id}}).values
@@ -134,7 +124,7 @@ def test_first_call_pauses_and_says_what_waits(agent, emulator, tag):
     text = text_of(response)
     assert "Waiting for approval" in text and "start_databricks_job" in text
     assert outputs["thread_id"] in text and '"decision": "approve"' in text
-    assert job_runs(emulator, tag) == []
+    assert tagged_job_runs(emulator, tag) == []
 
 
 def test_a_new_thread_id_is_created_when_absent_and_kept_when_given(agent, tag):
@@ -162,7 +152,7 @@ def test_approve_starts_one_run_records_the_reviewer_and_the_thread_goes_on(
         "is_interrupted": False,
         "pending_tool_calls": [],
     }
-    [run] = job_runs(emulator, tag)
+    [run] = tagged_job_runs(emulator, tag)
     assert f"Started run {run['run_id']}" in text_of(approved)
     assert values(workflow, thread_id)["audit"][-1]["reviewer"] == "ann@example.com"
 
@@ -173,7 +163,7 @@ def test_approve_starts_one_run_records_the_reviewer_and_the_thread_goes_on(
         m.content for m in values(workflow, thread_id)["messages"] if isinstance(m, HumanMessage)
     ]
     assert history == [f"start the nightly job for {tag}", f"status of run {run['run_id']}"]
-    assert len(job_runs(emulator, tag)) == 1
+    assert len(tagged_job_runs(emulator, tag)) == 1
 
 
 @pytest.mark.parametrize(
@@ -192,7 +182,7 @@ def test_reject_and_feedback_start_no_run_and_the_answer_says_why(
     rejected = workflow.predict(payload(thread_id=thread_id, decision=decision))
     assert rejected.custom_outputs["is_interrupted"] is False
     assert said in text_of(rejected)
-    assert job_runs(emulator, tag) == []
+    assert tagged_job_runs(emulator, tag) == []
     assert values(workflow, thread_id)["audit"][-1]["decision"] == "reject"
 
 
@@ -210,10 +200,10 @@ def test_a_bad_decision_keeps_the_call_pending_then_a_good_one_completes(agent, 
     }
     assert "'maybe'" in again["error"]
     assert "not accepted" in text_of(refused) and "'maybe'" in text_of(refused)
-    assert job_runs(emulator, tag) == []
+    assert tagged_job_runs(emulator, tag) == []
     done = workflow.predict(payload(thread_id=thread_id, decision="approve"))
     assert done.custom_outputs["is_interrupted"] is False
-    assert len(job_runs(emulator, tag)) == 1
+    assert len(tagged_job_runs(emulator, tag)) == 1
 
 
 @pytest.mark.parametrize(
@@ -284,10 +274,10 @@ def test_parallel_calls_are_answered_separately_by_interrupt_id(agent, emulator,
     assert set(by_order) == {3, 4} and by_order[3]["id"] != by_order[4]["id"]
     half = tools.predict(payload(thread_id=thread_id, decisions={by_order[3]["id"]: "approve"}))
     assert [c["id"] for c in half.custom_outputs["pending_tool_calls"]] == [by_order[4]["id"]]
-    assert refunds(emulator, tag) == []  # nothing runs before every call is decided
+    assert tagged_refunds(emulator, tag) == []  # nothing runs before every call is decided
     done = tools.predict(payload(thread_id=thread_id, decisions={by_order[4]["id"]: "no"}))
     assert done.custom_outputs["is_interrupted"] is False
-    assert [r["order_id"] for r in refunds(emulator, tag)] == [3]
+    assert [r["order_id"] for r in tagged_refunds(emulator, tag)] == [3]
 
 
 def test_one_decision_answers_every_parallel_call(agent, emulator, tag):
@@ -299,7 +289,7 @@ def test_one_decision_answers_every_parallel_call(agent, emulator, tag):
     thread_id = paused.custom_outputs["thread_id"]
     done = tools.resume("approve", thread_id)
     assert done.custom_outputs["is_interrupted"] is False
-    assert sorted(r["amount"] for r in refunds(emulator, tag)) == [1.0, 2.0]
+    assert sorted(r["amount"] for r in tagged_refunds(emulator, tag)) == [1.0, 2.0]
 
 
 def test_predict_stream_streams_text_and_ends_with_the_custom_outputs(agent, emulator, tag):
@@ -318,7 +308,7 @@ def test_predict_stream_streams_text_and_ends_with_the_custom_outputs(agent, emu
     with pytest.raises(ValueError, match="still running another request"):
         workflow.predict(payload(thread_id=thread_id, decision="approve"))
     *deltas, done = [first, *stream]
-    [run] = job_runs(emulator, tag)
+    [run] = tagged_job_runs(emulator, tag)
     assert len(deltas) > 1 and {e.item_id for e in deltas} == {done.item["id"]}
     assert "".join(e.delta for e in deltas) == done.item["content"][0]["text"]
     assert f"Started run {run['run_id']}" in done.item["content"][0]["text"]

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import tagged_job_runs
 from tests.langgraph_server import REPO
 
 WORKER = REPO / "tests" / "serving_worker.py"
@@ -56,12 +57,6 @@ def serve(env: dict[str, str], request: dict[str, Any]) -> dict[str, Any]:
     return json.loads(out.splitlines()[-1])
 
 
-def runs_for(emulator, tag: str) -> list[dict[str, Any]]:
-    """Job runs in the emulator started for `tag`."""
-    runs = emulator.emulator.state()["runs"]
-    return [r for r in runs if tag in str(r["job_parameters"].get("user_request"))]
-
-
 def start_request(tag: str) -> dict[str, Any]:
     """A Responses request asking the job agent to start the nightly job."""
     return {"input": [{"role": "user", "content": f"start the nightly job for {tag}"}]}
@@ -78,11 +73,11 @@ def test_one_process_pauses_another_resumes(worker_env, emulator):
     paused = serve(worker_env, start_request(tag))
     assert paused["custom_outputs"]["is_interrupted"] is True
     thread_id = paused["custom_outputs"]["thread_id"]
-    assert runs_for(emulator, tag) == []
+    assert tagged_job_runs(emulator, tag) == []
 
     done = serve(worker_env, approval(thread_id))
     assert done["custom_outputs"]["is_interrupted"] is False
-    [run] = runs_for(emulator, tag)
+    [run] = tagged_job_runs(emulator, tag)
     assert f"Started run {run['run_id']}" in done["text"]
 
 
@@ -97,7 +92,7 @@ def test_worker_killed_mid_tool_call_is_finished_elsewhere_without_a_second_run(
     try:
         doomed = launch(worker_env, approval(thread_id))
         deadline = time.monotonic() + 120
-        while not runs_for(emulator, tag):  # run_now has run; get_run now hangs
+        while not tagged_job_runs(emulator, tag):  # run_now has run; get_run now hangs
             assert doomed.poll() is None, doomed.communicate()[1][-3000:]
             assert time.monotonic() < deadline, "the approved job never started"
             time.sleep(0.2)
@@ -105,10 +100,10 @@ def test_worker_killed_mid_tool_call_is_finished_elsewhere_without_a_second_run(
         doomed.communicate(timeout=30)
     finally:
         httpx.delete(f"{emulator.url}/emulator/delays")
-    [started] = runs_for(emulator, tag)
+    [started] = tagged_job_runs(emulator, tag)
 
     finished = serve(worker_env, approval(thread_id))  # the client retries its approval
     assert finished["custom_outputs"]["is_interrupted"] is False
     assert f"Started run {started['run_id']}" in finished["text"]
     # The retry ran the tool again with the same idempotency token: still one run.
-    assert [run["run_id"] for run in runs_for(emulator, tag)] == [started["run_id"]]
+    assert [run["run_id"] for run in tagged_job_runs(emulator, tag)] == [started["run_id"]]
