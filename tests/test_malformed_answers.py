@@ -6,6 +6,8 @@ resume write and replayed forever. Each row here proves the thread survives it.
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 PAYMENT = ("approve_reject", {"operation": {"amount": 5000, "target": "acct-9"}})
@@ -19,6 +21,14 @@ def tagged(payload, tag):
         return payload
     text = f"{payload['messages'][0]['content']} because damaged {tag}"
     return {"messages": [{"role": "user", "content": text}]}
+
+
+def nested(depth):
+    """`"approve"` inside `depth` levels of `{"decisions": [...]}`."""
+    value = "approve"
+    for _ in range(depth // 2):
+        value = {"decisions": [value]}
+    return value
 
 
 def edit(name, **args):
@@ -115,6 +125,21 @@ MALFORMED = [
         [{"type": "response"}],
         '"response" needs a non-empty "message"',
     ),
+    ("5,000 brackets as text", PAYMENT, "[" * 5000, "nested deeper than 32 levels"),
+    (
+        "deeply nested JSON object as text",
+        DRAFT,
+        '{"decisions":' * 3000 + '"approve"' + "}" * 3000,
+        "nested deeper than 32 levels",
+    ),
+    ("deeply nested object", PAYMENT, nested(200), "nested deeper than 32 levels"),
+    ("huge text", TOOL, "x" * 100_000, "larger than 65,536 bytes"),
+    (
+        "huge decision list",
+        DRAFT,
+        {"decisions": [{"type": "reject", "message": "no"}] * 5000},
+        "larger than 65,536 bytes",
+    ),
 ]
 
 
@@ -146,4 +171,22 @@ async def test_several_bad_answers_in_a_row_then_a_good_one(flow):
         await run.resume(bad)
         assert await run.status() == "interrupted"
     result = await run.resume("approved")
+    assert result["status"] == "executed" and len(run.executions()) == 1
+
+
+@pytest.mark.parametrize(
+    "unstorable", [pytest.param(nested(600), id="nested past 255"), pytest.param(None, id="null")]
+)
+async def test_an_answer_no_checkpoint_can_hold_leaves_the_request_answerable(flow, unstorable):
+    """langgraph itself refuses these before any node runs (its checkpoint serializer stops at
+    255 levels; a null resume resumes nothing): the request stays pending, unchanged."""
+    run = flow("approve_reject")
+    await run.start(PAYMENT[1])
+    first = await run.request()
+    with contextlib.suppress(Exception):  # the run may report the serializer's refusal
+        await run.resume(unstorable)
+    assert await run.status() == "interrupted"
+    assert (await run.request())["request_id"] == first["request_id"]
+    assert run.executions() == []
+    result = await run.resume("approve")
     assert result["status"] == "executed" and len(run.executions()) == 1

@@ -1,10 +1,12 @@
 """Pause a graph for a decision and keep pausing until the answer is usable.
 
-`ask_for_decisions` is the only place signoff calls `interrupt()`. A bad answer is never
-raised out of the node: that would store the bad value as the resume write and replay it on
-every later attempt, wedging the thread. Instead the node pauses again with the same request
-and an `error`, and the next correct answer completes it. Call it before any side effect:
-the code before it re-runs on every resume.
+`ask_for_decisions` is the only place signoff calls `interrupt()`. Nothing a reviewer sends
+is raised out of the node: that would store the bad value as the resume write and replay it on
+every later attempt, wedging the thread. Reading an answer is the boundary: any exception
+there (an `InvalidAnswer`, or anything else a malformed value provokes) becomes a new pause
+with the same request and an `error`, and the next correct answer completes it. What is read
+is bounded first (`bounds`). Call it before any side effect: the code before it re-runs on
+every resume.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from langgraph.config import get_config
 from langgraph.types import interrupt
 
+from signoff.approval.bounds import cut
 from signoff.approval.parsing import ArgsValidator, InvalidAnswer, accepted_answers, parse_answer
 from signoff.approval.shapes import (
     RESPONSE_SCHEMA,
@@ -105,7 +108,14 @@ def ask_for_decisions(
             decisions = parse_answer(
                 answer, request, validate_args, require_reference=require_reference
             )
-        except InvalidAnswer as invalid:
-            error = f"{invalid} {accepted_answers(request)}"
+        except Exception as failure:  # noqa: BLE001 - the boundary: no answer may raise
+            error = f"{_refusal(failure)} {accepted_answers(request)}"
             continue
         return Review(request=request, decisions=decisions, reviewer=current_reviewer(config))
+
+
+def _refusal(failure: Exception) -> str:
+    """Why an answer was refused: its `InvalidAnswer` text, or what reading it provoked."""
+    if isinstance(failure, InvalidAnswer):
+        return str(failure)
+    return f"The answer could not be read ({type(failure).__name__}: {cut(str(failure))})."

@@ -5,11 +5,14 @@ Accepted formats:
 - langchain: `{"decisions": [{"type": "approve"} | {"type": "edit", "edited_action": {...}}
   | {"type": "reject", "message": ...} | {"type": "respond", "message": ...}],
   "args_digest": <optional>}`, or one such decision alone when a single action is under review.
-- Agent Inbox: `[{"type": "accept" | "edit" | "response" | "ignore", "args": ...}]`.
+- Agent Inbox: `[{"type": "accept" | "edit" | "response" | "ignore", "args": ...}]`. A
+  `response` responds where the action allows respond, and otherwise rejects with its text
+  as the reason (Agent Inbox answers a rejection that way).
 - Plain strings: approve/approved/yes, reject/rejected/no; any other text rejects with it as
   feedback. A string that starts with `{` or `[` is read as JSON.
 
-Anything else raises `InvalidAnswer` with a message saying what was wrong and what is accepted.
+Only answers within `bounds` (size, depth, JSON types) are read at all. Anything unusable
+raises `InvalidAnswer` with a message saying what was wrong and what is accepted.
 """
 
 from __future__ import annotations
@@ -18,7 +21,14 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from signoff.approval.shapes import ApprovalRequest, Decision, DecisionType
+from signoff.approval.bounds import (
+    AnswerOutOfBounds,
+    check_bounds,
+    check_text_depth,
+    cut,
+    shown,
+)
+from signoff.approval.shapes import ActionRequest, ApprovalRequest, Decision, DecisionType
 
 ArgsValidator = Callable[[str, dict[str, Any]], dict[str, Any]]
 """Checks edited args for the named action; returns them normalised or raises ValueError."""
@@ -59,7 +69,10 @@ def parse_answer(
     With `require_reference`, only an object naming this request (its `request_id` or
     `args_digest`) is accepted: proof the reviewer answers the arguments now shown.
     """
-    _require_json(answer)
+    try:
+        check_bounds(answer)
+    except AnswerOutOfBounds as error:
+        raise InvalidAnswer(str(error)) from None
     if isinstance(answer, str) and _looks_like_json(answer):
         return parse_answer(
             _json_from_text(answer), request, validate_args, require_reference=require_reference
@@ -87,16 +100,24 @@ def parse_answer(
             "in the order of action_requests."
         )
     return [
-        _check_decision(*_normalise(item, position, count), request, position, validate_args)
+        _check_decision(
+            *_normalise(
+                item,
+                position,
+                count,
+                request["action_requests"][position],
+                _allowed(request, position),
+            ),
+            request,
+            position,
+            validate_args,
+        )
         for position, item in enumerate(items)
     ]
 
 
-def _require_json(answer: Any) -> None:
-    try:
-        json.dumps(answer, allow_nan=False)
-    except (TypeError, ValueError) as error:
-        raise InvalidAnswer(f"The answer is not a JSON value ({error}).") from None
+def _allowed(request: ApprovalRequest, position: int) -> list[DecisionType]:
+    return request["review_configs"][position]["allowed_decisions"]
 
 
 def _looks_like_json(text: str) -> bool:
@@ -119,7 +140,10 @@ def _items_from_text(text: str, count: int) -> list[dict[str, Any]]:
 
 def _json_from_text(text: str) -> Any:
     try:
+        check_text_depth(text)
         parsed = json.loads(text)
+    except AnswerOutOfBounds as error:
+        raise InvalidAnswer(str(error)) from None
     except json.JSONDecodeError as error:
         raise InvalidAnswer(f"The answer looks like JSON but does not parse: {error}.") from None
     if isinstance(parsed, str) and parsed.strip()[:1] == '"':
@@ -132,7 +156,7 @@ def _items_from_object(answer: dict[str, Any], request: ApprovalRequest) -> list
         given = answer.get(field)
         if given is not None and given != request[field]:
             raise InvalidAnswer(
-                f"Stale answer: {field} {given!r} does not match the request now pending "
+                f"Stale answer: {field} {shown(given)} does not match the request now pending "
                 f"({request[field]!r}): it answers another pause or other arguments. Re-read "
                 "the pending request and answer again."
             )
@@ -146,19 +170,24 @@ def _items_from_object(answer: dict[str, Any], request: ApprovalRequest) -> list
     raise InvalidAnswer('The object has neither "decisions" nor "type".')
 
 
-def _normalise(item: Any, position: int, count: int) -> tuple[Decision, str | None]:
-    """Turn one langchain decision or Agent Inbox response into a `Decision`.
+def _normalise(
+    item: Any, position: int, count: int, action: ActionRequest, allowed: list[DecisionType]
+) -> tuple[Decision, str | None]:
+    """Turn one langchain decision or Agent Inbox response on `action` into a `Decision`.
 
-    The second value is the action name an edit claims to target (`None` if it names none).
+    `allowed` decides what an Agent Inbox `response` means: respond where the action allows
+    it, else a rejection with the text as its reason. The second value is the action name an
+    edit claims to target (`None` if it names none).
     """
     where = f"Decision {position + 1} of {count}"
     if not isinstance(item, dict) or not isinstance(item.get("type"), str):
         raise InvalidAnswer(f'{where} must be an object with a string "type".')
     kind = item["type"]
     if kind in ("approve", "accept"):
+        _check_accepted_args(item.get("args"), action, where)
         return Decision(type="approve"), None
     if kind == "edit":
-        name, args = _edited_action(item, where)
+        name, args = _edited_action(item, action, where)
         return Decision(type="edit", args=args), name
     if kind in ("reject", "ignore"):
         message = _optional_text(item.get("message", item.get("args")), where)
@@ -170,24 +199,60 @@ def _normalise(item: Any, position: int, count: int) -> tuple[Decision, str | No
         text = _optional_text(item.get("message", item.get("args")), where)
         if not text:
             raise InvalidAnswer(f'{where}: "{kind}" needs a non-empty "message" to return.')
+        if kind == "response" and "respond" not in allowed:
+            return Decision(type="reject", message=text), None
         return Decision(type="respond", message=text), None
     raise InvalidAnswer(
-        f"{where}: unknown decision type {kind!r}; use approve, edit, reject or respond "
+        f"{where}: unknown decision type {shown(kind)}; use approve, edit, reject or respond "
         "(Agent Inbox: accept, edit, response, ignore)."
     )
 
 
-def _edited_action(item: dict[str, Any], where: str) -> tuple[str | None, dict[str, Any]]:
+def _check_accepted_args(given: Any, action: ActionRequest, where: str) -> None:
+    """Agent Inbox's `accept` may echo the action it accepts; it must be the one shown."""
+    if given is None:
+        return
+    if given != {"action": action["name"], "args": action["args"]}:
+        raise InvalidAnswer(
+            f"{where}: this accept carries arguments other than those shown, so it cannot "
+            'approve them; send an "edit" to change arguments.'
+        )
+
+
+def _edited_action(
+    item: dict[str, Any], action: ActionRequest, where: str
+) -> tuple[str | None, dict[str, Any]]:
     edited = item.get("edited_action")
     if edited is None and isinstance(item.get("args"), dict):
         inbox = item["args"]
-        edited = {"name": inbox.get("action"), "args": inbox.get("args")}
+        edited = {"name": inbox.get("action"), "args": _inbox_args(inbox.get("args"), action)}
     if not isinstance(edited, dict) or not isinstance(edited.get("args"), dict):
         raise InvalidAnswer(
             f'{where}: "edit" needs "edited_action": {{"name": ..., "args": {{...}}}} '
             '(Agent Inbox: "args": {"action": ..., "args": {...}}).'
         )
     return edited.get("name"), edited["args"]
+
+
+def _inbox_args(args: Any, action: ActionRequest) -> Any:
+    """Agent Inbox returns every edited field as text: read text back as JSON where the
+    argument shown was not text (a list of recipients, a number), else keep it as sent."""
+    if not isinstance(args, dict):
+        return args
+    return {
+        name: _json_or_text(value)
+        if isinstance(value, str) and not isinstance(action["args"].get(name, ""), str)
+        else value
+        for name, value in args.items()
+    }
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        check_text_depth(text)
+        return json.loads(text)
+    except ValueError:  # not JSON (or too deep): the schema check reports the text as sent
+        return text
 
 
 def _optional_text(value: Any, where: str) -> str | None:
@@ -207,7 +272,7 @@ def _check_decision(
 ) -> Decision:
     """Enforce the review config and the action's argument schema on one decision."""
     action = request["action_requests"][position]
-    allowed: list[DecisionType] = request["review_configs"][position]["allowed_decisions"]
+    allowed = _allowed(request, position)
     if decision["type"] not in allowed:
         raise InvalidAnswer(
             f"{decision['type']!r} is not allowed for {action['name']!r}; "
@@ -219,14 +284,15 @@ def _check_decision(
     if edited_name not in (None, action["name"]):
         raise InvalidAnswer(
             f"An edit may change the arguments of {action['name']!r}, not the action "
-            f"(got {edited_name!r})."
+            f"(got {shown(edited_name)})."
         )
     if validate_args is not None:
         try:
             args = validate_args(action["name"], args)
         except ValueError as error:
             raise InvalidAnswer(
-                f"Edited arguments for {action['name']!r} are invalid: {describe_error(error)}"
+                f"Edited arguments for {action['name']!r} are invalid: "
+                f"{cut(describe_error(error), 400)}"
             ) from None
     return Decision(type="edit", args=args)
 

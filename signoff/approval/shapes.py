@@ -32,6 +32,10 @@ class ActionRequest(TypedDict):
     description: NotRequired[str]
     """A human-readable account of what approving would do."""
 
+    arguments: NotRequired[dict[str, Any]]
+    """The same arguments under the key Agent Inbox reads (its HITL adapter shows and edits
+    `arguments`); set by `build_request`, never read back."""
+
 
 class ReviewConfig(TypedDict):
     """Which decisions the reviewer may make on one action."""
@@ -114,7 +118,7 @@ def build_request(
 ) -> ApprovalRequest:
     """Assemble the interrupt value for `actions`, with `allowed[i]` the decisions for action i."""
     request = ApprovalRequest(
-        action_requests=actions,
+        action_requests=[ActionRequest(**action, arguments=action["args"]) for action in actions],
         review_configs=[
             ReviewConfig(action_name=action["name"], allowed_decisions=list(decisions))
             for action, decisions in zip(actions, allowed, strict=True)

@@ -1,0 +1,114 @@
+"""In-process harness: graphs on an in-memory saver, a scripted model and a counting tool.
+
+`Thread` drives one thread of a compiled graph the way a client drives the server: start it,
+read the pending request, answer it, and see how it ended. `reviewed_refund_agent()` is the
+agents' reviewed tool loop (`signoff.tool_review`) over a scripted model that proposes one
+refund, and a refund tool that counts its executions, so the review node is exercised without
+a workspace.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.tools import BaseTool, tool
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
+
+from signoff.tool_review import build_reviewed_agent
+
+REFUND = "issue_refund"
+
+
+class ScriptedModel(BaseChatModel):
+    """Proposes one refund call; once a tool result is in, answers with that result."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> ScriptedModel:
+        """Tools are known in advance; binding changes nothing."""
+        return self
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        last = messages[-1]
+        if isinstance(last, ToolMessage):
+            reply = AIMessage(content=f"Done: {last.content}", id=str(uuid.uuid4()))
+        else:
+            call = {
+                "name": REFUND,
+                "args": {"order_id": 17, "amount": 25.0, "reason": "damaged"},
+                "id": f"call_{uuid.uuid4().hex[:12]}",
+            }
+            reply = AIMessage(content="", tool_calls=[call], id=str(uuid.uuid4()))
+        return ChatResult(generations=[ChatGeneration(message=reply)])
+
+
+@dataclass
+class RefundDesk:
+    """A refund tool that records every execution instead of moving money."""
+
+    executed: list[dict[str, Any]] = field(default_factory=list)
+
+    def tool(self) -> BaseTool:
+        """The `issue_refund` tool bound to this desk."""
+
+        @tool(REFUND)
+        def issue_refund(order_id: int, amount: float, reason: str) -> str:
+            """Refund part or all of an order. Moves money: irreversible."""
+            self.executed.append({"order_id": order_id, "amount": amount, "reason": reason})
+            return f"Refund of {amount:.2f} issued for order {order_id}."
+
+        return issue_refund
+
+
+def reviewed_refund_agent(desk: RefundDesk) -> CompiledStateGraph:
+    """The reviewed tool loop with `issue_refund` sensitive (all four decisions allowed)."""
+    return build_reviewed_agent(
+        name="refund_agent",
+        tools=[desk.tool()],
+        policy={REFUND: ["approve", "edit", "reject", "respond"]},
+        load_model=lambda _context: ScriptedModel(),
+    )
+
+
+class Thread:
+    """One thread of `graph` on its own in-memory saver."""
+
+    def __init__(self, graph: CompiledStateGraph, saver: InMemorySaver | None = None) -> None:
+        self.graph = graph.copy(update={"checkpointer": saver or InMemorySaver()})
+        self.config: dict[str, Any] = {"configurable": {"thread_id": str(uuid.uuid4())}}
+
+    def start(self, payload: dict[str, Any], **context: Any) -> dict[str, Any]:
+        """Run the graph on `payload` until it ends or pauses."""
+        return self.graph.invoke(payload, self.config, context=context or None)
+
+    def answer(self, answer: Any) -> dict[str, Any]:
+        """Resume every pending interrupt with `answer`."""
+        return self.graph.invoke(Command(resume=answer), self.config)
+
+    def pending(self) -> list[dict[str, Any]]:
+        """The values of the interrupts the thread waits on."""
+        return [interrupt.value for interrupt in self.graph.get_state(self.config).interrupts]
+
+    def request(self) -> dict[str, Any]:
+        """The single pending request (asserts there is exactly one)."""
+        pending = self.pending()
+        assert len(pending) == 1, pending
+        return pending[0]
+
+    def values(self) -> dict[str, Any]:
+        """The thread's state values."""
+        return self.graph.get_state(self.config).values
+
+    @property
+    def thread_id(self) -> str:
+        """The thread's id."""
+        return self.config["configurable"]["thread_id"]
