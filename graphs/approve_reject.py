@@ -19,7 +19,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 from pydantic import BaseModel, Field, ValidationError
 
-from signoff.approval import ActionRequest, ask_for_decisions
+from signoff.approval import ActionRequest, ask_for_decisions, current_request_id
 from signoff.audit import SYSTEM, audit_entry, current_reviewer
 from signoff.outcome import FRESH_OUTCOME, Outcome, execute_once, record_review
 from signoff.risk import Risk, RiskPolicy, classify
@@ -77,6 +77,7 @@ def auto_approve(state: State) -> dict[str, Any]:
         args_before=operation,
         args_after=operation,
         comment=rule,
+        request_id=current_request_id(),
     )
     return {"decision": "auto_approve", "reviewers": [SYSTEM], "audit": [entry]}
 

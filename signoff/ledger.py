@@ -4,6 +4,10 @@ Payments, messages and other actions of the offline graphs are "executed" by app
 JSON line to the ledger file (`SIGNOFF_LEDGER`, default `.signoff/ledger.jsonl`). It is the
 observable side effect: tests and operators count entries to prove that an approval ran its
 action exactly once and a rejection ran nothing.
+
+Every execution carries an idempotency key (`signoff.idempotency`). Appending checks the key
+under the file lock, so a retry after a crash (the operation ran, the checkpoint recording it
+did not) returns the entry already written instead of writing a second one.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ class LedgerEntry(TypedDict):
     id: str
     """Unique id of this execution."""
 
+    key: str
+    """The idempotency key: one entry per key, however often it is executed."""
+
     kind: str
     """What ran, e.g. `"payment"`, `"message"`, or an action name."""
 
@@ -45,21 +52,29 @@ def ledger_path() -> Path:
     return Path(os.environ.get("SIGNOFF_LEDGER", DEFAULT_PATH))
 
 
-def execute(kind: str, details: dict[str, Any]) -> LedgerEntry:
-    """Carry out one operation by appending it to the ledger; call only after approval."""
+def execute(kind: str, details: dict[str, Any], key: str) -> LedgerEntry:
+    """Carry out one operation by appending it to the ledger, once per `key`; call only after
+    approval. Returns the entry, the earlier one when `key` was executed before."""
     configurable = get_config().get("configurable") or {}
-    entry = LedgerEntry(
-        id=uuid.uuid4().hex,
-        kind=kind,
-        details=details,
-        thread_id=configurable.get("thread_id"),
-        at=datetime.now(UTC).isoformat(timespec="milliseconds"),
-    )
     path = ledger_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as file:
+    with path.open("a+", encoding="utf-8") as file:
         fcntl.flock(file, fcntl.LOCK_EX)
+        file.seek(0)
+        for line in file:
+            if f'"key": "{key}"' in line and (earlier := json.loads(line)).get("key") == key:
+                return earlier
+        entry = LedgerEntry(
+            id=uuid.uuid4().hex,
+            key=key,
+            kind=kind,
+            details=details,
+            thread_id=configurable.get("thread_id"),
+            at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        )
         file.write(json.dumps(entry, sort_keys=True) + "\n")
+        file.flush()
+        os.fsync(file.fileno())
     return entry
 
 

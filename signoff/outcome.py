@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, NotRequired, TypedDict
 from signoff import ledger
 from signoff.approval import Review
 from signoff.audit import AuditEntry
+from signoff.idempotency import idempotency_key
 
 Status = Literal["invalid", "executed", "sent", "rejected", "refused"]
 APPROVALS = ("approve", "edit", "auto_approve")
@@ -60,10 +61,14 @@ def record_review(review: Review) -> dict[str, Any]:
     return update
 
 
-def approved(decisions: list[AuditEntry], action: str, args: dict[str, Any]) -> bool:
-    """Whether the latest decision on `action` approved exactly `args`."""
+def approval_of(
+    decisions: list[AuditEntry], action: str, args: dict[str, Any]
+) -> AuditEntry | None:
+    """The latest decision on `action` if it approved exactly `args`, else `None`."""
     latest = next((entry for entry in reversed(decisions) if entry["action"] == action), None)
-    return latest is not None and latest["decision"] in APPROVALS and latest["args_after"] == args
+    if latest is None or latest["decision"] not in APPROVALS or latest["args_after"] != args:
+        return None
+    return latest
 
 
 def execute_once(
@@ -73,10 +78,13 @@ def execute_once(
     status: Status = "executed",
 ) -> dict[str, Any]:
     """Run the approved operation through the ledger and report it; call from a node that
-    never pauses, so it runs exactly once. Refuses unless `decisions` approve exactly
-    `details` (a state edit that jumps past the review cannot run anything)."""
-    if not approved(decisions, kind, details):
+    never pauses. Refuses unless `decisions` approve exactly `details` (a state edit that
+    jumps past the review cannot run anything). The ledger key is derived from the thread,
+    the approved request and the action, so a retry after a crash executes nothing new."""
+    approval = approval_of(decisions, kind, details)
+    if approval is None:
         reason = f"no approval of these exact arguments for {kind!r} is on record"
         return {"status": "refused", "reason": reason, "result": None}
-    entry = ledger.execute(kind, details)
+    key = idempotency_key(approval.get("request_id", ""), kind)
+    entry = ledger.execute(kind, details, key)
     return {"status": status, "result": {"ledger_id": entry["id"], "at": entry["at"]}}

@@ -37,7 +37,8 @@ in the text and in `pending_tool_calls[].error`. A request that cannot apply to 
 raises `ValueError` (Model Serving answers it with an error status) and changes nothing: a
 decision without `thread_id`, for an unknown thread or one that waits for nothing, interrupt
 ids the thread does not wait on, a new message to a thread that waits for a decision, or a
-second request for a thread this agent is still running.
+second request for a thread this agent, or another replica on the same checkpoint store, is
+still running (`signoff.lease.ThreadBusy`).
 
 A request for a thread whose last run stopped mid-way (its worker died after an approval) runs
 that run on from its last checkpoint instead, and replies with where it ended.
@@ -73,6 +74,7 @@ from mlflow.types.responses import (
 )
 
 from signoff.checkpointer import checkpointer
+from signoff.lease import thread_lease
 
 log = logging.getLogger("signoff.serving")
 
@@ -189,8 +191,8 @@ class SignoffAgent(ResponsesAgent):
         request is not applied: a retried decision has then taken effect, and a new pause is
         shown to be answered, never answered by a stale retry. Tools that must not run twice
         rely on idempotency (`start_databricks_job` derives its token from the thread and the
-        tool call). This recovers dead workers only: two replicas serving one thread at the
-        same moment are not fenced against each other."""
+        tool call), and so do the ledger and the refund function. Replicas sharing the store
+        never run one thread at the same moment: the lease refuses the second at once."""
         graph = self.open()
         inputs = request.custom_inputs or {}
         answer = _answer(inputs)
@@ -214,7 +216,8 @@ class SignoffAgent(ResponsesAgent):
 
     @contextmanager
     def _holding(self, thread_id: str) -> Iterator[None]:
-        """Run one request per thread at a time, so one approval can never run twice."""
+        """Run one request per thread at a time, in this process and across every replica
+        sharing the checkpoint store (`signoff.lease`), so one approval can never run twice."""
         with self._lock:
             if thread_id in self._running:
                 raise ValueError(
@@ -223,7 +226,8 @@ class SignoffAgent(ResponsesAgent):
                 )
             self._running.add(thread_id)
         try:
-            yield
+            with thread_lease(self.open().checkpointer, thread_id):
+                yield
         finally:
             with self._lock:
                 self._running.discard(thread_id)

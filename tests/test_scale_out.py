@@ -1,6 +1,7 @@
-"""Many workers, one database: a thread paused by one process is resumed by another, and a
-worker killed between an approval and the end of its tool call is finished elsewhere without
-a second Databricks run. Each worker is a separate `SignoffAgent` process (a Model Serving
+"""Many workers, one database: a thread paused by one process is resumed by another; a worker
+killed between a side effect and the checkpoint that records it is finished elsewhere without
+doing it twice (a Databricks run, a ledger entry, a refund); and two workers never run one
+thread at the same moment. Each worker is a separate `SignoffAgent` process (a Model Serving
 replica) on the shared checkpointer."""
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import tagged_job_runs
+from signoff.ledger import read_entries
+from tests.conftest import tagged_job_runs, tagged_refunds
 from tests.langgraph_server import REPO
 
 WORKER = REPO / "tests" / "serving_worker.py"
@@ -37,10 +39,12 @@ def worker_env(emulator, checkpointer_setting: str, tmp_path: Path) -> dict[str,
     }
 
 
-def launch(env: dict[str, str], request: dict[str, Any]) -> subprocess.Popen[str]:
-    """Start a replica serving `request` on the job agent."""
+def launch(
+    env: dict[str, str], request: dict[str, Any], graph: str = "databricks_workflow"
+) -> subprocess.Popen[str]:
+    """Start a replica serving `request` on `graph`."""
     return subprocess.Popen(
-        [sys.executable, str(WORKER), "databricks_workflow", json.dumps(request)],
+        [sys.executable, str(WORKER), graph, json.dumps(request)],
         env=env,
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -49,9 +53,11 @@ def launch(env: dict[str, str], request: dict[str, Any]) -> subprocess.Popen[str
     )
 
 
-def serve(env: dict[str, str], request: dict[str, Any]) -> dict[str, Any]:
+def serve(
+    env: dict[str, str], request: dict[str, Any], graph: str = "databricks_workflow"
+) -> dict[str, Any]:
     """Serve one request in a fresh replica process and return its response."""
-    process = launch(env, request)
+    process = launch(env, request, graph)
     out, err = process.communicate(timeout=180)
     assert process.returncode == 0, err[-3000:]
     return json.loads(out.splitlines()[-1])
@@ -107,3 +113,93 @@ def test_worker_killed_mid_tool_call_is_finished_elsewhere_without_a_second_run(
     assert f"Started run {started['run_id']}" in finished["text"]
     # The retry ran the tool again with the same idempotency token: still one run.
     assert [run["run_id"] for run in tagged_job_runs(emulator, tag)] == [started["run_id"]]
+
+
+def kill_after_side_effect(
+    env: dict[str, str], request: dict[str, Any], graph: str, effect: str, marker: Path
+) -> None:
+    """Serve `request` in a replica that stalls right after `effect`, and SIGKILL it there:
+    the side effect has happened, the checkpoint that records it has not."""
+    stalling = {**env, "SIGNOFF_TEST_STALL_AFTER": effect, "SIGNOFF_TEST_STALL_MARKER": str(marker)}
+    doomed = launch(stalling, request, graph)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert doomed.poll() is None, doomed.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, f"the {effect} never happened"
+        time.sleep(0.1)
+    doomed.send_signal(signal.SIGKILL)
+    doomed.communicate(timeout=30)
+
+
+def ledger_entries(env: dict[str, str], thread_id: str) -> list[dict[str, Any]]:
+    """The ledger entries a thread caused."""
+    return [e for e in read_entries(Path(env["SIGNOFF_LEDGER"])) if e["thread_id"] == thread_id]
+
+
+LEDGER_GRAPHS = {
+    "approve_reject": ({"operation": {"amount": 5000, "target": "acct-9"}}, 1),
+    "edit_state": ({"brief": {"to": ["ops@example.com"], "topic": "the outage"}}, 1),
+    "multi_stage_approval": ({"action": {"name": "rotate_keys"}}, 2),
+}
+
+
+@pytest.mark.parametrize("checkpointer_setting", ["postgres"], indirect=True)
+@pytest.mark.parametrize("graph", sorted(LEDGER_GRAPHS))
+def test_worker_killed_after_a_ledger_execution_never_doubles_it(worker_env, graph, tmp_path):
+    graph_input, stages = LEDGER_GRAPHS[graph]
+    paused = serve(worker_env, {"input": [], "custom_inputs": {"input": graph_input}}, graph)
+    thread_id = paused["custom_outputs"]["thread_id"]
+    for _ in range(stages - 1):  # the earlier stages of a chain approve normally
+        assert serve(worker_env, approval(thread_id), graph)["custom_outputs"]["is_interrupted"]
+
+    kill_after_side_effect(worker_env, approval(thread_id), graph, "ledger", tmp_path / "done")
+    [entry] = ledger_entries(worker_env, thread_id)
+
+    finished = serve(worker_env, approval(thread_id), graph)  # the client retries
+    assert finished["custom_outputs"]["is_interrupted"] is False
+    assert entry["id"] in finished["text"]  # the retry reports the execution that happened
+    assert ledger_entries(worker_env, thread_id) == [entry]
+
+
+@pytest.mark.parametrize("checkpointer_setting", ["lakebase"], indirect=True)
+def test_worker_killed_after_a_refund_never_doubles_it(worker_env, emulator, tmp_path):
+    tag = uuid.uuid4().hex
+    ask = {"input": [{"role": "user", "content": f"refund 25 on order 17 because damaged {tag}"}]}
+    thread_id = serve(worker_env, ask, "review_tool_calls")["custom_outputs"]["thread_id"]
+
+    kill_after_side_effect(
+        worker_env, approval(thread_id), "review_tool_calls", "refund", tmp_path / "done"
+    )
+    [refund] = tagged_refunds(emulator, tag)
+
+    finished = serve(worker_env, approval(thread_id), "review_tool_calls")
+    assert finished["custom_outputs"]["is_interrupted"] is False
+    assert f"R-{refund['refund_id']}" in finished["text"]
+    assert tagged_refunds(emulator, tag) == [refund]
+
+
+@pytest.mark.parametrize("checkpointer_setting", ["lakebase", "sqlite"], indirect=True)
+def test_two_replicas_never_run_one_thread_at_once(worker_env, emulator):
+    tag = uuid.uuid4().hex
+    thread_id = serve(worker_env, start_request(tag))["custom_outputs"]["thread_id"]
+
+    httpx.post(f"{emulator.url}/emulator/delays", json={"path": RUNS_GET, "seconds": 300})
+    try:
+        first = launch(worker_env, approval(thread_id))
+        deadline = time.monotonic() + 120
+        while not tagged_job_runs(emulator, tag):  # the first replica is inside the run
+            assert first.poll() is None, first.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "the approved job never started"
+            time.sleep(0.2)
+        second = launch(worker_env, approval(thread_id))
+        out, err = second.communicate(timeout=180)
+        assert second.returncode == 3, err[-3000:]
+        refusal = json.loads(out.splitlines()[-1])["error"]
+        assert f"Thread {thread_id!r} is being run by another replica" in refusal
+        assert "Send it again when that run has finished" in refusal
+    finally:
+        httpx.delete(f"{emulator.url}/emulator/delays")
+    out, err = first.communicate(timeout=180)
+    assert first.returncode == 0, err[-3000:]
+    [run] = tagged_job_runs(emulator, tag)
+    assert f"Started run {run['run_id']}" in json.loads(out.splitlines()[-1])["text"]

@@ -6,7 +6,7 @@ langchain decisions, Agent Inbox responses and plain strings, all normalised to 
 A bad answer never raises: the node pauses again with the same request and an `error`.
 """
 
-from signoff.approval.ask import Review, args_to_run, ask_for_decisions
+from signoff.approval.ask import Review, args_to_run, ask_for_decisions, current_request_id
 from signoff.approval.parsing import InvalidAnswer, describe_error, parse_answer
 from signoff.approval.shapes import (
     ActionRequest,
@@ -30,6 +30,7 @@ __all__ = [
     "args_to_run",
     "ask_for_decisions",
     "build_request",
+    "current_request_id",
     "describe_error",
     "parse_answer",
 ]

@@ -69,6 +69,15 @@ def args_to_run(action: ActionRequest, decision: Decision) -> dict[str, Any] | N
     return None
 
 
+def current_request_id(key: str = "") -> str:
+    """The id of a request raised by the running task: the same on every replay of the task
+    (re-pauses, retries after a crash) and different for every other task; `key` tells apart
+    several requests of one task (e.g. one per tool call)."""
+    configurable = get_config().get("configurable") or {}
+    task = f"{configurable.get('thread_id', '')}/{configurable.get('checkpoint_ns', '')}"
+    return str(uuid.uuid5(_REQUEST_NAMESPACE, f"{task}/{key}"))
+
+
 def ask_for_decisions(
     actions: list[ActionRequest],
     allowed: list[list[DecisionType]],
@@ -89,12 +98,10 @@ def ask_for_decisions(
     answers that name this request (see `parse_answer`).
     """
     config = get_config()
-    configurable = config.get("configurable") or {}
-    pause = f"{configurable.get('thread_id', '')}/{configurable.get('checkpoint_ns', '')}/{key}"
     request = build_request(
         actions,
         allowed,
-        request_id=str(uuid.uuid5(_REQUEST_NAMESPACE, pause)),
+        request_id=current_request_id(key),
         stage=stage,
         requested_by=requested_by,
         earlier_decisions=earlier_decisions,
