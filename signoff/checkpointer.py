@@ -29,18 +29,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from psycopg.rows import dict_row
 
 from signoff.workspace import workspace_client
 
 log = logging.getLogger("signoff.checkpointer")
 DEFAULT_SQLITE_PATH = ".signoff/checkpoints.sqlite"
-POSTGRES_CONNECTION_KWARGS: dict[str, Any] = {
-    "autocommit": True,
-    "prepare_threshold": 0,
-    "row_factory": dict_row,
-}
-"""What `langgraph-checkpoint-postgres` needs of every pooled connection."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +89,7 @@ async def async_checkpointer(setting: str | None = None) -> AsyncIterator[BaseCh
 
         async with AsyncConnectionPool(
             backend.target,
-            kwargs=POSTGRES_CONNECTION_KWARGS,
+            kwargs=_postgres_connection_kwargs(),
             check=AsyncConnectionPool.check_connection,
             open=False,
         ) as pool:
@@ -133,7 +126,7 @@ def checkpointer(setting: str | None = None) -> Iterator[BaseCheckpointSaver]:
 
         with ConnectionPool(
             backend.target,
-            kwargs=POSTGRES_CONNECTION_KWARGS,
+            kwargs=_postgres_connection_kwargs(),
             check=ConnectionPool.check_connection,
             open=False,
         ) as pool:
@@ -151,6 +144,14 @@ def checkpointer(setting: str | None = None) -> Iterator[BaseCheckpointSaver]:
         ) as saver:
             saver.setup()
             yield saver
+
+
+def _postgres_connection_kwargs() -> dict[str, Any]:
+    """What `langgraph-checkpoint-postgres` needs of every pooled connection (psycopg is
+    imported here, when PostgreSQL is chosen, not when the server loads this module)."""
+    from psycopg.rows import dict_row
+
+    return {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
 
 
 def _sqlite_file(path: str) -> str:

@@ -6,7 +6,6 @@ model; with `DATABRICKS_HOST` set, by the real workspace. Same client either way
 
 from __future__ import annotations
 
-from databricks_langchain import ChatDatabricks
 from langchain_core.language_models import BaseChatModel
 
 from signoff.tool_review import AgentContext
@@ -15,4 +14,6 @@ from signoff.workspace import workspace_client
 
 def load_chat_model(context: AgentContext) -> BaseChatModel:
     """`ChatDatabricks` for `context.model_endpoint`, on the process's workspace client."""
+    from databricks_langchain import ChatDatabricks  # slow to import: not at server start
+
     return ChatDatabricks(endpoint=context.model_endpoint, workspace_client=workspace_client())

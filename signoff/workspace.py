@@ -16,11 +16,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from databricks.sdk import WorkspaceClient
-from databricks.sdk.core import Config
-from databricks.sdk.errors import DatabricksError, NotFound, PermissionDenied
 from langchain_core.tools import ToolException
+
+if TYPE_CHECKING:
+    from databricks.sdk import WorkspaceClient
 
 log = logging.getLogger("signoff.workspace")
 _lock = threading.Lock()
@@ -50,6 +51,9 @@ def uses_real_workspace() -> bool:
 def workspace_client() -> WorkspaceClient:
     """The process-wide workspace client, starting the local emulator when none is configured
     (unless `SIGNOFF_EMULATOR=off`, for deployments that must never fall back to it)."""
+    from databricks.sdk import WorkspaceClient  # slow to import: not at server start
+    from databricks.sdk.core import Config
+
     with _lock:
         if not uses_real_workspace():
             if os.environ.get("SIGNOFF_EMULATOR", "").lower() == "off":
@@ -79,6 +83,8 @@ def _start_embedded_emulator() -> None:
 @contextmanager
 def databricks_errors(doing: str) -> Iterator[None]:
     """Turn a failed Databricks call into a `ToolException` that names the problem."""
+    from databricks.sdk.errors import DatabricksError, NotFound, PermissionDenied
+
     try:
         yield
     except PermissionDenied as error:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from databricks_ai_bridge.genie import Genie
 from langchain_core.tools import tool
 
 from signoff.settings import load_settings
@@ -12,6 +11,8 @@ from signoff.workspace import databricks_errors, workspace_client
 @tool
 def query_genie(question: str) -> str:
     """Answer a question about the Genie space's data (read-only), with its SQL and a table."""
+    from databricks_ai_bridge.genie import Genie  # slow to import: not at server start
+
     space_id = load_settings().genie_space_id
     with databricks_errors(f"ask Genie space {space_id}"):
         response = Genie(space_id, client=workspace_client()).ask_question(question)
