@@ -117,6 +117,7 @@ async def test_cancel_pauses_and_approval_cancels_the_run(flow, workspace):
         "name": "terminate_databricks_job",
         "args": {"run_id": run_id},
         "description": "Cancel a pending, queued or running Databricks job run. Requires approval.",
+        "arguments": {"run_id": run_id},  # the same, under the key Agent Inbox reads
     }
     assert request["review_configs"][0]["allowed_decisions"] == ["approve", "reject"]
     assert workspace.jobs.get_run(run_id).state.result_state is None

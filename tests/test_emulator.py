@@ -11,6 +11,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
@@ -35,6 +36,7 @@ from unitycatalog.ai.core.databricks import DatabricksFunctionClient
 from signoff.emulator import MODEL_NAME, EmulatorSettings, RunningEmulator, respond, start_emulator
 from signoff.emulator.genie import SPACE_ID
 from signoff.emulator.identity import USER_NAME, WORKSPACE_ID
+from tools.unity_catalog import with_idempotency_key
 
 PENDING_SECONDS = 5
 RUNNING_SECONDS = 30
@@ -310,6 +312,7 @@ def test_function_metadata(emulator: RunningEmulator, w: WorkspaceClient) -> Non
         ("order_id", "INT"),
         ("amount", "DOUBLE"),
         ("reason", "STRING"),
+        ("idempotency_key", "STRING"),
     ]
     assert str(emulator.emulator.dataset.path) in info.routine_definition
     with pytest.raises(NotFound):
@@ -569,3 +572,30 @@ def test_command_line_prints_the_export_line(tmp_path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_a_refund_retried_with_its_key_issues_nothing_new(emulator, uc_tools) -> None:
+    refund = uc_tools["main__support__issue_refund"]
+    tag = uuid.uuid4().hex
+    call = {"order_id": 3, "amount": 1.5, "reason": f"retry {tag}", "idempotency_key": tag}
+    first = json.loads(refund.invoke(call))["value"]
+    again = json.loads(refund.invoke(call))["value"]
+    assert again == first and first.startswith("Refund R-")
+    rows = [r for r in emulator.emulator.state()["refunds"] if r["idempotency_key"] == tag]
+    assert len(rows) == 1
+
+
+def test_the_agents_fill_the_refund_key_themselves(emulator, uc_tools) -> None:
+    keyed = with_idempotency_key(uc_tools["main__support__issue_refund"])
+    assert "idempotency_key" not in keyed.tool_call_schema.model_fields  # the model never sees it
+    assert "tool_call_id" not in keyed.tool_call_schema.model_fields
+    args = {"order_id": 4, "amount": 1.0, "reason": f"keyed {uuid.uuid4().hex}"}
+    config = {"configurable": {"thread_id": "thread-a"}}
+    results = [
+        keyed.invoke({"name": keyed.name, "args": args, "id": call, "type": "tool_call"}, config)
+        for call in ("call-1", "call-1", "call-2")
+    ]
+    assert results[0].content == results[1].content != results[2].content
+    rows = [r for r in emulator.emulator.state()["refunds"] if r["reason"] == args["reason"]]
+    assert len(rows) == 2  # one per tool call, however often each is retried
+    assert len({row["idempotency_key"] for row in rows}) == 2

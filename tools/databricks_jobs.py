@@ -9,18 +9,18 @@ graphs can keep the runs they started in state.
 
 from __future__ import annotations
 
-import uuid
-from typing import Annotated, Any, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
-from databricks.sdk.service.jobs import Run
 from langchain_core.tools import InjectedToolCallId, ToolException, tool
-from langgraph.config import get_config
 from pydantic import BaseModel, Field
 
+from signoff.idempotency import idempotency_key
 from signoff.settings import load_settings
 from signoff.workspace import databricks_errors, workspace_client
 
-_TOKEN_NAMESPACE = uuid.UUID("0b4d3f0e-6c1a-4d57-9f0c-51907ff0b10b")
+if TYPE_CHECKING:
+    from databricks.sdk.service.jobs import Run
+
 CANCELLABLE = frozenset({"PENDING", "QUEUED", "RUNNING", "BLOCKED", "WAITING_FOR_RETRY"})
 """Life-cycle states in which a run has not finished, so cancelling it means something."""
 
@@ -48,12 +48,6 @@ class StartJobArgs(BaseModel):
     tool_call_id: Annotated[str, InjectedToolCallId]
 
 
-def idempotency_token(tool_call_id: str) -> str:
-    """A token unique to this thread and tool call: the same approval maps to the same run."""
-    thread_id = (get_config().get("configurable") or {}).get("thread_id", "")
-    return str(uuid.uuid5(_TOKEN_NAMESPACE, f"{thread_id}/{tool_call_id}"))
-
-
 @tool(args_schema=StartJobArgs, response_format="content_and_artifact")
 def start_databricks_job(
     user_request: str, tool_call_id: str, parameters: dict[str, str] | None = None
@@ -65,7 +59,7 @@ def start_databricks_job(
         started = client.jobs.run_now(
             job_id=job_id,
             job_parameters={**(parameters or {}), "user_request": user_request},
-            idempotency_token=idempotency_token(tool_call_id),
+            idempotency_token=idempotency_key(tool_call_id),
         )
     try:
         with databricks_errors(f"read run {started.run_id}"):

@@ -27,7 +27,8 @@ CREATE TABLE refunds (
     order_id INTEGER NOT NULL REFERENCES orders(order_id),
     amount REAL NOT NULL,
     reason TEXT NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    idempotency_key TEXT UNIQUE
 );
 """
 

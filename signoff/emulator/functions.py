@@ -5,6 +5,10 @@ does for a Python UDF (routine_body EXTERNAL, external_language PYTHON, the body
 routine_definition). unitycatalog-ai's `DatabricksFunctionClient(execution_mode="local")` runs
 that body itself in a subprocess, so each body starts with the absolute path of this emulator's
 SQLite file: `issue_refund` writes the refund where Genie will read it.
+
+`issue_refund` is safe to retry, as a real money-moving function must be: it takes an
+`idempotency_key` and issues at most one refund per key (a UNIQUE column; a call whose key
+was seen returns the refund already issued). signoff's tools fill the key themselves.
 """
 
 from __future__ import annotations
@@ -58,6 +62,13 @@ if amount <= 0:
 connection = sqlite3.connect(dataset)
 try:
     with connection:
+        done = connection.execute(
+            "SELECT refund_id, amount, reason FROM refunds WHERE idempotency_key = ?",
+            (idempotency_key,),
+        ).fetchone() if idempotency_key else None
+        if done is not None:  # a retry of a refund already issued: issue nothing new
+            refund_id, amount, reason = done
+            return f"Refund R-{refund_id} of {amount:.2f} issued for order {order_id} ({reason})."
         order = connection.execute(
             "SELECT amount FROM orders WHERE order_id = ?", (order_id,)
         ).fetchone()
@@ -73,8 +84,15 @@ try:
                 f"on order {order_id}."
             )
         refund_id = connection.execute(
-            "INSERT INTO refunds (order_id, amount, reason, created_at) VALUES (?, ?, ?, ?)",
-            (order_id, amount, reason, datetime.now(timezone.utc).isoformat(timespec="seconds")),
+            "INSERT INTO refunds (order_id, amount, reason, created_at, idempotency_key) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (
+                order_id,
+                amount,
+                reason,
+                datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                idempotency_key,
+            ),
         ).lastrowid
 finally:
     connection.close()
@@ -88,6 +106,8 @@ class Param:
     name: str
     type_name: str
     comment: str
+    default: str | None = None
+    """The SQL default (`"NULL"`): the parameter may be left out."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +177,7 @@ def _param_info(param: Param, position: int) -> dict[str, Any]:
         "parameter_mode": "IN",
         "parameter_type": "PARAM",
         "comment": param.comment,
+        **({"parameter_default": param.default} if param.default is not None else {}),
     }
 
 
@@ -177,6 +198,13 @@ FUNCTIONS: tuple[UcFunction, ...] = (
             Param("order_id", "INT", "The order to refund."),
             Param("amount", "DOUBLE", "The amount to refund; positive, at most what is left."),
             Param("reason", "STRING", "Why the order is refunded."),
+            Param(
+                "idempotency_key",
+                "STRING",
+                "Retry key: a second call with the same key issues nothing new and returns "
+                "the refund the first one issued.",
+                default="NULL",
+            ),
         ),
         body=ISSUE_REFUND_BODY,
     ),
