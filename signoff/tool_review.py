@@ -2,12 +2,15 @@
 
     call_model ──no tool calls──▶ END
         │
-        ├──only safe calls──────────────────────────▶ run_tools ──▶ call_model
-        └──sensitive calls──▶ review_tool_call ×N ──▶ run_tools ──▶ call_model
+        ├──safe calls, or one sensitive call────────────────▶ run_tools ──▶ call_model
+        └──several sensitive calls──▶ review_tool_call ×N ──▶ run_tools ──▶ call_model
 
-Every sensitive call in one model message is its own `review_tool_call` task and so its own
-interrupt: answer them one by one with a resume map keyed by interrupt id, or all in one map.
-`run_tools` is the only node that executes tools, after every review of the turn is in:
+A single sensitive call is reviewed where it runs: `run_tools` pauses for it before it
+executes anything, so the common case costs no fan-out and no extra step. Several sensitive
+calls in one model message each become their own `review_tool_call` task and so their own
+interrupt, all pending at once: answer them one by one with a resume map keyed by interrupt
+id, or all in one map. `run_tools` is the only node that executes tools, after every review of
+the turn is in:
 
 - approve runs the call; edit runs it with the validated new args (and rewrites the call in
   the model's message so history shows what ran);
@@ -37,7 +40,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
-from signoff.approval import ActionRequest, Decision, DecisionType, ask_for_decisions
+from signoff.approval import ActionRequest, Decision, DecisionType, Review, ask_for_decisions
 from signoff.audit import AuditEntry
 from signoff.settings import load_settings
 
@@ -115,19 +118,22 @@ def build_reviewed_agent(
         reply = model.invoke([SystemMessage(context.system_prompt), *state["messages"]])
         return {"messages": [_with_unique_call_ids(reply)]}
 
-    def route_tool_calls(state: AgentState) -> list[Send] | Literal["run_tools", "__end__"]:
-        """End the turn, run safe calls directly, or send each sensitive call to review."""
-        calls = _last_ai_message(state).tool_calls
-        sensitive = [call for call in calls if call["name"] in policy]
-        if sensitive:
-            return [Send("review_tool_call", PendingCall(tool_call=call)) for call in sensitive]
-        return "run_tools" if calls else END
+    def sensitive_calls(message: AIMessage) -> list[ToolCall]:
+        return [call for call in message.tool_calls if call["name"] in policy]
 
-    def review_tool_call(pending: PendingCall) -> dict[str, Any]:
-        """Pause for one sensitive call; record the decision for `run_tools`."""
-        call = pending["tool_call"]
+    def route_tool_calls(state: AgentState) -> list[Send] | Literal["run_tools", "__end__"]:
+        """End the turn; run the calls (one sensitive call is reviewed in `run_tools`); or send
+        each of several sensitive calls to a review of its own, so that all wait at once."""
+        message = _last_ai_message(state)
+        sensitive = sensitive_calls(message)
+        if len(sensitive) > 1:
+            return [Send("review_tool_call", PendingCall(tool_call=call)) for call in sensitive]
+        return "run_tools" if message.tool_calls else END
+
+    def review(call: ToolCall) -> Review:
+        """Pause until a person decides on one sensitive call."""
         tool = by_name[call["name"]]
-        answer = ask_for_decisions(
+        return ask_for_decisions(
             [ActionRequest(name=call["name"], args=call["args"], description=tool.description)],
             [policy[call["name"]]],
             stage="tool_review",
@@ -135,14 +141,27 @@ def build_reviewed_agent(
             key=call["id"] or "",
             validate_args=lambda _name, args: _validated_args(tool, args),
         )
+
+    def review_tool_call(pending: PendingCall) -> dict[str, Any]:
+        """Pause for one of several sensitive calls; record the decision for `run_tools`."""
+        call = pending["tool_call"]
+        answer = review(call)
         return {"reviews": {call["id"]: answer.decisions[0]}, "audit": answer.audit_entries()}
 
     def run_tools(state: AgentState) -> dict[str, Any]:
-        """Execute the turn's calls as reviewed; the only place tools run."""
+        """Execute the turn's calls as reviewed; the only place tools run. A lone sensitive
+        call is reviewed here first, before anything in this node executes."""
         message = _last_ai_message(state)
+        update: dict[str, Any] = {}
+        reviews = state["reviews"]
+        if len(lone := sensitive_calls(message)) == 1:
+            [call] = lone
+            answer = review(call)
+            update = {"reviews": {call["id"]: answer.decisions[0]}, "audit": answer.audit_entries()}
+            reviews = {**reviews, **update["reviews"]}
         results, calls_as_run = [], []
         for call in message.tool_calls:
-            decision = state["reviews"].get(call["id"]) if call["name"] in policy else None
+            decision = reviews.get(call["id"]) if call["name"] in policy else None
             if decision and decision["type"] == "edit":
                 call = ToolCall(**{**call, "args": decision["args"]})
             calls_as_run.append(call)
@@ -150,7 +169,7 @@ def build_reviewed_agent(
                 results.append(_error(call, "This sensitive call was never reviewed; not run."))
             else:
                 results.append(_result(call, decision, by_name))
-        update: dict[str, Any] = record_results(results) if record_results else {}
+        update |= record_results(results) if record_results else {}
         update["messages"] = results
         if calls_as_run != message.tool_calls:
             update["messages"] = [message.model_copy(update={"tool_calls": calls_as_run}), *results]

@@ -24,6 +24,7 @@ PAYMENT = {"operation": {"amount": 5000, "target": "acct-9"}}
 ACTION = {"action": {"name": "rotate_keys", "args": {"scope": "prod"}}}
 
 
+# Order 22 (1,200.00) has room for these refunds however many other tests refund order 17.
 def user(text: str) -> dict[str, Any]:
     """Graph input carrying one user message."""
     return {"messages": [{"role": "user", "content": text}]}
@@ -150,20 +151,20 @@ async def test_multi_stage_accept_each_stage_and_response_rejects(flow):
 
 async def test_review_tool_calls_accept_edit_and_response(flow):
     accepted = flow("review_tool_calls")
-    await accepted.start(user(f"refund 25 on order 17 because damaged {accepted.tag}"))
+    await accepted.start(user(f"refund 25 on order 22 because damaged {accepted.tag}"))
     await accepted.resume(accept(await view_of(accepted)))
     [refund] = accepted.refunds()
     assert refund["amount"] == 25.0
 
     edited = flow("review_tool_calls")
-    await edited.start(user(f"refund 25 on order 17 because damaged {edited.tag}"))
+    await edited.start(user(f"refund 25 on order 22 because damaged {edited.tag}"))
     view = await view_of(edited)
     await edited.resume(edit(view, amount=10))  # sent as the text "10"
     [refund] = edited.refunds()
     assert refund["amount"] == 10.0
 
     responded = flow("review_tool_calls")
-    await responded.start(user(f"refund 25 on order 17 because damaged {responded.tag}"))
+    await responded.start(user(f"refund 25 on order 22 because damaged {responded.tag}"))
     await view_of(responded)
     result = await responded.resume(response("Refunds over 20 go to the support lead."))
     [tool_message] = [m for m in result["messages"] if m["type"] == "tool"]

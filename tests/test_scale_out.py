@@ -164,7 +164,8 @@ def test_worker_killed_after_a_ledger_execution_never_doubles_it(worker_env, gra
 @pytest.mark.parametrize("checkpointer_setting", ["lakebase"], indirect=True)
 def test_worker_killed_after_a_refund_never_doubles_it(worker_env, emulator, tmp_path):
     tag = uuid.uuid4().hex
-    ask = {"input": [{"role": "user", "content": f"refund 25 on order 17 because damaged {tag}"}]}
+    text = f"refund 2 on order 22 because damaged {tag}"  # order 17 runs out in a full session
+    ask = {"input": [{"role": "user", "content": text}]}
     thread_id = serve(worker_env, ask, "review_tool_calls")["custom_outputs"]["thread_id"]
 
     kill_after_side_effect(
