@@ -151,7 +151,17 @@ def _postgres_connection_kwargs() -> dict[str, Any]:
     imported here, when PostgreSQL is chosen, not when the server loads this module)."""
     from psycopg.rows import dict_row
 
-    return {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+    return {
+        "autocommit": True,
+        "prepare_threshold": 0,
+        "row_factory": dict_row,
+        # A host that vanishes without closing its sockets is noticed within about a minute,
+        # so the advisory locks its sessions held (signoff.lease) are released.
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+    }
 
 
 def _sqlite_file(path: str) -> str:

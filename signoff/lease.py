@@ -2,27 +2,33 @@
 
 Several Model Serving replicas (or scripts) share one checkpoint store. Two of them running
 the same thread at once would both pass the same approval and both execute it, so a replica
-holds a lease on the thread for as long as it runs it:
+holds a lease on the thread for as long as it runs it. `leases_for(saver)` picks how:
 
-- PostgreSQL and Lakebase: a session-level advisory lock (`pg_try_advisory_lock`) on a
-  connection taken from the saver's own pool, held for the run;
-- SQLite: a POSIX byte-range lock (`fcntl.lockf`) on one byte of a lock file beside the
-  database, at an offset derived from the thread id;
+- PostgreSQL and Lakebase: session-level advisory locks (`pg_try_advisory_lock`), all taken on
+  one connection the replica keeps for them (drawn once from the saver's pool, so Lakebase
+  credentials work as for checkpoints), never on the connections checkpoints are written on;
+- SQLite: POSIX byte-range locks (`fcntl.lockf`), one byte per thread, on one lock file beside
+  the database that the replica keeps open (closing any other descriptor of that file would
+  drop the process's locks, so there is no other);
 - any other saver (in memory): no other process can see its threads; nothing to hold.
 
-Both locks belong to a connection or a process, so a replica that dies releases its leases
-with it: a crash never strands a thread. A lease that is taken raises `ThreadBusy` at once;
-nothing waits and nothing of the request is applied.
+A replica that dies releases its leases with its connection or process, so a crash never
+strands a thread for long (on PostgreSQL the server notices a vanished host through TCP
+keepalives). A lease that is taken raises `ThreadBusy` at once; nothing waits and nothing of
+the request is applied. Leases fence replicas that are alive: a replica cut off from the
+database loses its locks while it may still be running, so the side effects keep their own
+idempotency keys as well.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Protocol
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
@@ -38,56 +44,121 @@ class ThreadBusy(ValueError):
         )
 
 
-@contextmanager
-def thread_lease(saver: BaseCheckpointSaver | None, thread_id: str) -> Iterator[None]:
-    """Hold `thread_id` against every other process sharing `saver`'s store."""
-    pool_or_connection = getattr(saver, "conn", None)
-    if _is_postgres(pool_or_connection):
-        with _advisory_lock(pool_or_connection, thread_id):
-            yield
-    elif _is_sqlite(pool_or_connection) and (database := _sqlite_file(pool_or_connection)):
-        with _range_lock(database, thread_id):
-            yield
-    else:
+class Leases(Protocol):
+    """How one replica holds threads against the other replicas on the same store."""
+
+    def hold(self, thread_id: str) -> Any:
+        """A context manager holding `thread_id`; raises `ThreadBusy` if another holds it."""
+
+    def close(self) -> None:
+        """Release what the leases keep open (every lease must have ended)."""
+
+
+def leases_for(saver: BaseCheckpointSaver | None) -> Leases:
+    """The leases that fence other processes sharing `saver`'s store."""
+    conn = getattr(saver, "conn", None)
+    if type(conn).__module__.split(".")[0] in ("psycopg", "psycopg_pool"):
+        return AdvisoryLocks(conn)
+    if type(conn).__module__ == "sqlite3" and (database := _sqlite_file(conn)):
+        return RangeLocks(database)
+    return NoLeases()
+
+
+class NoLeases:
+    """For stores no other process can see."""
+
+    @contextmanager
+    def hold(self, thread_id: str) -> Iterator[None]:
+        """Nothing to hold."""
         yield
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class AdvisoryLocks:
+    """PostgreSQL advisory locks on one connection kept for them."""
+
+    def __init__(self, pool_or_connection: Any) -> None:
+        self._source = pool_or_connection
+        self._connection: Any = None
+        self._mutex = threading.Lock()
+
+    @contextmanager
+    def hold(self, thread_id: str) -> Iterator[None]:
+        """Hold `thread_id` for the block."""
+        number = _lock_number(thread_id)
+        row = self._execute("SELECT pg_try_advisory_lock(%s) AS held", number)
+        if not (row["held"] if isinstance(row, dict) else row[0]):
+            raise ThreadBusy(thread_id)
+        try:
+            yield
+        finally:
+            self._execute("SELECT pg_advisory_unlock(%s)", number)
+
+    def close(self) -> None:
+        """Give the lock connection back to the pool."""
+        with self._mutex:
+            if self._connection is not None and self._connection is not self._source:
+                self._source.putconn(self._connection)
+            self._connection = None
+
+    def _execute(self, query: str, number: int) -> Any:
+        """Run `query` on the lock connection, drawing a fresh one once if it broke (a broken
+        session has lost its locks anyway)."""
+        from psycopg import OperationalError
+
+        pooled = hasattr(self._source, "getconn")
+        with self._mutex:
+            for attempt in (1, 2):
+                if self._connection is None:
+                    self._connection = self._source.getconn() if pooled else self._source
+                try:
+                    return self._connection.execute(query, (number,)).fetchone()
+                except OperationalError:
+                    if attempt == 2 or not pooled:
+                        raise
+                    self._source.putconn(self._connection)
+                    self._connection = None
+
+
+class RangeLocks:
+    """One byte-range lock per thread on a lock file beside the SQLite database."""
+
+    def __init__(self, database: Path) -> None:
+        self._path = database.parent / f"{database.name}.leases"
+        self._file: IO[bytes] | None = None
+        self._mutex = threading.Lock()
+
+    @contextmanager
+    def hold(self, thread_id: str) -> Iterator[None]:
+        """Hold `thread_id` for the block."""
+        offset = _lock_number(thread_id) % (2**31)
+        with self._mutex:
+            if self._file is None:
+                self._file = self._path.open("a+b")
+            file = self._file
+            try:
+                fcntl.lockf(file, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset)
+            except OSError:
+                raise ThreadBusy(thread_id) from None
+        try:
+            yield
+        finally:
+            with self._mutex:
+                fcntl.lockf(file, fcntl.LOCK_UN, 1, offset)
+
+    def close(self) -> None:
+        """Close the lock file (which releases any lock still held)."""
+        with self._mutex:
+            if self._file is not None:
+                self._file.close()
+            self._file = None
 
 
 def _lock_number(thread_id: str) -> int:
     """A signed 63-bit number for the thread, the same in every process."""
     return int.from_bytes(hashlib.sha256(thread_id.encode()).digest()[:8], "big") >> 1
-
-
-def _is_postgres(conn: object) -> bool:
-    return type(conn).__module__.split(".")[0] in ("psycopg", "psycopg_pool")
-
-
-def _is_sqlite(conn: object) -> bool:
-    return type(conn).__module__ == "sqlite3"
-
-
-@contextmanager
-def _advisory_lock(pool_or_connection: Any, thread_id: str) -> Iterator[None]:
-    from psycopg_pool import ConnectionPool
-
-    number = _lock_number(thread_id)
-    if isinstance(pool_or_connection, ConnectionPool):
-        with pool_or_connection.connection() as connection, _held(connection, number, thread_id):
-            yield
-    else:
-        with _held(pool_or_connection, number, thread_id):
-            yield
-
-
-@contextmanager
-def _held(connection: Any, number: int, thread_id: str) -> Iterator[None]:
-    row = connection.execute("SELECT pg_try_advisory_lock(%s) AS held", (number,)).fetchone()
-    held = row["held"] if isinstance(row, dict) else row[0]
-    if not held:
-        raise ThreadBusy(thread_id)
-    try:
-        yield
-    finally:
-        connection.execute("SELECT pg_advisory_unlock(%s)", (number,))
 
 
 def _sqlite_file(connection: Any) -> Path | None:
@@ -96,17 +167,3 @@ def _sqlite_file(connection: Any) -> Path | None:
         if name == "main" and file:
             return Path(file)
     return None
-
-
-@contextmanager
-def _range_lock(database: Path, thread_id: str) -> Iterator[None]:
-    offset = _lock_number(thread_id) % (2**31)
-    with (database.parent / f"{database.name}.leases").open("a+b") as file:
-        try:
-            fcntl.lockf(file, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset)
-        except OSError:
-            raise ThreadBusy(thread_id) from None
-        try:
-            yield
-        finally:
-            fcntl.lockf(file, fcntl.LOCK_UN, 1, offset)

@@ -63,6 +63,11 @@ def execute(kind: str, details: dict[str, Any], key: str) -> LedgerEntry:
         file.seek(0)
         for line in file:
             if f'"key": "{key}"' in line and (earlier := json.loads(line)).get("key") == key:
+                if (earlier["kind"], earlier["details"]) != (kind, details):
+                    raise ValueError(
+                        f"Idempotency key {key} was executed before with other arguments "
+                        f"({earlier['kind']} {earlier['details']}); refusing to run it again."
+                    )
                 return earlier
         entry = LedgerEntry(
             id=uuid.uuid4().hex,

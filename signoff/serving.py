@@ -74,7 +74,7 @@ from mlflow.types.responses import (
 )
 
 from signoff.checkpointer import checkpointer
-from signoff.lease import thread_lease
+from signoff.lease import Leases, NoLeases, leases_for
 
 log = logging.getLogger("signoff.serving")
 
@@ -112,6 +112,7 @@ class SignoffAgent(ResponsesAgent):
         self._setting = checkpointer
         self._stack = ExitStack()
         self._graph: CompiledStateGraph | None = None
+        self._leases: Leases = NoLeases()
         self._lock = threading.Lock()
         self._running: set[str] = set()
 
@@ -126,6 +127,8 @@ class SignoffAgent(ResponsesAgent):
                 source = self._source
                 compiled = source if isinstance(source, Pregel) else source()
                 saver = self._stack.enter_context(checkpointer(self._setting))
+                self._leases = leases_for(saver)
+                self._stack.callback(self._leases.close)
                 self._graph = compiled.copy(update={"checkpointer": saver})
             return self._graph
 
@@ -191,8 +194,8 @@ class SignoffAgent(ResponsesAgent):
         request is not applied: a retried decision has then taken effect, and a new pause is
         shown to be answered, never answered by a stale retry. Tools that must not run twice
         rely on idempotency (`start_databricks_job` derives its token from the thread and the
-        tool call), and so do the ledger and the refund function. Replicas sharing the store
-        never run one thread at the same moment: the lease refuses the second at once."""
+        tool call), and so do the ledger and the refund function. Live replicas sharing the
+        store never run one thread at the same moment: the lease refuses the second at once."""
         graph = self.open()
         inputs = request.custom_inputs or {}
         answer = _answer(inputs)
@@ -226,7 +229,8 @@ class SignoffAgent(ResponsesAgent):
                 )
             self._running.add(thread_id)
         try:
-            with thread_lease(self.open().checkpointer, thread_id):
+            self.open()
+            with self._leases.hold(thread_id):
                 yield
         finally:
             with self._lock:

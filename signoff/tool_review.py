@@ -116,7 +116,7 @@ def build_reviewed_agent(
         if not _ran_any(state["messages"], answer_after):
             model = model.bind_tools(list(tools))
         reply = model.invoke([SystemMessage(context.system_prompt), *state["messages"]])
-        return {"messages": [_with_unique_call_ids(reply)]}
+        return {"messages": [_with_unique_call_ids(reply, state["messages"])]}
 
     def sensitive_calls(message: AIMessage) -> list[ToolCall]:
         return [call for call in message.tool_calls if call["name"] in policy]
@@ -188,10 +188,18 @@ def build_reviewed_agent(
     return builder.compile(name=name)
 
 
-def _with_unique_call_ids(message: AIMessage) -> AIMessage:
-    """Give every tool call an id of its own: reviews and results are matched by call id, so a
-    model that repeats or omits ids must not let one decision stand for two calls."""
-    seen: set[str] = set()
+def _with_unique_call_ids(message: AIMessage, history: list[AnyMessage]) -> AIMessage:
+    """Give every tool call an id no other call on the thread has: reviews, results and
+    idempotency keys are matched by call id, so a model that omits ids, or repeats one within
+    a message or from an earlier turn, must not let one decision or one key stand for two
+    calls."""
+    seen = {
+        call["id"]
+        for earlier in history
+        if isinstance(earlier, AIMessage)
+        for call in earlier.tool_calls
+        if call["id"]
+    }
     calls = []
     for call in message.tool_calls:
         if not call["id"] or call["id"] in seen:

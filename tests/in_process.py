@@ -69,13 +69,16 @@ class RefundDesk:
         return issue_refund
 
 
-def reviewed_refund_agent(desk: RefundDesk) -> CompiledStateGraph:
-    """The reviewed tool loop with `issue_refund` sensitive (all four decisions allowed)."""
+def reviewed_refund_agent(
+    desk: RefundDesk, model: BaseChatModel | None = None
+) -> CompiledStateGraph:
+    """The reviewed tool loop with `issue_refund` sensitive (all four decisions allowed), on
+    `model` (default: a `ScriptedModel`)."""
     return build_reviewed_agent(
         name="refund_agent",
         tools=[desk.tool()],
         policy={REFUND: ["approve", "edit", "reject", "respond"]},
-        load_model=lambda _context: ScriptedModel(),
+        load_model=lambda _context: model or ScriptedModel(),
     )
 
 

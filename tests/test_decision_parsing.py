@@ -173,3 +173,16 @@ def test_a_changed_request_needs_an_answer_that_names_it():
     assert parse_answer(
         '{"decisions": [{"type": "reject"}], "request_id": "r"}', shown, require_reference=True
     ) == [{"type": "reject"}]
+
+
+class Loose(BaseModel):
+    """A schema that, like many, turns the text "NaN" into a float."""
+
+    amount: float
+
+
+@pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_an_edit_that_validation_turns_into_a_non_number_is_refused(text):
+    edit = {"type": "edit", "edited_action": {"name": "pay", "args": {"amount": text}}}
+    with pytest.raises(InvalidAnswer, match="is not a number"):
+        parse_answer(edit, request(), lambda _name, args: Loose.model_validate(args).model_dump())

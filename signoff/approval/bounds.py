@@ -4,7 +4,8 @@ An answer is read only if it is a JSON value of at most `MAX_ANSWER_BYTES` (as c
 nested at most `MAX_DEPTH` deep. The check walks the value iteratively and stops at the first
 limit it crosses, so no answer, however large, deep or even cyclic, can exhaust the stack or
 the time of the node that reads it. Text that looks like JSON is held to the same limits
-before and after it is parsed.
+before and after it is parsed, and edited arguments are checked again after validation (a
+schema may turn the text "NaN" into a float).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def check_bounds(answer: Any) -> None:
                         f"The answer is not a JSON value: an object key is a "
                         f"{type(key).__name__}, not text."
                     )
-                size += len(key) + 4
+                size += _text_size(key) + 4
                 stack.append((item, depth + 1))
         elif isinstance(value, list):
             size += len(value)

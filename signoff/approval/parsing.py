@@ -294,6 +294,10 @@ def _check_decision(
                 f"Edited arguments for {action['name']!r} are invalid: "
                 f"{cut(describe_error(error), 400)}"
             ) from None
+    try:  # what validation made of them (text "NaN" may become a float) must be JSON too
+        check_bounds(args)
+    except AnswerOutOfBounds as error:
+        raise InvalidAnswer(f"Edited arguments for {action['name']!r}: {error}") from None
     return Decision(type="edit", args=args)
 
 

@@ -63,12 +63,16 @@ connection = sqlite3.connect(dataset)
 try:
     with connection:
         done = connection.execute(
-            "SELECT refund_id, amount, reason FROM refunds WHERE idempotency_key = ?",
+            "SELECT refund_id, order_id, amount, reason FROM refunds WHERE idempotency_key = ?",
             (idempotency_key,),
         ).fetchone() if idempotency_key else None
         if done is not None:  # a retry of a refund already issued: issue nothing new
-            refund_id, amount, reason = done
-            return f"Refund R-{refund_id} of {amount:.2f} issued for order {order_id} ({reason})."
+            if tuple(done[1:]) != (order_id, amount, reason):
+                raise ValueError(
+                    f"idempotency_key {idempotency_key} already issued refund R-{done[0]} "
+                    "with other arguments; use a new key for a new refund."
+                )
+            return f"Refund R-{done[0]} of {amount:.2f} issued for order {order_id} ({reason})."
         order = connection.execute(
             "SELECT amount FROM orders WHERE order_id = ?", (order_id,)
         ).fetchone()
