@@ -60,6 +60,7 @@ def main(graph: str, request: str) -> None:
             response = agent.predict(json.loads(request))
         except ValueError as refused:
             print(json.dumps({"error": str(refused)}), flush=True)
+            print(f"refused: {refused}", file=sys.stderr, flush=True)
             raise SystemExit(3) from None
     [item] = response.output
     text = item.model_dump()["content"][0]["text"]
