@@ -1,19 +1,22 @@
 """Tables and figures: what every benchmark prints and saves.
 
-A benchmark returns `Table`s. They print with `rich` when it is installed, else as plain
-aligned text (the project does not depend on `rich`), and `save_results` writes them, with the
-run's settings, as JSON under `bench/results/`.
+A benchmark returns `Table`s. They print with `rich` (a dev dependency), and `save_results`
+writes them, with the run's settings, as JSON under `bench/results/`.
 """
 
 from __future__ import annotations
 
 import json
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from rich.console import Console
+from rich.table import Table as RichTable
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -81,42 +84,18 @@ def quartiles(values: Sequence[float]) -> tuple[float, float]:
 
 
 def render(table: Table) -> None:
-    """Print `table`, with rich when it is installed."""
-    try:
-        from rich.console import Console
-        from rich.table import Table as RichTable
-    except ImportError:
-        print(plain_text(table), flush=True)
-        return
+    """Print `table` with rich: wide enough for every column when the output is not a
+    terminal (a log file, CI), where rich would otherwise assume 80 columns."""
     rich_table = RichTable(title=table.title, title_justify="left")
     for index, column in enumerate(table.columns):
         rich_table.add_column(column, justify="left" if index == 0 else "right")
     for row in table.rows:
         rich_table.add_row(*(fmt(cell) for cell in row))
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 200)
     console.print(rich_table)
     for line in table.notes:
         console.print(f"  {line}", highlight=False)
     console.print()
-
-
-def plain_text(table: Table) -> str:
-    """`table` as aligned text: first column left-aligned, the others right-aligned."""
-    cells = [table.columns, *([fmt(cell) for cell in row] for row in table.rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(table.columns))]
-
-    def line(row: list[str]) -> str:
-        parts = [
-            cell.ljust(width) if i == 0 else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ]
-        return "  ".join(parts).rstrip()
-
-    rule = "  ".join("-" * width for width in widths)
-    out = [table.title, "=" * len(table.title), line(cells[0]), rule]
-    out += [line(row) for row in cells[1:]]
-    out += [f"  {note}" for note in table.notes]
-    return "\n".join(out) + "\n"
 
 
 def save_results(tables: list[Table], settings: dict[str, Any], directory: Path = RESULTS) -> Path:
