@@ -27,7 +27,10 @@ REFUND = "issue_refund"
 
 
 class ScriptedModel(BaseChatModel):
-    """Proposes one refund call; once a tool result is in, answers with that result."""
+    """Proposes `calls` refund calls in one message (default one); once tool results are in,
+    answers with the last of them."""
+
+    calls: int = 1
 
     @property
     def _llm_type(self) -> str:
@@ -42,12 +45,15 @@ class ScriptedModel(BaseChatModel):
         if isinstance(last, ToolMessage):
             reply = AIMessage(content=f"Done: {last.content}", id=str(uuid.uuid4()))
         else:
-            call = {
-                "name": REFUND,
-                "args": {"order_id": 17, "amount": 25.0, "reason": "damaged"},
-                "id": f"call_{uuid.uuid4().hex[:12]}",
-            }
-            reply = AIMessage(content="", tool_calls=[call], id=str(uuid.uuid4()))
+            calls = [
+                {
+                    "name": REFUND,
+                    "args": {"order_id": 17 + number, "amount": 25.0, "reason": "damaged"},
+                    "id": f"call_{uuid.uuid4().hex[:12]}",
+                }
+                for number in range(self.calls)
+            ]
+            reply = AIMessage(content="", tool_calls=calls, id=str(uuid.uuid4()))
         return ChatResult(generations=[ChatGeneration(message=reply)])
 
 
@@ -96,6 +102,16 @@ class Thread:
     def answer(self, answer: Any) -> dict[str, Any]:
         """Resume every pending interrupt with `answer`."""
         return self.graph.invoke(Command(resume=answer), self.config)
+
+    def answer_first(self, answer: Any) -> dict[str, Any]:
+        """Answer only the first pending interrupt, by its id (the others keep waiting)."""
+        first = self.graph.get_state(self.config).interrupts[0]
+        return self.graph.invoke(Command(resume={first.id: answer}), self.config)
+
+    def answer_each(self, answer: Any) -> dict[str, Any]:
+        """Answer every pending interrupt with `answer`, by id."""
+        pending = self.graph.get_state(self.config).interrupts
+        return self.graph.invoke(Command(resume={i.id: answer for i in pending}), self.config)
 
     def pending(self) -> list[dict[str, Any]]:
         """The values of the interrupts the thread waits on."""

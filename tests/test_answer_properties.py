@@ -26,7 +26,7 @@ from graphs.multi_stage_approval import graph as multi_stage_approval
 from signoff.approval import InvalidAnswer, parse_answer
 from signoff.drafts import validate_draft
 from signoff.ledger import read_entries
-from tests.in_process import RefundDesk, Thread, reviewed_refund_agent
+from tests.in_process import RefundDesk, ScriptedModel, Thread, reviewed_refund_agent
 
 LEAVES = (
     st.none()
@@ -143,10 +143,11 @@ def started(graph: Any, payload: dict[str, Any]) -> Callable[[], Thread]:
     return start
 
 
-def refund_subject() -> Subject:
-    """The agents' reviewed tool loop, with its own refund desk."""
+def refund_subject(calls: int = 1) -> Subject:
+    """The agents' reviewed tool loop, with its own refund desk; `calls` > 1 sends each call
+    to a review node of its own, all pending at once."""
     desk = RefundDesk()
-    agent = reviewed_refund_agent(desk)
+    agent = reviewed_refund_agent(desk, model=ScriptedModel(calls=calls))
     schema = desk.tool().tool_call_schema
 
     def start() -> Thread:
@@ -184,6 +185,32 @@ SUBJECTS: dict[str, Callable[[], Subject]] = {
     ),
     "reviewed_agent": refund_subject,
 }
+
+
+@EXAMPLES
+@given(answer=ANSWERS)
+def test_no_answer_wedges_one_of_several_parallel_reviews(answer: Any) -> None:
+    subject = PARALLEL
+    thread = subject.start()
+    first, second = thread.pending()
+    try:
+        expected = parse_answer(answer, first, subject.validate)[0]["type"]
+    except InvalidAnswer:
+        expected = None
+    thread.answer_first(answer)  # must not raise, whatever the answer
+    still = {request["request_id"]: request for request in thread.pending()}
+    assert second["request_id"] in still  # the other call keeps waiting, untouched
+    assert (first["request_id"] in still) == (expected is None)
+    if expected is None:
+        assert still[first["request_id"]]["error"]
+    assert subject.executions(thread) == 0  # nothing runs before every review is in
+    thread.answer_each({"decisions": [{"type": "approve"}]})
+    assert not thread.pending()
+    first_runs = expected is None or expected in ("approve", "edit")  # refused: approved now
+    assert subject.executions(thread) == 1 + first_runs
+
+
+PARALLEL = refund_subject(calls=2)
 
 
 @pytest.mark.parametrize("name", sorted(SUBJECTS))
