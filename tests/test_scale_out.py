@@ -75,6 +75,20 @@ def serve(
         time.sleep(1)
 
 
+def launch_held_in_job_start(
+    env: dict[str, str], emulator: Any, thread_id: str, tag: str
+) -> subprocess.Popen[str]:
+    """Launch a replica approving the thread's job start and wait until `run_now` has run:
+    with `runs/get` delayed in the emulator, the replica is then held inside the tool call."""
+    replica = launch(env, approval(thread_id))
+    deadline = time.monotonic() + 120
+    while not tagged_job_runs(emulator, tag):
+        assert replica.poll() is None, replica.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "the approved job never started"
+        time.sleep(0.2)
+    return replica
+
+
 def start_request(tag: str) -> dict[str, Any]:
     """A Responses request asking the job agent to start the nightly job."""
     return {"input": [{"role": "user", "content": f"start the nightly job for {tag}"}]}
@@ -108,12 +122,7 @@ def test_worker_killed_mid_tool_call_is_finished_elsewhere_without_a_second_run(
 
     httpx.post(f"{emulator.url}/emulator/delays", json={"path": RUNS_GET, "seconds": 300})
     try:
-        doomed = launch(worker_env, approval(thread_id))
-        deadline = time.monotonic() + 120
-        while not tagged_job_runs(emulator, tag):  # run_now has run; get_run now hangs
-            assert doomed.poll() is None, doomed.communicate()[1][-3000:]
-            assert time.monotonic() < deadline, "the approved job never started"
-            time.sleep(0.2)
+        doomed = launch_held_in_job_start(worker_env, emulator, thread_id, tag)
         doomed.send_signal(signal.SIGKILL)
         doomed.communicate(timeout=30)
     finally:
@@ -198,12 +207,7 @@ def test_two_replicas_never_run_one_thread_at_once(worker_env, emulator):
 
     httpx.post(f"{emulator.url}/emulator/delays", json={"path": RUNS_GET, "seconds": 300})
     try:
-        first = launch(worker_env, approval(thread_id))
-        deadline = time.monotonic() + 120
-        while not tagged_job_runs(emulator, tag):  # the first replica is inside the run
-            assert first.poll() is None, first.communicate()[1][-3000:]
-            assert time.monotonic() < deadline, "the approved job never started"
-            time.sleep(0.2)
+        first = launch_held_in_job_start(worker_env, emulator, thread_id, tag)
         second = launch(worker_env, approval(thread_id))
         out, err = second.communicate(timeout=180)
         assert second.returncode == 3, err[-3000:]
