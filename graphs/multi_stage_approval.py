@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from signoff.approval import ActionRequest, ask_for_decisions
 from signoff.audit import AuditEntry, current_reviewer
-from signoff.outcome import FRESH_OUTCOME, Outcome, execute_once, record_review
+from signoff.outcome import FRESH_OUTCOME, Outcome, execute_once, record_review, refused
 
 
 @dataclass(kw_only=True)
@@ -120,7 +120,7 @@ def execute(state: State) -> dict[str, Any]:
     if [entry["stage"] for entry in decisions] != stages:
         missing = [stage for stage in stages if stage not in {e["stage"] for e in decisions}]
         reason = f"stages {missing} have not approved; nothing was executed"
-        return {"status": "refused", "reason": reason, "result": None}
+        return refused(reason)
     return execute_once(action["name"], action["args"], decisions)
 
 

@@ -82,11 +82,15 @@ def execute_once(
     jumps past the review cannot run anything). The ledger key is derived from the thread,
     the approved request and the action, so a retry after a crash executes nothing new."""
     approval = approval_of(decisions, kind, details)
-    if approval is None or not approval.get("request_id"):
-        reason = f"no approval of these exact arguments for {kind!r} is on record"
-        if approval is not None:
-            reason = f"the approval of {kind!r} names no request, so it cannot be run once"
-        return {"status": "refused", "reason": reason, "result": None}
+    if approval is None:
+        return refused(f"no approval of these exact arguments for {kind!r} is on record")
+    if not approval.get("request_id"):
+        return refused(f"the approval of {kind!r} names no request, so it cannot be run once")
     key = idempotency_key(approval["request_id"], kind)
     entry = ledger.execute(kind, details, key)
     return {"status": status, "result": {"ledger_id": entry["id"], "at": entry["at"]}}
+
+
+def refused(reason: str) -> dict[str, Any]:
+    """The update for an execution that ran nothing, and why."""
+    return {"status": "refused", "reason": reason, "result": None}

@@ -229,8 +229,7 @@ class SignoffAgent(ResponsesAgent):
                 )
             self._running.add(thread_id)
         try:
-            self.open()
-            with self._leases.hold(thread_id):
+            with self._leases.hold(thread_id):  # `_turn` opened the agent, and its leases
                 yield
         finally:
             with self._lock:

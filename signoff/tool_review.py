@@ -40,7 +40,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
-from signoff.approval import ActionRequest, Decision, DecisionType, Review, ask_for_decisions
+from signoff.approval import ActionRequest, Decision, DecisionType, ask_for_decisions
 from signoff.audit import AuditEntry
 from signoff.settings import load_settings
 
@@ -130,10 +130,11 @@ def build_reviewed_agent(
             return [Send("review_tool_call", PendingCall(tool_call=call)) for call in sensitive]
         return "run_tools" if message.tool_calls else END
 
-    def review(call: ToolCall) -> Review:
-        """Pause until a person decides on one sensitive call."""
+    def review(call: ToolCall) -> dict[str, Any]:
+        """Pause until a person decides on one sensitive call; the decision for `run_tools`
+        and its audit entry, as a state update."""
         tool = by_name[call["name"]]
-        return ask_for_decisions(
+        answer = ask_for_decisions(
             [ActionRequest(name=call["name"], args=call["args"], description=tool.description)],
             [policy[call["name"]]],
             stage="tool_review",
@@ -141,12 +142,11 @@ def build_reviewed_agent(
             key=call["id"] or "",
             validate_args=lambda _name, args: _validated_args(tool, args),
         )
+        return {"reviews": {call["id"]: answer.decisions[0]}, "audit": answer.audit_entries()}
 
     def review_tool_call(pending: PendingCall) -> dict[str, Any]:
         """Pause for one of several sensitive calls; record the decision for `run_tools`."""
-        call = pending["tool_call"]
-        answer = review(call)
-        return {"reviews": {call["id"]: answer.decisions[0]}, "audit": answer.audit_entries()}
+        return review(pending["tool_call"])
 
     def run_tools(state: AgentState) -> dict[str, Any]:
         """Execute the turn's calls as reviewed; the only place tools run. A lone sensitive
@@ -155,9 +155,7 @@ def build_reviewed_agent(
         update: dict[str, Any] = {}
         reviews = state["reviews"]
         if len(lone := sensitive_calls(message)) == 1:
-            [call] = lone
-            answer = review(call)
-            update = {"reviews": {call["id"]: answer.decisions[0]}, "audit": answer.audit_entries()}
+            update = review(lone[0])
             reviews = {**reviews, **update["reviews"]}
         results, calls_as_run = [], []
         for call in message.tool_calls:

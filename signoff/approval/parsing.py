@@ -249,9 +249,8 @@ def _inbox_args(args: Any, action: ActionRequest) -> Any:
 
 def _json_or_text(text: str) -> Any:
     try:
-        check_text_depth(text)
-        return json.loads(text)
-    except ValueError:  # not JSON (or too deep): the schema check reports the text as sent
+        return _json_from_text(text)
+    except InvalidAnswer:  # not JSON (or too deep): the schema check reports the text as sent
         return text
 
 
