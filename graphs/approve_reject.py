@@ -6,23 +6,27 @@
                        └────reject───▶ END (status "rejected", with the reviewer's reason)
 
 Input: `{"operation": {"kind": "payment", "amount": 2500, "target": "acct-9", ...}}`.
-Thresholds are the runtime context (`RiskPolicy`): `auto_approve_limit`, `review_targets`.
+Thresholds are the runtime context (`RiskPolicy`): `auto_approve_limit`, `review_targets`;
+only admins may set them (on an assistant). The requester is the user who started the run;
+members of the `approve_reject` rule's groups (managers) decide, never the requester, who may
+withdraw the request instead.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal, NotRequired, TypedDict
 
-from langgraph.config import get_config
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 from pydantic import BaseModel, Field, ValidationError
 
 from signoff.approval import ActionRequest, ask_for_decisions, current_request_id
-from signoff.audit import SYSTEM, audit_entry, current_reviewer
-from signoff.outcome import FRESH_OUTCOME, Outcome, execute_once, record_review
+from signoff.audit import SYSTEM, auto_approval_entry
+from signoff.execution import execute_once
+from signoff.outcome import FRESH_OUTCOME, Outcome, finished, new_request, record_review
 from signoff.risk import Risk, RiskPolicy, classify
+from signoff.state_api import served
 
 
 class Operation(BaseModel):
@@ -36,17 +40,16 @@ class Operation(BaseModel):
 
 
 class Request(TypedDict):
-    """What a client may send: the operation, and optionally who asks for it."""
+    """What a client may send: the operation. Who asks is the authenticated caller."""
 
     operation: dict[str, Any]
-    requested_by: NotRequired[str]
 
 
 class State(Outcome):
-    """The operation, its risk, and (from `Outcome`) the decision and what happened."""
+    """The operation, its risk, and (from `Outcome`) who asked, the decision and what
+    happened."""
 
     operation: dict[str, Any]
-    requested_by: NotRequired[str]
     risk: NotRequired[Risk]
 
 
@@ -61,29 +64,21 @@ def assess_risk(
             update={**FRESH_OUTCOME, "status": "invalid", "reason": str(error)}, goto=END
         )
     risk = classify(operation, runtime.context or RiskPolicy())
-    requested_by = state.get("requested_by") or current_reviewer(get_config())
-    update = {**FRESH_OUTCOME, "operation": operation, "risk": risk, "requested_by": requested_by}
+    update = {**new_request(), "operation": operation, "risk": risk}
     return Command(update=update, goto="auto_approve" if risk["level"] == "low" else "review")
 
 
 def auto_approve(state: State) -> dict[str, Any]:
     """Record that the policy, not a person, approved this operation."""
     operation, rule = state["operation"], state["risk"]["rule"]
-    entry = audit_entry(
-        stage="policy",
-        action=operation["kind"],
-        decision="auto_approve",
-        reviewer=SYSTEM,
-        args_before=operation,
-        args_after=operation,
-        comment=rule,
-        request_id=current_request_id(),
+    entry = auto_approval_entry(
+        operation["kind"], operation, rule, current_request_id(), state["audit"]
     )
     return {"decision": "auto_approve", "reviewers": [SYSTEM], "audit": [entry]}
 
 
 def review(state: State) -> Command[Literal["execute", "__end__"]]:
-    """Pause until a person approves or rejects the operation."""
+    """Pause until an authorised person approves or rejects the operation."""
     operation = state["operation"]
     action = ActionRequest(
         name=operation["kind"],
@@ -92,14 +87,18 @@ def review(state: State) -> Command[Literal["execute", "__end__"]]:
         f"{operation['target']}: high risk because {state['risk']['rule']}.",
     )
     answer = ask_for_decisions(
-        [action], [["approve", "reject"]], stage="review", requested_by=state["requested_by"]
+        [action],
+        [["approve", "reject"]],
+        stage="review",
+        rule="approve_reject",
+        requested_by=state["requested_by"],
     )
-    update = record_review(answer)
-    return Command(update=update, goto=END if update.get("status") == "rejected" else "execute")
+    update = record_review(answer, state["audit"])
+    return Command(update=update, goto=END if finished(update) else "execute")
 
 
 def execute(state: State) -> dict[str, Any]:
-    """Carry out the approved operation, once."""
+    """Carry out the approved operation, once, if the signed trail approves it."""
     return execute_once(state["operation"]["kind"], state["operation"], state["audit"])
 
 
@@ -112,3 +111,4 @@ builder.add_edge(START, "assess_risk")
 builder.add_edge("auto_approve", "execute")
 builder.add_edge("execute", END)
 graph = builder.compile(name="approve_reject")
+served_graph = served(graph)

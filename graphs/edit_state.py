@@ -4,25 +4,26 @@
                            └──────────reject─────────▶ END (status "rejected")
 
 Input: `{"brief": {"to": ["ops@example.com"], "topic": "the Friday outage", "details": "..."}}`.
-Edits are validated (`MessageDraft`) and their diff is audited. A client may also change
-`draft` with `update_state` while paused: that edit is honoured, validated and audited too,
-and the changed draft is only approved by an answer that names the new request (its
-`request_id` or `args_digest`), so nobody approves a draft they were not shown.
+Edits are validated (`MessageDraft`) and their diff is audited. Members of the `edit_state`
+rule's groups (managers) decide, never the requester. An admin may also change `draft` with
+`update_state` while paused: the state API audits that edit with their name, the draft is
+validated again, and the changed draft is only approved by an answer that names the new
+request (its `request_id` or `args_digest`), so nobody approves a draft they were not shown.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal, NotRequired, TypedDict
 
-from langgraph.config import get_config
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 from pydantic import ValidationError
 
 from signoff.approval import ActionRequest, args_to_run, ask_for_decisions, describe_error
-from signoff.audit import audit_entry, current_reviewer
 from signoff.drafts import Brief, MessageDraft, prepare_draft, validate_draft
-from signoff.outcome import FRESH_OUTCOME, Outcome, execute_once, record_review
+from signoff.execution import execute_once
+from signoff.outcome import FRESH_OUTCOME, Outcome, new_request, record_review
+from signoff.state_api import served
 
 ACTION = "send_message"
 
@@ -48,7 +49,7 @@ def draft_message(state: State) -> dict[str, Any]:
         draft = prepare_draft(Brief.model_validate(state["brief"])).model_dump()
     except ValidationError as error:
         return {**FRESH_OUTCOME, "status": "invalid", "reason": str(error)}
-    return {**FRESH_OUTCOME, "prepared_draft": draft, "draft": draft, "final": None}
+    return {**new_request(), "prepared_draft": draft, "draft": draft, "final": None}
 
 
 def route_draft(state: State) -> Literal["review_draft", "__end__"]:
@@ -76,22 +77,12 @@ def review_draft(state: State) -> Command[Literal["send", "__end__"]]:
         [action],
         [allowed],
         stage="review",
-        requested_by=current_reviewer(get_config()),
+        rule="edit_state",
+        requested_by=state["requested_by"],
         validate_args=validate_draft,
         require_reference=draft != prepared,
     )
-    update = record_review(answer)
-    if draft != prepared:
-        state_edit = audit_entry(
-            stage="state",
-            action=ACTION,
-            decision="state_edit",
-            reviewer=answer.reviewer,
-            args_before=prepared,
-            args_after=draft,
-            comment="draft changed with update_state",
-        )
-        update["audit"] = [state_edit, *update["audit"]]
+    update = record_review(answer, state["audit"])
     final = args_to_run(action, answer.decisions[0])
     return Command(update={**update, "final": final}, goto="send" if final else END)
 
@@ -117,3 +108,4 @@ builder.add_edge(START, "draft_message")
 builder.add_conditional_edges("draft_message", route_draft)
 builder.add_edge("send", END)
 graph = builder.compile(name="edit_state")
+served_graph = served(graph)

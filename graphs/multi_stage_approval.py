@@ -7,7 +7,9 @@
 Input: `{"action": {"name": "deploy_release", "args": {...}, "description": "..."}}`.
 The chain (default `manager` then `security`) comes from the runtime context and is fixed
 into state when the thread starts, so changing an assistant never reshuffles a pending chain.
-Each stage is its own pause and shows the decisions of the stages before it.
+Each stage is its own pause and shows the decisions of the stages before it. Stage `s` is
+decided by the groups of rule `multi_stage_approval.s` in `signoff.toml` (default: manager →
+managers, security → security); nobody decides two stages, and the requester decides none.
 """
 
 from __future__ import annotations
@@ -15,15 +17,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, NotRequired, TypedDict
 
-from langgraph.config import get_config
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 from pydantic import BaseModel, Field, ValidationError
 
 from signoff.approval import ActionRequest, ask_for_decisions
-from signoff.audit import AuditEntry, current_reviewer
-from signoff.outcome import FRESH_OUTCOME, Outcome, execute_once, record_review, refused
+from signoff.audit import AuditEntry
+from signoff.execution import chain_refusal, execute_once, refused
+from signoff.outcome import FRESH_OUTCOME, Outcome, finished, new_request, record_review
+from signoff.state_api import served
 
 
 @dataclass(kw_only=True)
@@ -45,17 +48,15 @@ class Action(BaseModel):
 
 
 class Request(TypedDict):
-    """What a client may send: the action, and optionally who asks for it."""
+    """What a client may send: the action. Who asks is the authenticated caller."""
 
     action: dict[str, Any]
-    requested_by: NotRequired[str]
 
 
 class State(Outcome):
     """The action, its chain, the chain's decisions so far, and (from `Outcome`) the result."""
 
     action: dict[str, Any]
-    requested_by: NotRequired[str]
     stages: NotRequired[list[str]]
     chain_decisions: NotRequired[list[AuditEntry]]
     """This action's stage decisions, oldest first (`audit` keeps the whole thread's)."""
@@ -76,12 +77,10 @@ def plan_chain(
     if not stages or len(set(stages)) != len(stages):
         reason = f"stages must be a non-empty list of distinct names, got {stages!r}"
         return Command(update={**FRESH_OUTCOME, "status": "invalid", "reason": reason}, goto=END)
-    requested_by = state.get("requested_by") or current_reviewer(get_config())
     update = {
-        **FRESH_OUTCOME,
+        **new_request(),
         "action": action,
         "stages": stages,
-        "requested_by": requested_by,
         "chain_decisions": [],
         "rejected_at": None,
     }
@@ -102,26 +101,24 @@ def review_stage(state: State) -> Command[Literal["review_stage", "execute", "__
         ],
         [["approve", "reject"]],
         stage=stage,
+        rule=f"multi_stage_approval.{stage}",
         requested_by=state["requested_by"],
         earlier_decisions=list(earlier),
     )
-    update = record_review(answer)
+    update = record_review(answer, state["audit"])
     update["chain_decisions"] = [*earlier, *update["audit"]]
-    if update.get("status") == "rejected":
+    if finished(update):
         return Command(update={**update, "rejected_at": stage}, goto=END)
     last = len(earlier) + 1 == len(state["stages"])
     return Command(update=update, goto="execute" if last else "review_stage")
 
 
 def execute(state: State) -> dict[str, Any]:
-    """Run the action the whole chain approved, once."""
-    action, stages = state["action"], state["stages"]
-    decisions = state["chain_decisions"]
-    if [entry["stage"] for entry in decisions] != stages:
-        missing = [stage for stage in stages if stage not in {e["stage"] for e in decisions}]
-        reason = f"stages {missing} have not approved; nothing was executed"
+    """Run the action the whole chain approved (each stage by someone else), once."""
+    action, chain, trail = state["action"], state["chain_decisions"], state["audit"]
+    if reason := chain_refusal(state["stages"], chain, trail):
         return refused(reason)
-    return execute_once(action["name"], action["args"], decisions)
+    return execute_once(action["name"], action["args"], trail)
 
 
 builder = StateGraph(State, context_schema=ApprovalChain, input_schema=Request)
@@ -131,3 +128,4 @@ builder.add_node(execute)
 builder.add_edge(START, "plan_chain")
 builder.add_edge("execute", END)
 graph = builder.compile(name="multi_stage_approval")
+served_graph = served(graph)

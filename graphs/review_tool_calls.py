@@ -15,6 +15,7 @@ from langgraph.graph.state import CompiledStateGraph
 from signoff.graph_factory import built_on_first_use
 from signoff.models import load_chat_model
 from signoff.settings import load_settings
+from signoff.state_api import served
 from signoff.tool_review import build_reviewed_agent
 from tools.genie import query_genie
 from tools.unity_catalog import uc_function_tools
@@ -32,3 +33,4 @@ def build() -> CompiledStateGraph:
 
 
 graph = built_on_first_use(build)
+served_graph = served(graph)

@@ -20,7 +20,13 @@ Request (`ResponsesAgentRequest`):
   other text (rejects with it as feedback), `{"decisions": [...]}` or Agent Inbox responses.
 - `custom_inputs.decisions`: `{interrupt id: answer}`, to answer parallel calls separately
   (some now, the rest later). A resume ignores `input`.
-- `context.user_id`: the reviewer, recorded in the audit trail (`langgraph_auth_user_id`).
+
+Who is asking is never read from the request: in Model Serving it is the caller, resolved from
+on-behalf-of-user credentials (`databricks_ai_bridge`'s `ModelServingUserCredentials`; log the
+model with a `UserAuthPolicy`) by `signoff.identity`. The same policy as the LangGraph server
+applies (`signoff.policy`): a decision from someone who may not decide it raises
+`PermissionError` naming who may, and the thread stays pending. Outside Model Serving there is
+no caller identity: new turns run, decisions are refused.
 
 Response: one text output item and `custom_outputs`:
 
@@ -73,7 +79,9 @@ from mlflow.types.responses import (
     to_chat_completions_input,
 )
 
+from signoff.approval.permission import resume_refusal
 from signoff.checkpointer import checkpointer
+from signoff.identity import Identity, caller_identity
 from signoff.lease import Leases, NoLeases, leases_for
 
 log = logging.getLogger("signoff.serving")
@@ -171,15 +179,11 @@ class SignoffAgent(ResponsesAgent):
             custom_outputs=reply.custom_outputs,
         )
 
-    def resume(
-        self, decision: Any, thread_id: str, *, user_id: str | None = None
-    ) -> ResponsesAgentResponse:
+    def resume(self, decision: Any, thread_id: str) -> ResponsesAgentResponse:
         """Answer every pending approval of `thread_id` with `decision` (see `predict`)."""
         return self.predict(
             ResponsesAgentRequest(
-                input=[],
-                custom_inputs={"thread_id": thread_id, "decision": decision},
-                context={"user_id": user_id} if user_id else None,
+                input=[], custom_inputs={"thread_id": thread_id, "decision": decision}
             )
         )
 
@@ -200,9 +204,11 @@ class SignoffAgent(ResponsesAgent):
         inputs = request.custom_inputs or {}
         answer = _answer(inputs)
         thread_id = _thread_id(inputs, answering=answer is not None)
-        configurable = {"thread_id": thread_id}
-        if request.context and request.context.user_id:
-            configurable["langgraph_auth_user_id"] = request.context.user_id
+        identity = caller_identity()
+        configurable: dict[str, Any] = {"thread_id": thread_id}
+        if identity is not None:
+            configurable["langgraph_auth_user"] = identity.as_auth_user()
+            configurable["langgraph_auth_user_id"] = identity.user
         config = RunnableConfig(configurable=configurable)
         with self._holding(thread_id):
             snapshot = graph.get_state(config)
@@ -212,7 +218,7 @@ class SignoffAgent(ResponsesAgent):
                 yield graph, None, config  # the reply shows where that run ended
                 return
             if answer is not None:
-                graph_input = _resume(answer, snapshot, thread_id)
+                graph_input = _resume(answer, snapshot, thread_id, identity)
             else:
                 graph_input = _new_input(graph, request, snapshot, thread_id)
             yield graph, graph_input, config
@@ -288,8 +294,11 @@ def _stopped_mid_run(snapshot: StateSnapshot) -> bool:
     return bool(snapshot.next) and not snapshot.interrupts
 
 
-def _resume(answer: _Answer, snapshot: StateSnapshot, thread_id: str) -> Command:
-    """The resume command for `answer`, checked against what the thread waits for."""
+def _resume(
+    answer: _Answer, snapshot: StateSnapshot, thread_id: str, identity: Identity | None
+) -> Command:
+    """The resume command for `answer`, checked against what the thread waits for and
+    against the policy (`PermissionError` naming who may decide)."""
     if snapshot.created_at is None:
         raise ValueError(
             f"Unknown thread_id {thread_id!r}: no thread has started with it. Send the "
@@ -302,14 +311,19 @@ def _resume(answer: _Answer, snapshot: StateSnapshot, thread_id: str) -> Command
             "`input` (with this thread_id) instead of custom_inputs.decision(s)."
         )
     if answer.by_id is None:
-        return Command(resume={interrupt_id: answer.decision for interrupt_id in pending})
-    unknown = sorted(set(answer.by_id) - set(pending))
-    if unknown:
-        raise ValueError(
-            f"Thread {thread_id!r} is not waiting on interrupt id(s) {', '.join(unknown)}; "
-            f"it waits on {', '.join(pending)} (the `id` of each pending_tool_calls entry)."
-        )
-    return Command(resume=answer.by_id)
+        resume = {interrupt_id: answer.decision for interrupt_id in pending}
+    else:
+        unknown = sorted(set(answer.by_id) - set(pending))
+        if unknown:
+            raise ValueError(
+                f"Thread {thread_id!r} is not waiting on interrupt id(s) {', '.join(unknown)}; "
+                f"it waits on {', '.join(pending)} (the `id` of each pending_tool_calls entry)."
+            )
+        resume = answer.by_id
+    requests = {interrupt.id: interrupt.value for interrupt in snapshot.interrupts}
+    if refusal := resume_refusal(identity, requests, resume):
+        raise PermissionError(refusal)
+    return Command(resume=resume)
 
 
 def _new_input(

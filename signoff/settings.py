@@ -1,4 +1,5 @@
-"""Project settings from `signoff.toml`: Databricks resources and the tool review policy.
+"""Project settings from `signoff.toml`: Databricks resources, the tool review policy and who
+may decide (`[policy]`, applied by `signoff.policy`).
 
 Workspace credentials are not settings here: `databricks-sdk` reads the usual `DATABRICKS_*`
 variables. `SIGNOFF_CONFIG` points at another settings file.
@@ -11,11 +12,14 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from signoff.approval import DecisionType
+if TYPE_CHECKING:
+    from signoff.approval.shapes import DecisionType
 
 DEFAULT_FILE = Path(__file__).resolve().parents[1] / "signoff.toml"
 ALL_DECISIONS: list[DecisionType] = ["approve", "edit", "reject", "respond"]
+"""Every decision a review may allow (`signoff.approval.shapes.DECISION_TYPES`)."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,11 @@ class Settings:
     uc_functions: list[str]
     safe_tools: frozenset[str] = frozenset()
     decisions: dict[str, list[DecisionType]] = field(default_factory=dict)
+    deciders: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Rule (a graph, `graph.stage` or a tool) → the groups whose members may decide it;
+    `default` covers every rule not listed."""
+    admins: frozenset[str] = frozenset()
+    """Groups that may withdraw any request, edit state and manage assistants."""
 
     def review_decisions(self, tool_name: str) -> list[DecisionType] | None:
         """The decisions allowed on `tool_name`'s calls; `None` when it is safe (no review).
@@ -67,6 +76,14 @@ def load_settings(path: str | None = None) -> Settings:
             f"{file}: [review.decisions] for {empty} allow nothing, so no answer could ever be "
             'accepted; list at least one decision, or mark the tool safe in [review] "safe".'
         )
+    policy = data.get("policy", {})
+    deciders = {rule: frozenset(groups) for rule, groups in policy.get("deciders", {}).items()}
+    nobody = sorted(rule for rule, groups in deciders.items() if not groups)
+    if nobody or "default" not in deciders:
+        raise ValueError(
+            f"{file}: [policy.deciders] must name at least one group for every rule {nobody} "
+            'and have a "default" rule, so that every request can be decided by someone.'
+        )
     return Settings(
         job_id=int(databricks["job_id"]),
         genie_space_id=str(databricks["genie_space_id"]),
@@ -74,4 +91,6 @@ def load_settings(path: str | None = None) -> Settings:
         uc_functions=list(databricks.get("uc_functions", [])),
         safe_tools=frozenset(review.get("safe", [])),
         decisions=decisions,
+        deciders=deciders,
+        admins=frozenset(policy.get("admins", [])),
     )

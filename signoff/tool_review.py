@@ -9,18 +9,21 @@ A single sensitive call is reviewed where it runs: `run_tools` pauses for it bef
 executes anything, so the common case costs no fan-out and no extra step. Several sensitive
 calls in one model message each become their own `review_tool_call` task and so their own
 interrupt, all pending at once: answer them one by one with a resume map keyed by interrupt
-id, or all in one map. `run_tools` is the only node that executes tools, after every review of
-the turn is in:
+id, or all in one map. Each decision is a signed audit entry naming its tool call.
+`run_tools` is the only node that executes tools, after every review of the turn is in, and
+it acts on the verified audit trail only (`signoff.execution.run_tool_calls`):
 
 - approve runs the call; edit runs it with the validated new args (and rewrites the call in
   the model's message so history shows what ran);
-- reject returns the reviewer's message to the model as an error `ToolMessage`;
+- reject (or a withdrawal by the requester) returns the reason to the model as an error
+  `ToolMessage`;
 - respond returns the reviewer's text as the tool result without running the tool.
 
-Safe tools (not in the policy) run without pausing. A tool that raises becomes an error
-`ToolMessage` the model can explain; the run never crashes. After a tool named in
-`answer_after` has run, the model answers without tools, so the turn ends there (an agent that
-starts a job reports its run id instead of polling it).
+Who may decide each tool is `signoff.toml` `[policy.deciders]`; the requester is the user who
+sent the turn's message. Safe tools (not in the review policy) run without pausing. A tool
+that raises becomes an error `ToolMessage` the model can explain; the run never crashes.
+After a tool named in `answer_after` has run, the model answers without tools, so the turn
+ends there (an agent that starts a job reports its run id instead of polling it).
 """
 
 from __future__ import annotations
@@ -29,19 +32,28 @@ import operator
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AnyMessage, SystemMessage, ToolCall, ToolMessage
-from langchain_core.tools import BaseTool, ToolException
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+)
+from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
-from signoff.approval import ActionRequest, Decision, DecisionType, ask_for_decisions
-from signoff.audit import AuditEntry
+from signoff.approval import ActionRequest, DecisionType, ask_for_decisions
+from signoff.audit import AuditEntry, decision_entries
+from signoff.execution import run_tool_calls
+from signoff.outcome import UNIDENTIFIED, requester
 from signoff.settings import load_settings
 
 ToolPolicy = dict[str, list[DecisionType]]
@@ -63,8 +75,8 @@ class AgentContext:
 
 
 def merge_by_key(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
-    """Reducer for state keyed by id: later values win, nothing is dropped (the reviews of
-    parallel calls arrive from separate tasks)."""
+    """Reducer for state keyed by id: later values win, nothing is dropped (updates of
+    parallel tasks arrive separately)."""
     return {**left, **right}
 
 
@@ -75,10 +87,12 @@ class AgentInput(TypedDict):
 
 
 class AgentState(TypedDict):
-    """The conversation, the decisions on its sensitive tool calls, and the audit trail."""
+    """The conversation, who sent its latest turn, and the signed audit trail."""
 
     messages: Annotated[list[AnyMessage], add_messages]
-    reviews: Annotated[dict[str, Decision], merge_by_key]
+    requested_by: NotRequired[str]
+    """The authenticated user who sent the latest user message: the requester of the turn's
+    sensitive calls."""
     audit: Annotated[list[AuditEntry], operator.add]
 
 
@@ -86,6 +100,10 @@ class PendingCall(TypedDict):
     """The input of one `review_tool_call` task."""
 
     tool_call: ToolCall
+    requested_by: str
+    after: list[AuditEntry]
+    """The last audit entry when the turn fanned out (none on a fresh thread): the entry this
+    review's own entry follows."""
 
 
 ModelFactory = Callable[[AgentContext], BaseChatModel]
@@ -116,7 +134,10 @@ def build_reviewed_agent(
         if not _ran_any(state["messages"], answer_after):
             model = model.bind_tools(list(tools))
         reply = model.invoke([SystemMessage(context.system_prompt), *state["messages"]])
-        return {"messages": [_with_unique_call_ids(reply, state["messages"])]}
+        update: dict[str, Any] = {"messages": [_with_unique_call_ids(reply, state["messages"])]}
+        if isinstance(state["messages"][-1], HumanMessage):
+            update["requested_by"] = requester()  # a new turn: its sender is the requester
+        return update
 
     def sensitive_calls(message: AIMessage) -> list[ToolCall]:
         return [call for call in message.tool_calls if call["name"] in policy]
@@ -127,46 +148,48 @@ def build_reviewed_agent(
         message = _last_ai_message(state)
         sensitive = sensitive_calls(message)
         if len(sensitive) > 1:
-            return [Send("review_tool_call", PendingCall(tool_call=call)) for call in sensitive]
+            requested_by, after = state.get("requested_by", UNIDENTIFIED), state["audit"][-1:]
+            return [
+                Send(
+                    "review_tool_call",
+                    PendingCall(tool_call=c, requested_by=requested_by, after=after),
+                )
+                for c in sensitive
+            ]
         return "run_tools" if message.tool_calls else END
 
-    def review(call: ToolCall) -> dict[str, Any]:
-        """Pause until a person decides on one sensitive call; the decision for `run_tools`
-        and its audit entry, as a state update."""
+    def review(call: ToolCall, requested_by: str, trail: list[AuditEntry]) -> dict[str, Any]:
+        """Pause until a person decides on one sensitive call; its signed audit entry
+        (following `trail`), as a state update."""
         tool = by_name[call["name"]]
         answer = ask_for_decisions(
             [ActionRequest(name=call["name"], args=call["args"], description=tool.description)],
             [policy[call["name"]]],
             stage="tool_review",
-            requested_by="agent",
+            rule=call["name"],
+            requested_by=requested_by,
             key=call["id"] or "",
             validate_args=lambda _name, args: _validated_args(tool, args),
         )
-        return {"reviews": {call["id"]: answer.decisions[0]}, "audit": answer.audit_entries()}
+        entries = decision_entries(
+            answer.request, answer.decisions, answer.reviewer, trail, call_id=call["id"]
+        )
+        return {"audit": entries}
 
     def review_tool_call(pending: PendingCall) -> dict[str, Any]:
-        """Pause for one of several sensitive calls; record the decision for `run_tools`."""
-        return review(pending["tool_call"])
+        """Pause for one of several sensitive calls; record the signed decision."""
+        return review(pending["tool_call"], pending["requested_by"], pending["after"])
 
     def run_tools(state: AgentState) -> dict[str, Any]:
-        """Execute the turn's calls as reviewed; the only place tools run. A lone sensitive
-        call is reviewed here first, before anything in this node executes."""
+        """Execute the turn's calls as the verified audit trail says; the only place tools
+        run. A lone sensitive call is reviewed here first, before anything here executes."""
         message = _last_ai_message(state)
         update: dict[str, Any] = {}
-        reviews = state["reviews"]
+        trail = state["audit"]
         if len(lone := sensitive_calls(message)) == 1:
-            update = review(lone[0])
-            reviews = {**reviews, **update["reviews"]}
-        results, calls_as_run = [], []
-        for call in message.tool_calls:
-            decision = reviews.get(call["id"]) if call["name"] in policy else None
-            if decision and decision["type"] == "edit":
-                call = ToolCall(**{**call, "args": decision["args"]})
-            calls_as_run.append(call)
-            if call["name"] in policy and decision is None:
-                results.append(_error(call, "This sensitive call was never reviewed; not run."))
-            else:
-                results.append(_result(call, decision, by_name))
+            update = review(lone[0], state.get("requested_by", UNIDENTIFIED), trail)
+            trail = [*trail, *update["audit"]]
+        calls_as_run, results = run_tool_calls(message.tool_calls, policy, by_name, trail)
         update |= record_results(results) if record_results else {}
         update["messages"] = results
         if calls_as_run != message.tool_calls:
@@ -231,28 +254,3 @@ def _validated_args(tool: BaseTool, args: dict[str, Any]) -> dict[str, Any]:
     tool gets injected, such as its call id, are not the reviewer's to set."""
     schema = tool.tool_call_schema
     return schema.model_validate(args).model_dump(exclude_none=True)
-
-
-def _result(call: ToolCall, decision: Decision | None, by_name: dict[str, BaseTool]) -> ToolMessage:
-    """Run one call (or not, as reviewed) and return the model-facing result."""
-    if decision and decision["type"] == "reject":
-        return _error(
-            call, f"A reviewer rejected this call: {decision.get('message') or 'no reason given'}"
-        )
-    if decision and decision["type"] == "respond":
-        return ToolMessage(content=decision["message"], name=call["name"], tool_call_id=call["id"])
-    tool = by_name.get(call["name"])
-    if tool is None:
-        return _error(
-            call, f"Unknown tool {call['name']!r}; available: {', '.join(sorted(by_name))}."
-        )
-    try:
-        return tool.invoke({**call, "type": "tool_call"})
-    except ToolException as error:
-        return _error(call, str(error))
-    except Exception as error:  # noqa: BLE001 - any tool failure goes back to the model
-        return _error(call, f"{type(error).__name__}: {error}")
-
-
-def _error(call: ToolCall, text: str) -> ToolMessage:
-    return ToolMessage(content=text, name=call["name"], tool_call_id=call["id"], status="error")

@@ -1,9 +1,16 @@
-"""Shared fixtures: one real `langgraph dev` server per session and SDK helpers around it."""
+"""Shared fixtures: one real `langgraph dev` server per session and SDK helpers around it.
+
+The server runs with auth on, as shipped: every SDK client here is one of the emulator's
+development users (`signoff.emulator.identity.DEV_USERS`), signed in with their bearer token.
+`client` is alice (in `users` only: she raises requests); `Flow.resume` answers as a user the
+policy allows, unless a test names one.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +21,7 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
 from signoff.emulator.app import EmulatorSettings
-from signoff.emulator.identity import USER_NAME
+from signoff.emulator.identity import DEV_USERS, USER_NAME
 from signoff.emulator.server import RunningEmulator, start_emulator
 from signoff.ledger import read_entries
 from tests.langgraph_server import LanggraphServer, copy_project
@@ -69,11 +76,63 @@ def server(
     running.stop()
 
 
+TOKENS = {user.user_name.split("@")[0]: token for token, user in DEV_USERS.items()}
+"""Development user's short name (alice, bob, carol, dave, erin) → bearer token."""
+GROUPS = {user.user_name: set(user.groups) for user in DEV_USERS.values()}
+
+
+def user_name(name: str) -> str:
+    """The full user name of development user `name`, e.g. `bob@signoff.local`."""
+    return f"{name}@signoff.local"
+
+
+def signed_in(url: str, name: str) -> LangGraphClient:
+    """A `langgraph-sdk` client for `url` signed in as development user `name`."""
+    return get_client(url=url, headers={"Authorization": f"Bearer {TOKENS[name]}"})
+
+
+Clients = Callable[[str], LangGraphClient]
+
+
 @pytest.fixture
-async def client(server: LanggraphServer) -> AsyncIterator[LangGraphClient]:
-    """An async `langgraph-sdk` client for the session's server."""
-    async with get_client(url=server.url) as sdk:
-        yield sdk
+async def clients(server: LanggraphServer) -> AsyncIterator[Clients]:
+    """Factory: `clients("bob")` is a client of the session's server signed in as bob."""
+    async with AsyncExitStack() as stack:
+        made: dict[str, LangGraphClient] = {}
+
+        def client_for(name: str) -> LangGraphClient:
+            if name not in made:
+                made[name] = signed_in(server.url, name)
+                stack.push_async_callback(made[name].aclose)
+            return made[name]
+
+        yield client_for
+
+
+@pytest.fixture
+def client(clients: Clients) -> LangGraphClient:
+    """The session's server, signed in as alice (group `users`: she may raise requests but
+    decides none)."""
+    return clients("alice")
+
+
+@pytest.fixture
+def admin(clients: Clients) -> LangGraphClient:
+    """The session's server, signed in as erin (group `signoff-admins`)."""
+    return clients("erin")
+
+
+def decider_for(request: dict[str, Any]) -> str:
+    """A development user the policy lets decide `request`: in its groups, not its requester,
+    and no decider of an earlier stage."""
+    excluded = {request["requested_by"]} | {
+        earlier["reviewer"] for earlier in request.get("earlier_decisions") or []
+    }
+    for name in TOKENS:
+        full = user_name(name)
+        if full not in excluded and GROUPS[full] & set(request["decided_by"]):
+            return name
+    raise LookupError(f"no development user may decide {request['decided_by']}")
 
 
 def tagged_job_runs(emulator: RunningEmulator, tag: str) -> list[dict[str, Any]]:
@@ -96,12 +155,13 @@ class Flow:
 
     def __init__(
         self,
-        client: LangGraphClient,
+        clients: Clients,
         server: LanggraphServer,
         emulator: RunningEmulator,
         graph: str,
     ) -> None:
-        self.client, self.server, self.emulator, self.graph = client, server, emulator, graph
+        self.clients, self.server, self.emulator, self.graph = clients, server, emulator, graph
+        self.client = clients("alice")
         self.thread_id = ""
         self.tag = uuid.uuid4().hex
 
@@ -113,9 +173,12 @@ class Flow:
             self.thread_id, run.pop("assistant", self.graph), input=payload, **run
         )
 
-    async def resume(self, answer: Any, **run: Any) -> dict[str, Any]:
-        """Answer the pending interrupt(s) with `answer` (a value or a map by interrupt id)."""
-        return await self.client.runs.wait(
+    async def resume(self, answer: Any, as_user: str | None = None, **run: Any) -> dict[str, Any]:
+        """Answer the pending interrupt(s) with `answer` (a value or a map by interrupt id), as
+        development user `as_user`, by default one the policy allows to decide them."""
+        if as_user is None:
+            as_user = decider_for((await self.pending())[0]["value"])
+        return await self.clients(as_user).runs.wait(
             self.thread_id, self.graph, command={"resume": answer}, **run
         )
 
@@ -154,9 +217,10 @@ class Flow:
 
 
 @pytest.fixture
-def flow(client: LangGraphClient, server: LanggraphServer, emulator: RunningEmulator):
-    """Factory: `flow("approve_reject")` returns a fresh `Flow` for that graph."""
-    return lambda graph: Flow(client, server, emulator, graph)
+def flow(clients: Clients, server: LanggraphServer, emulator: RunningEmulator):
+    """Factory: `flow("approve_reject")` returns a fresh `Flow` for that graph, started by
+    alice."""
+    return lambda graph: Flow(clients, server, emulator, graph)
 
 
 @pytest.fixture(params=["sqlite", "postgres", "lakebase"])

@@ -1,7 +1,8 @@
 """In-process harness: graphs on an in-memory saver, a scripted model and a counting tool.
 
-`Thread` drives one thread of a compiled graph the way a client drives the server: start it,
-read the pending request, answer it, and see how it ended. `reviewed_refund_agent()` is the
+`Thread` drives one thread of a compiled graph the way a client drives the server: start it
+(as `REQUESTER`), read the pending request, answer it (as an approver the policy allows: one
+per stage, in every group), and see how it ended. `reviewed_refund_agent()` is the
 agents' reviewed tool loop (`signoff.tool_review`) over a scripted model that proposes one
 refund, and a refund tool that counts its executions, so the review node is exercised without
 a workspace.
@@ -21,6 +22,8 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
+from signoff.identity import Identity
+from signoff.settings import load_settings
 from signoff.tool_review import build_reviewed_agent
 
 REFUND = "issue_refund"
@@ -88,6 +91,16 @@ def reviewed_refund_agent(
     )
 
 
+REQUESTER = Identity("requester@signoff.local", frozenset({"users"}))
+
+
+def approver(stage: str) -> Identity:
+    """An identity in every group the policy names, one per stage (nobody decides two)."""
+    settings = load_settings()
+    groups = frozenset().union(*settings.deciders.values(), settings.admins)
+    return Identity(f"approver-{stage}@signoff.local", groups)
+
+
 class Thread:
     """One thread of `graph` on its own in-memory saver."""
 
@@ -95,23 +108,36 @@ class Thread:
         self.graph = graph.copy(update={"checkpointer": saver or InMemorySaver()})
         self.config: dict[str, Any] = {"configurable": {"thread_id": str(uuid.uuid4())}}
 
-    def start(self, payload: dict[str, Any], **context: Any) -> dict[str, Any]:
-        """Run the graph on `payload` until it ends or pauses."""
-        return self.graph.invoke(payload, self.config, context=context or None)
+    def as_user(self, identity: Identity | None) -> dict[str, Any]:
+        """The thread's config for a run started by `identity` (as the server's auth sets it)."""
+        user = identity.as_auth_user() if identity else None
+        return {"configurable": {**self.config["configurable"], "langgraph_auth_user": user}}
 
-    def answer(self, answer: Any) -> dict[str, Any]:
-        """Resume every pending interrupt with `answer`."""
-        return self.graph.invoke(Command(resume=answer), self.config)
+    def start(self, payload: dict[str, Any], **context: Any) -> dict[str, Any]:
+        """Run the graph on `payload`, as `REQUESTER`, until it ends or pauses."""
+        return self.graph.invoke(payload, self.as_user(REQUESTER), context=context or None)
+
+    def answer(self, answer: Any, identity: Identity | None = None) -> dict[str, Any]:
+        """Resume every pending interrupt with `answer`, as `identity` (default: an approver
+        of the pending stage)."""
+        return self.graph.invoke(Command(resume=answer), self._answering(identity))
 
     def answer_first(self, answer: Any) -> dict[str, Any]:
         """Answer only the first pending interrupt, by its id (the others keep waiting)."""
         first = self.graph.get_state(self.config).interrupts[0]
-        return self.graph.invoke(Command(resume={first.id: answer}), self.config)
+        return self.graph.invoke(Command(resume={first.id: answer}), self._answering(None))
 
     def answer_each(self, answer: Any) -> dict[str, Any]:
         """Answer every pending interrupt with `answer`, by id."""
         pending = self.graph.get_state(self.config).interrupts
-        return self.graph.invoke(Command(resume={i.id: answer for i in pending}), self.config)
+        resume = Command(resume={i.id: answer for i in pending})
+        return self.graph.invoke(resume, self._answering(None))
+
+    def _answering(self, identity: Identity | None) -> dict[str, Any]:
+        if identity is None:
+            pending = self.pending()
+            identity = approver(pending[0]["stage"] if pending else "none")
+        return self.as_user(identity)
 
     def pending(self) -> list[dict[str, Any]]:
         """The values of the interrupts the thread waits on."""

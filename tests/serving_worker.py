@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from signoff.serving import agent_for
+from tests.model_serving_caller import caller_for, calling_as, serving_environment
 
 
 def stall_after(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -55,9 +56,11 @@ def main(graph: str, request: str) -> None:
     """Serve `request` with the agent of `graph` and print `{"text", "custom_outputs"}`."""
     if effect := os.environ.get("SIGNOFF_TEST_STALL_AFTER"):
         install_stall(effect)
-    with agent_for(graph) as agent:
+    with agent_for(graph) as agent, serving_environment(os.environ["DATABRICKS_HOST"]):
+        body = json.loads(request)
+        calling_as(caller_for(agent, body))
         try:
-            response = agent.predict(json.loads(request))
+            response = agent.predict(body)
         except ValueError as refused:
             print(json.dumps({"error": str(refused)}), flush=True)
             print(f"refused: {refused}", file=sys.stderr, flush=True)

@@ -43,7 +43,7 @@ async def test_approve_executes_exactly_once(flow):
     result = await run.resume({"decisions": [{"type": "approve"}], "args_digest": digest})
     assert await run.status() == "idle"
     assert result["status"] == "executed" and result["decision"] == "approve"
-    assert result["reviewers"] == ["anonymous"]
+    assert result["reviewers"] == ["bob@signoff.local"]
     [execution] = run.executions()
     assert execution["details"]["amount"] == 5000
     assert result["result"]["ledger_id"] == execution["id"]
@@ -51,7 +51,7 @@ async def test_approve_executes_exactly_once(flow):
     assert (entry["stage"], entry["decision"], entry["reviewer"]) == (
         "review",
         "approve",
-        "anonymous",
+        "bob@signoff.local",
     )
     assert entry["args_before"] == entry["args_after"]
 
@@ -68,8 +68,8 @@ async def test_reject_ends_with_the_reason_and_runs_nothing(flow):
     assert run.executions() == []
 
 
-async def test_thresholds_come_from_the_assistant_context(flow, client):
-    strict = await client.assistants.create(
+async def test_thresholds_come_from_the_assistant_context(flow, client, admin):
+    strict = await admin.assistants.create(
         "approve_reject", context={"auto_approve_limit": 10, "review_targets": ["acct-vip"]}
     )
     small = flow("approve_reject")

@@ -166,8 +166,8 @@ async def test_missing_run_is_explained_and_the_thread_stays_usable(flow):
     assert "order_count" in answer(later)
 
 
-async def test_model_endpoint_comes_from_the_assistant_context(flow, client, server):
-    elsewhere = await client.assistants.create(
+async def test_model_endpoint_comes_from_the_assistant_context(flow, client, server, admin):
+    elsewhere = await admin.assistants.create(
         "databricks_workflow", context={"model_endpoint": "no-such-endpoint"}
     )
     run = flow("databricks_workflow")

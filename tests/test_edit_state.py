@@ -74,12 +74,12 @@ async def test_reject_sends_nothing(flow):
     assert run.executions() == []
 
 
-async def test_update_state_while_paused_is_honoured_and_audited(flow, client):
+async def test_update_state_while_paused_is_honoured_and_audited(flow, admin):
     run = flow("edit_state")
     await run.start(BRIEF)
     draft = (await run.request())["action_requests"][0]["args"]
     changed = {**draft, "subject": "Resolved: Friday outage"}
-    await client.threads.update_state(run.thread_id, {"draft": changed})
+    await admin.threads.update_state(run.thread_id, {"draft": changed})
     await run.resume("approve")  # a blind approval of a draft this answer never saw
     shown = await run.request()
     assert shown["action_requests"][0]["args"] == changed
@@ -92,19 +92,17 @@ async def test_update_state_while_paused_is_honoured_and_audited(flow, client):
     assert run.executions()[0]["details"]["subject"] == "Resolved: Friday outage"
     state_edit, approval = result["audit"]
     assert state_edit["decision"] == "state_edit"
-    assert state_edit["changes"]["subject"] == {
-        "before": "The friday outage",
-        "after": "Resolved: Friday outage",
-        "diff": state_edit["changes"]["subject"]["diff"],
-    }
+    assert state_edit["reviewer"] == "erin@signoff.local"
+    assert state_edit["changes"]["draft"] == {"before": draft, "after": changed}
     assert approval["decision"] == "approve" and approval["args_before"] == changed
+    assert approval["reviewer"] == "bob@signoff.local"
 
 
-async def test_invalid_state_edit_cannot_be_approved(flow, client):
+async def test_invalid_state_edit_cannot_be_approved(flow, client, admin):
     run = flow("edit_state")
     await run.start(BRIEF)
     draft = (await run.request())["action_requests"][0]["args"]
-    await client.threads.update_state(run.thread_id, {"draft": {**draft, "to": []}})
+    await admin.threads.update_state(run.thread_id, {"draft": {**draft, "to": []}})
     await client.runs.wait(run.thread_id, "edit_state", input=None)
     request = await run.request()
     assert request["review_configs"][0]["allowed_decisions"] == ["edit", "reject"]

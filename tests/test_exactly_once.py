@@ -34,7 +34,7 @@ async def test_two_sequential_resumes_of_one_pause_execute_once(flow):
 
 async def test_an_answer_to_one_stage_cannot_approve_the_next(flow):
     run = flow("multi_stage_approval")
-    await run.start({"action": {"name": "rotate_keys"}, "requested_by": "ci"})
+    await run.start({"action": {"name": "rotate_keys"}})
     manager = await run.request()
     answer = {"decisions": [{"type": "approve"}], "args_digest": manager["args_digest"]}
     await run.resume(answer)
@@ -63,7 +63,8 @@ async def test_input_cannot_forge_decisions_or_outcomes(flow):
     assert result["audit"] == [] and result.get("status") is None
 
 
-async def test_concurrent_second_resume_gets_409_and_runs_nothing(flow, client):
+async def test_concurrent_second_resume_gets_409_and_runs_nothing(flow, clients):
+    client = clients("bob")
     run = flow("approve_reject")
     await run.start(PAYMENT)
     resume = {"resume": {"decisions": [{"type": "approve"}]}}
@@ -107,10 +108,10 @@ async def test_pending_search_lists_exactly_the_interrupted_threads(flow, client
     assert [t["thread_id"] for t in pending] == [runs[1].thread_id]
 
 
-async def test_a_state_edit_that_skips_the_review_executes_nothing(flow, client):
+async def test_a_state_edit_that_skips_the_review_executes_nothing(flow, client, admin):
     run = flow("approve_reject")
     await run.start(PAYMENT)
-    await client.threads.update_state(run.thread_id, {}, as_node="auto_approve")
+    await admin.threads.update_state(run.thread_id, {}, as_node="auto_approve")
     result = await client.runs.wait(run.thread_id, "approve_reject", input=None)
     assert result["status"] == "refused"
     assert "no approval of these exact arguments" in result["reason"]

@@ -71,4 +71,4 @@ def test_a_lone_sensitive_call_runs_nothing_while_it_waits() -> None:
     assert desk.executed == []
     thread.answer({"decisions": [{"type": "reject", "message": "no"}]})
     assert desk.executed == []
-    assert thread.values()["messages"][-1].content.startswith("Done: A reviewer rejected")
+    assert thread.values()["messages"][-1].content.endswith("rejected this call: no")

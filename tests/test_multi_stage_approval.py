@@ -21,7 +21,7 @@ async def test_each_stage_pauses_in_order_showing_earlier_decisions(flow):
     result = await run.resume("approved")
     assert result["status"] == "executed"
     assert [e["stage"] for e in result["audit"]] == ["manager", "security"]
-    assert result["reviewers"] == ["anonymous", "anonymous"]
+    assert result["reviewers"] == ["bob@signoff.local", "carol@signoff.local"]
     [execution] = run.executions()
     assert execution["kind"] == "deploy_release" and execution["details"]["version"] == "2.4.0"
 
@@ -46,25 +46,27 @@ async def test_first_stage_rejection_never_asks_the_next(flow):
     assert run.executions() == []
 
 
-async def test_chain_comes_from_the_context_and_is_fixed_per_thread(flow, client):
-    chain = await client.assistants.create(
-        "multi_stage_approval", context={"stages": ["finance", "legal", "cto"]}
+async def test_chain_comes_from_the_context_and_is_fixed_per_thread(flow, client, admin):
+    chain = await admin.assistants.create(
+        "multi_stage_approval", context={"stages": ["security", "manager"]}
     )
     run = flow("multi_stage_approval")
     run.graph = chain["assistant_id"]
     await run.start(DEPLOY)
     seen = []
-    for _ in range(3):
+    for _ in range(2):
         seen.append((await run.request())["stage"])
         result = await run.resume("approve")
-    assert seen == ["finance", "legal", "cto"]
+    assert seen == ["security", "manager"]
+    assert result["reviewers"] == ["carol@signoff.local", "bob@signoff.local"]
     assert result["status"] == "executed" and len(run.executions()) == 1
 
 
-async def test_single_stage_chain(flow, client):
-    chain = await client.assistants.create("multi_stage_approval", context={"stages": ["oncall"]})
+async def test_single_stage_chain(flow, client, admin):
+    chain = await admin.assistants.create("multi_stage_approval", context={"stages": ["oncall"]})
     run = flow("multi_stage_approval")
     run.graph = chain["assistant_id"]
     await run.start(DEPLOY)
     assert (await run.request())["stage"] == "oncall"
+    assert (await run.request())["decided_by"] == ["signoff-admins"]  # the default rule
     assert (await run.resume("approve"))["status"] == "executed"

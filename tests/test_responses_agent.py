@@ -24,6 +24,7 @@ from signoff.serving import SignoffAgent, agent_for
 from signoff.settings import load_settings
 from signoff.workspace import workspace_client
 from tests.conftest import tagged_job_runs, tagged_refunds
+from tests.model_serving_caller import caller_for, calling_as, serving_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYMENT = {"operation": {"kind": "payment", "amount": 5000, "target": "acct-9"}}
@@ -43,7 +44,8 @@ def serving_env(
         patch.setenv("SIGNOFF_LEDGER", str(scratch / "ledger.jsonl"))
         workspace_client.cache_clear()
         load_settings.cache_clear()
-        yield scratch
+        with serving_environment(emulator.url):
+            yield scratch
     workspace_client.cache_clear()
     load_settings.cache_clear()
 
@@ -56,15 +58,49 @@ def backend_setting(emulator: RunningEmulator) -> str:
     return "lakebase://signoff-lakebase"
 
 
+class CalledAsInServing:
+    """A `SignoffAgent` called as Model Serving calls it: each request carries its caller's
+    on-behalf-of-user token (alice's for new turns, a permitted decider's for answers)."""
+
+    def __init__(self, agent: SignoffAgent) -> None:
+        self.agent = agent
+
+    def predict(self, request: Any) -> ResponsesAgentResponse:
+        """`SignoffAgent.predict`, called by the request's caller."""
+        calling_as(caller_for(self.agent, _as_dict(request)))
+        return self.agent.predict(request)
+
+    def predict_stream(self, request: Any) -> Iterator[Any]:
+        """`SignoffAgent.predict_stream`, called by the request's caller."""
+        calling_as(caller_for(self.agent, _as_dict(request)))
+        return self.agent.predict_stream(request)
+
+    def resume(self, decision: Any, thread_id: str) -> ResponsesAgentResponse:
+        """`SignoffAgent.resume`, called by a permitted decider."""
+        request = {"custom_inputs": {"thread_id": thread_id, "decision": decision}}
+        calling_as(caller_for(self.agent, request))
+        return self.agent.resume(decision, thread_id)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.agent, name)
+
+
+def _as_dict(request: Any) -> dict[str, Any]:
+    return request if isinstance(request, dict) else request.model_dump()
+
+
 @pytest.fixture(scope="module")
 def agent(serving_env: Path, backend_setting: str) -> Iterator[Callable[[str], SignoffAgent]]:
-    """`agent("approve_reject")`: this module's open agent for that graph."""
-    opened: dict[str, SignoffAgent] = {}
+    """`agent("approve_reject")`: this module's open agent for that graph, called as in Model
+    Serving."""
+    opened: dict[str, Any] = {}
     with ExitStack() as stack:
 
         def open_agent(name: str) -> SignoffAgent:
             if name not in opened:
-                opened[name] = stack.enter_context(agent_for(name, backend_setting))
+                opened[name] = CalledAsInServing(
+                    stack.enter_context(agent_for(name, backend_setting))
+                )
             return opened[name]
 
         yield open_agent
@@ -76,17 +112,12 @@ def tag() -> str:
     return uuid.uuid4().hex
 
 
-def payload(
-    text: str | None = None, *, user_id: str | None = None, **custom_inputs: Any
-) -> dict[str, Any]:
+def payload(text: str | None = None, **custom_inputs: Any) -> dict[str, Any]:
     """A Responses request as Model Serving receives it."""
-    body: dict[str, Any] = {
+    return {
         "input": [{"role": "user", "content": text}] if text else [],
         "custom_inputs": custom_inputs,
     }
-    if user_id:
-        body["context"] = {"user_id": user_id}
-    return body
 
 
 def text_of(response: ResponsesAgentResponse) -> str:
@@ -144,9 +175,7 @@ def test_approve_starts_one_run_records_the_reviewer_and_the_thread_goes_on(
 ):
     workflow = agent("databricks_workflow")
     thread_id = start_job(workflow, tag).custom_outputs["thread_id"]
-    approved = workflow.predict(
-        payload(thread_id=thread_id, decision=decision, user_id="ann@example.com")
-    )
+    approved = workflow.predict(payload(thread_id=thread_id, decision=decision))
     assert approved.custom_outputs == {
         "thread_id": thread_id,
         "is_interrupted": False,
@@ -154,7 +183,7 @@ def test_approve_starts_one_run_records_the_reviewer_and_the_thread_goes_on(
     }
     [run] = tagged_job_runs(emulator, tag)
     assert f"Started run {run['run_id']}" in text_of(approved)
-    assert values(workflow, thread_id)["audit"][-1]["reviewer"] == "ann@example.com"
+    assert values(workflow, thread_id)["audit"][-1]["reviewer"] == "carol@signoff.local"
 
     status = workflow.predict(payload(f"status of run {run['run_id']}", thread_id=thread_id))
     assert f"Run {run['run_id']}" in text_of(status)
@@ -254,12 +283,12 @@ def test_operation_graph_end_to_end_with_resume(agent):
     assert (call["name"], call["allowed_decisions"]) == ("payment", ["approve", "reject"])
     assert call["args"]["amount"] == 5000
     thread_id = paused.custom_outputs["thread_id"]
-    done = approve_reject.resume("approve", thread_id, user_id="carol@example.com")
+    done = approve_reject.resume("approve", thread_id)
     assert done.custom_outputs["is_interrupted"] is False
     [entry] = [e for e in read_entries() if e["thread_id"] == thread_id]
     assert entry["details"]["target"] == "acct-9"
     assert text_of(done).startswith("Finished: executed.") and entry["id"] in text_of(done)
-    assert values(approve_reject, thread_id)["reviewers"] == ["carol@example.com"]
+    assert values(approve_reject, thread_id)["reviewers"] == ["bob@signoff.local"]
 
 
 def test_parallel_calls_are_answered_separately_by_interrupt_id(agent, emulator, tag):
@@ -371,3 +400,27 @@ def test_deploy_script_dry_run_contacts_nothing():
         '"main.support.issue_refund"',
     ):
         assert expected in result.stdout, expected
+
+
+@pytest.mark.parametrize(
+    ("caller", "refusal"),
+    [("alice", "four-eyes"), ("carol", "needs a member of managers")],
+)
+def test_a_decision_the_policy_refuses_raises_and_leaves_the_request_pending(
+    agent, caller, refusal
+):
+    approve_reject = agent("approve_reject")
+    paused = approve_reject.predict(payload(input=PAYMENT))
+    thread_id = paused.custom_outputs["thread_id"]
+    [call] = paused.custom_outputs["pending_tool_calls"]
+    calling_as(caller)  # what Model Serving says about the caller; the body cannot say it
+    body = payload(thread_id=thread_id, decision="approve")
+    body["context"] = {"user_id": "bob@signoff.local"}
+    with pytest.raises(PermissionError, match=refusal):
+        approve_reject.agent.predict(body)
+    state = approve_reject.open().get_state({"configurable": {"thread_id": thread_id}})
+    assert state.interrupts[0].value["request_id"] == call["request_id"]
+    assert [e for e in read_entries() if e["thread_id"] == thread_id] == []
+    done = approve_reject.resume("approve", thread_id)
+    assert text_of(done).startswith("Finished: executed.")
+    assert values(approve_reject, thread_id)["requested_by"] == "alice@signoff.local"

@@ -44,7 +44,8 @@ async def test_uc_function_call_is_reviewed_then_executed_once(flow):
         "reject",
         "respond",
     ]
-    assert request["stage"] == "tool_review" and request["requested_by"] == "agent"
+    assert request["stage"] == "tool_review" and request["requested_by"] == "alice@signoff.local"
+    assert request["decided_by"] == ["support-leads"]
     assert run.refunds() == []
     result = await run.resume({"decisions": [{"type": "approve"}]})
     assert await run.status() == "idle"
@@ -52,6 +53,7 @@ async def test_uc_function_call_is_reviewed_then_executed_once(flow):
     assert (refund["order_id"], refund["amount"]) == (17, 25.0)
     assert f"Refund R-{refund['refund_id']}" in tool_results(result)[REFUND]["content"]
     assert result["audit"][0]["decision"] == "approve"
+    assert result["audit"][0]["reviewer"] == "bob@signoff.local"
     assert result["messages"][-1]["type"] == "ai"
 
 
@@ -73,7 +75,7 @@ async def test_reject_returns_an_error_tool_message_and_the_model_continues(flow
     result = await run.resume({"decisions": [{"type": "reject", "message": "needs a photo"}]})
     message = tool_results(result)[REFUND]
     assert message["status"] == "error"
-    assert message["content"] == "A reviewer rejected this call: needs a photo"
+    assert message["content"] == "bob@signoff.local rejected this call: needs a photo"
     assert result["messages"][-1]["type"] == "ai"
     assert "needs a photo" in result["messages"][-1]["content"]
     assert run.refunds() == []

@@ -6,8 +6,8 @@ langchain decisions, Agent Inbox responses and plain strings, all normalised to 
 A bad answer never raises: the node pauses again with the same request and an `error`.
 """
 
-from signoff.approval.ask import Review, args_to_run, ask_for_decisions, current_request_id
-from signoff.approval.parsing import InvalidAnswer, describe_error, parse_answer
+from signoff.approval.ask import Review, ask_for_decisions, current_request_id
+from signoff.approval.parsing import InvalidAnswer, describe_error, parse_answer, withdrawal_in
 from signoff.approval.shapes import (
     ActionRequest,
     ApprovalRequest,
@@ -15,6 +15,7 @@ from signoff.approval.shapes import (
     DecisionType,
     ReviewConfig,
     args_digest,
+    args_to_run,
     build_request,
 )
 
@@ -33,4 +34,5 @@ __all__ = [
     "current_request_id",
     "describe_error",
     "parse_answer",
+    "withdrawal_in",
 ]

@@ -7,6 +7,11 @@ there (an `InvalidAnswer`, or anything else a malformed value provokes) becomes 
 with the same request and an `error`, and the next correct answer completes it. What is read
 is bounded first (`bounds`). Call it before any side effect: the code before it re-runs on
 every resume.
+
+A usable answer from someone the policy refuses (`signoff.policy`: not in the request's
+groups, its requester, an earlier stage's approver, no identity at all) is refused the same
+way: the request stays pending, its `error` names who may answer, and nothing runs. The
+server's auth refuses such answers before they are written; this is the second line.
 """
 
 from __future__ import annotations
@@ -22,13 +27,15 @@ from signoff.approval.bounds import cut
 from signoff.approval.parsing import ArgsValidator, InvalidAnswer, accepted_answers, parse_answer
 from signoff.approval.shapes import (
     RESPONSE_SCHEMA,
+    WITHDRAW,
     ActionRequest,
     ApprovalRequest,
     Decision,
     DecisionType,
     build_request,
 )
-from signoff.audit import AuditEntry, audit_entry, current_reviewer
+from signoff.identity import run_identity
+from signoff.policy import deciders_for, decision_refusal
 
 _REQUEST_NAMESPACE = uuid.UUID("5f1c7a52-8a8e-4d0b-9a55-51907ff0c0de")
 
@@ -41,32 +48,10 @@ class Review:
     decisions: list[Decision]
     reviewer: str
 
-    def audit_entries(self) -> list[AuditEntry]:
-        """One audit entry per action: what was shown, what was decided, and what will run."""
-        return [
-            audit_entry(
-                stage=self.request["stage"],
-                action=action["name"],
-                decision=decision["type"],
-                reviewer=self.reviewer,
-                args_before=action["args"],
-                args_after=args_to_run(action, decision),
-                comment=decision.get("message"),
-                request_id=self.request["request_id"],
-            )
-            for action, decision in zip(
-                self.request["action_requests"], self.decisions, strict=True
-            )
-        ]
-
-
-def args_to_run(action: ActionRequest, decision: Decision) -> dict[str, Any] | None:
-    """The arguments `action` runs with under `decision`; `None` when it does not run."""
-    if decision["type"] == "approve":
-        return action["args"]
-    if decision["type"] == "edit":
-        return decision["args"]
-    return None
+    @property
+    def withdrawn(self) -> bool:
+        """Whether the requester (or an admin) withdrew the request instead of a decision."""
+        return self.decisions[0]["type"] == WITHDRAW
 
 
 def current_request_id(key: str = "") -> str:
@@ -83,6 +68,7 @@ def ask_for_decisions(
     allowed: list[list[DecisionType]],
     *,
     stage: str,
+    rule: str,
     requested_by: str,
     key: str = "",
     validate_args: ArgsValidator | None = None,
@@ -91,7 +77,9 @@ def ask_for_decisions(
 ) -> Review:
     """Show `actions` for review and return the first answer that parses.
 
-    `allowed[i]` lists the decisions accepted for `actions[i]`. The `request_id` is derived
+    `allowed[i]` lists the decisions accepted for `actions[i]`; `rule` names the policy rule
+    saying who may decide (a graph, `graph.stage` or a tool name); `requested_by` is who raised
+    the request (recorded in state by the run that started it). The `request_id` is derived
     from the thread and the running task (so it survives re-pauses of this node and differs for
     every other pause) and `key` (e.g. a tool-call id);
     `validate_args(name, args)` checks edited arguments; `require_reference` accepts only
@@ -104,6 +92,7 @@ def ask_for_decisions(
         request_id=current_request_id(key),
         stage=stage,
         requested_by=requested_by,
+        decided_by=deciders_for(rule),
         earlier_decisions=earlier_decisions,
     )
     error: str | None = None
@@ -118,7 +107,13 @@ def ask_for_decisions(
         except Exception as failure:  # noqa: BLE001 - the boundary: no answer may raise
             error = f"{_refusal(failure)} {accepted_answers(request)}"
             continue
-        return Review(request=request, decisions=decisions, reviewer=current_reviewer(config))
+        identity = run_identity(config)
+        withdrawing = decisions[0]["type"] == WITHDRAW
+        if refusal := decision_refusal(identity, request, withdrawing=withdrawing):
+            error = refusal
+            continue
+        assert identity is not None  # the policy refuses every answer without one
+        return Review(request=request, decisions=decisions, reviewer=identity.user)
 
 
 def _refusal(failure: Exception) -> str:

@@ -10,6 +10,8 @@ Accepted formats:
   as the reason (Agent Inbox answers a rejection that way).
 - Plain strings: approve/approved/yes, reject/rejected/no; any other text rejects with it as
   feedback. A string that starts with `{` or `[` is read as JSON.
+- Withdrawal, of the whole request: `"withdraw"` or `{"type": "withdraw", "message": ...}`.
+  Only the requester or an admin may send it (`signoff.policy`).
 
 Only answers within `bounds` (size, depth, JSON types) are read at all. Anything unusable
 raises `InvalidAnswer` with a message saying what was wrong and what is accepted.
@@ -28,13 +30,20 @@ from signoff.approval.bounds import (
     cut,
     shown,
 )
-from signoff.approval.shapes import ActionRequest, ApprovalRequest, Decision, DecisionType
+from signoff.approval.shapes import (
+    WITHDRAW,
+    ActionRequest,
+    ApprovalRequest,
+    Decision,
+    DecisionType,
+)
 
 ArgsValidator = Callable[[str, dict[str, Any]], dict[str, Any]]
 """Checks edited args for the named action; returns them normalised or raises ValueError."""
 
 APPROVE_WORDS = frozenset({"approve", "approved", "yes", "y", "accept", "accepted", "ok"})
 REJECT_WORDS = frozenset({"reject", "rejected", "no", "n", "deny", "denied"})
+WITHDRAW_WORDS = frozenset({"withdraw", "withdrawn"})
 
 
 class InvalidAnswer(ValueError):
@@ -53,7 +62,8 @@ def accepted_answers(request: ApprovalRequest) -> str:
         '{"decisions": [{"type": "approve"} | {"type": "edit", "edited_action": {"name", "args"}} '
         '| {"type": "reject", "message"} | {"type": "respond", "message"}]}, as Agent Inbox '
         '[{"type": "accept" | "edit" | "response" | "ignore", "args"}], or as text: '
-        '"approve"/"yes", "reject"/"no", or feedback (rejects with it).'
+        '"approve"/"yes", "reject"/"no", or feedback (rejects with it). The requester may '
+        'instead withdraw the request: "withdraw" or {"type": "withdraw", "message"}.'
     )
 
 
@@ -77,6 +87,8 @@ def parse_answer(
         return parse_answer(
             _json_from_text(answer), request, validate_args, require_reference=require_reference
         )
+    if (withdrawal := withdrawal_in(answer)) is not None:
+        return [withdrawal] * len(request["action_requests"])
     if require_reference and not (
         isinstance(answer, dict) and (answer.get("request_id") or answer.get("args_digest"))
     ):
@@ -114,6 +126,21 @@ def parse_answer(
         )
         for position, item in enumerate(items)
     ]
+
+
+def withdrawal_in(answer: Any) -> Decision | None:
+    """The withdrawal `answer` makes, or `None` when it is something else. Cheap and bounded:
+    the server's auth calls it on raw answers to know whose permission to check."""
+    if isinstance(answer, str):
+        if answer.strip().lower().rstrip(".!") in WITHDRAW_WORDS:
+            return Decision(type=WITHDRAW)
+        return None
+    if isinstance(answer, dict) and answer.get("type") == WITHDRAW:
+        message = answer.get("message")
+        if isinstance(message, str) and message.strip():
+            return Decision(type=WITHDRAW, message=message.strip())
+        return Decision(type=WITHDRAW)
+    return None
 
 
 def _allowed(request: ApprovalRequest, position: int) -> list[DecisionType]:

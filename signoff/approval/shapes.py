@@ -5,7 +5,8 @@ Agent Inbox adapters and langchain users recognise it, plus signoff's own fields
 
 - `request_id`: stable for one pending approval, across every re-pause of it.
 - `args_digest`: binds an answer to the exact arguments shown; an answer may echo it back.
-- `stage`, `requested_by`: who is being asked, on whose behalf.
+- `stage`, `requested_by`, `decided_by`: which stage is asked, who raised the request (they may
+  not decide it) and which groups may (`signoff.policy`).
 - `error`: why the previous answer was refused (`None` on the first pause).
 - `earlier_decisions`: what earlier stages decided, for chains of approvals.
 """
@@ -17,7 +18,11 @@ import json
 from typing import Any, Literal, NotRequired, TypedDict
 
 DecisionType = Literal["approve", "edit", "reject", "respond"]
+"""The decisions a request may allow an approver, per action."""
 DECISION_TYPES: tuple[DecisionType, ...] = ("approve", "edit", "reject", "respond")
+WITHDRAW = "withdraw"
+"""Not a decision on the action: the requester (or an admin) takes the whole request back.
+Always accepted from them, never from anyone else."""
 
 
 class ActionRequest(TypedDict):
@@ -69,7 +74,11 @@ class ApprovalRequest(TypedDict):
     """The approval stage being asked, e.g. `"review"`, `"manager"`, `"security"`."""
 
     requested_by: str
-    """Who or what asked for the action (a user id, `"agent"`, ...)."""
+    """The authenticated user who started the run that raised this request; they may not
+    decide it (four-eyes), but may withdraw it."""
+
+    decided_by: list[str]
+    """The groups whose members may decide this request (`signoff.toml` `[policy]`)."""
 
     error: str | None
     """Why the previous answer was refused and what is accepted; `None` on a first pause."""
@@ -81,14 +90,24 @@ class ApprovalRequest(TypedDict):
 class Decision(TypedDict):
     """One normalised answer for one action, whichever answer format it arrived in."""
 
-    type: DecisionType
-    """approve, edit (run with `args`), reject (with optional `message`) or respond."""
+    type: DecisionType | Literal["withdraw"]
+    """approve, edit (run with `args`), reject (with optional `message`), respond, or
+    withdraw (the requester took the request back; nothing runs)."""
 
     args: NotRequired[dict[str, Any]]
     """For `edit`: the validated replacement arguments."""
 
     message: NotRequired[str]
     """For `reject`: the reviewer's reason. For `respond`: the text returned as the result."""
+
+
+def args_to_run(action: ActionRequest, decision: Decision) -> dict[str, Any] | None:
+    """The arguments `action` runs with under `decision`; `None` when it does not run."""
+    if decision["type"] == "approve":
+        return action["args"]
+    if decision["type"] == "edit":
+        return decision["args"]
+    return None
 
 
 def args_digest(actions: list[ActionRequest], request_id: str = "", stage: str = "") -> str:
@@ -114,6 +133,7 @@ def build_request(
     request_id: str,
     stage: str,
     requested_by: str,
+    decided_by: list[str],
     earlier_decisions: list[dict[str, Any]] | None = None,
 ) -> ApprovalRequest:
     """Assemble the interrupt value for `actions`, with `allowed[i]` the decisions for action i."""
@@ -127,6 +147,7 @@ def build_request(
         args_digest=args_digest(actions, request_id, stage),
         stage=stage,
         requested_by=requested_by,
+        decided_by=decided_by,
         error=None,
     )
     if earlier_decisions is not None:

@@ -14,7 +14,8 @@ instance credentials, and chat completions from a rule-based DEVELOPMENT MODEL (
 `python -m signoff.emulator` serves it in the foreground.
 """
 
-from signoff.emulator.app import DEV_TOKEN, Emulator, EmulatorSettings
+from signoff.emulator.app import Emulator, EmulatorSettings
+from signoff.emulator.identity import DEV_TOKEN
 from signoff.emulator.responder import MODEL_NAME, respond
 from signoff.emulator.server import RunningEmulator, start_emulator
 

@@ -42,7 +42,6 @@ from signoff.emulator.functions import Functions
 from signoff.emulator.genie import Genie
 from signoff.emulator.jobs import Jobs
 
-DEV_TOKEN = "dapi-signoff-emulator"
 DATASET_FILE = "signoff.db"
 OPEN_PATHS = ("/.well-known/", "/emulator/")
 

@@ -2,36 +2,85 @@
 
 `GET /.well-known/databricks-config` is the host-metadata probe databricks-sdk makes (without
 credentials) every time a `Config` is built; `GET /api/2.0/preview/scim/v2/Me` is
-`WorkspaceClient.current_user.me()`. Every token is the same single developer user.
+`WorkspaceClient.current_user.me()`, answered for the caller's bearer token:
+
+- `DEV_TOKEN` is the service identity the agents use towards the workspace (`USER_NAME`);
+- the development users' tokens (`DEV_USERS`, documented in the README) are people with
+  Databricks groups, the roles signoff's policy names;
+- any other token is unknown to `/Me` (401), so it authenticates nobody.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from signoff.emulator.errors import ApiError
+
+DEV_TOKEN = "dapi-signoff-emulator"
 USER_NAME = "dev@signoff.local"
 USER_ID = "4242424242424242"
 WORKSPACE_ID = "1234567890123456"
 
 
-def scim_user() -> dict[str, object]:
-    """The calling user as SCIM returns it."""
+@dataclass(frozen=True)
+class DevUser:
+    """A development user of the emulated workspace."""
+
+    id: str
+    user_name: str
+    groups: tuple[str, ...]
+
+
+DEV_USERS: dict[str, DevUser] = {
+    "dapi-dev-alice": DevUser("1001", "alice@signoff.local", ("users",)),
+    "dapi-dev-bob": DevUser("1002", "bob@signoff.local", ("users", "managers", "support-leads")),
+    "dapi-dev-carol": DevUser(
+        "1003", "carol@signoff.local", ("users", "security", "data-engineers")
+    ),
+    "dapi-dev-dave": DevUser("1004", "dave@signoff.local", ("users", "managers", "security")),
+    "dapi-dev-erin": DevUser("1005", "erin@signoff.local", ("users", "signoff-admins")),
+}
+"""Bearer token → development user. These exact tokens are documented for people trying the
+project: keep them."""
+
+SERVICE_USER = DevUser(USER_ID, USER_NAME, ("users",))
+
+
+def scim_user(user: DevUser = SERVICE_USER) -> dict[str, object]:
+    """`user` as SCIM returns it."""
+    given = user.user_name.split("@")[0].capitalize()
     return {
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-        "id": USER_ID,
-        "userName": USER_NAME,
-        "displayName": "Signoff Developer",
-        "name": {"givenName": "Signoff", "familyName": "Developer"},
+        "id": user.id,
+        "userName": user.user_name,
+        "displayName": "Signoff Developer" if user is SERVICE_USER else given,
+        "name": {"givenName": given, "familyName": "Signoff"},
         "active": True,
-        "emails": [{"value": USER_NAME, "type": "work", "primary": True}],
-        "groups": [{"display": "users", "value": "1", "$ref": "Groups/1"}],
+        "emails": [{"value": user.user_name, "type": "work", "primary": True}],
+        "groups": [
+            {"display": group, "value": str(number), "$ref": f"Groups/{number}"}
+            for number, group in enumerate(user.groups, start=1)
+        ],
     }
 
 
-async def _me(_: Request) -> JSONResponse:
-    return JSONResponse(scim_user())
+def caller(request: Request) -> DevUser | None:
+    """The user the request's bearer token belongs to, or `None` for an unknown token."""
+    token = request.headers.get("authorization", "").partition(" ")[2].strip()
+    if token == DEV_TOKEN:
+        return SERVICE_USER
+    return DEV_USERS.get(token)
+
+
+async def _me(request: Request) -> Response:
+    user = caller(request)
+    if user is None:
+        return ApiError(401, "UNAUTHENTICATED", "Invalid access token.").response()
+    return JSONResponse(scim_user(user))
 
 
 async def _host_metadata(_: Request) -> JSONResponse:

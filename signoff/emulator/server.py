@@ -17,8 +17,9 @@ from types import TracebackType
 
 import uvicorn
 
-from signoff.emulator.app import DEV_TOKEN, Emulator, EmulatorSettings
+from signoff.emulator.app import Emulator, EmulatorSettings
 from signoff.emulator.genie import SPACE_ID, SPACE_TITLE
+from signoff.emulator.identity import DEV_TOKEN
 
 LOOPBACK = "127.0.0.1"
 STARTUP_TIMEOUT_SECONDS = 10.0
@@ -108,7 +109,7 @@ def serve_forever(settings: EmulatorSettings, *, host: str, port: int) -> None:
         "signoff local Databricks workspace emulator (offline development; its chat model "
         "is a rule-based development model, not an LLM)\n"
         f"host:      {url}\n"
-        f"token:     {DEV_TOKEN} (any non-empty token is accepted)\n"
+        f"token:     {DEV_TOKEN} (the service identity; the dapi-dev-* users are in the README)\n"
         f"jobs:      {jobs}\n"
         f"genie:     space {SPACE_ID} ({SPACE_TITLE})\n"
         f"functions: {', '.join(emulator.functions.infos)}\n"

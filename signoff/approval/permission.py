@@ -1,0 +1,31 @@
+"""Whether a resume may be applied at all: the check before an answer reaches a thread.
+
+The server's auth (`signoff.auth`) and `SignoffAgent` both call `resume_refusal` before a
+resume is written, so an answer from someone the policy refuses is a 403 (or an error reply)
+and the thread stays exactly as it was. The review node applies the same policy again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from signoff.approval.parsing import withdrawal_in
+from signoff.identity import Identity
+from signoff.policy import decision_refusal
+
+
+def resume_refusal(
+    identity: Identity | None, pending: dict[str, dict[str, Any]], resume: Any
+) -> str | None:
+    """Why `identity` may not send `resume` to a thread waiting on `pending` (interrupt id →
+    request), or `None`. A map keyed by pending interrupt ids answers those; any other value
+    answers every pending request."""
+    if isinstance(resume, dict) and resume and set(resume) <= set(pending):
+        answered = {interrupt_id: resume[interrupt_id] for interrupt_id in resume}
+    else:
+        answered = dict.fromkeys(pending, resume)
+    for interrupt_id, answer in answered.items():
+        withdrawing = withdrawal_in(answer) is not None
+        if refusal := decision_refusal(identity, pending[interrupt_id], withdrawing=withdrawing):
+            return refusal
+    return None

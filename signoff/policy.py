@@ -1,0 +1,96 @@
+"""Who may decide what: the one policy the server's auth and every review node apply.
+
+The rules live in `signoff.toml` `[policy]` (see `signoff.settings`):
+
+- each request may be decided by members of the groups its rule names (`decided_by` in the
+  request: a graph, a `graph.stage` of a chain, or a sensitive tool);
+- four-eyes: nobody decides a request they raised (`requested_by`, the authenticated user who
+  started the run that raised it), and nobody decides two stages of one chain;
+- the requester or an admin may withdraw a request;
+- only admins edit thread state, fork runs from old checkpoints, set run-time context, delete
+  threads and manage assistants and crons.
+
+Every refusal is a sentence saying who would be allowed. The same functions run in
+`signoff.auth` (before anything is written: 403) and in `signoff.approval.ask` (the second line
+of defence: the node pauses again with the refusal as its error, and nothing runs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from signoff.identity import Identity
+from signoff.settings import load_settings
+
+SIGN_IN = (
+    "Deciding needs a signed-in user: send `Authorization: Bearer <token>` (a Databricks token; "
+    "offline, one of the README's dapi-dev-* users). Studio's development bypass and the "
+    "server's in-process calls can read threads but never decide."
+)
+
+
+def deciders_for(rule: str) -> list[str]:
+    """The groups whose members may decide requests under `rule` (Unity Catalog tools match
+    as `catalog.schema.fn` or `catalog__schema__fn`); the `default` rule otherwise."""
+    deciders = load_settings().deciders
+    for name in (rule, rule.replace("__", ".")):
+        if name in deciders:
+            return sorted(deciders[name])
+    return sorted(deciders["default"])
+
+
+def admin_groups() -> list[str]:
+    """The groups whose members are signoff admins."""
+    return sorted(load_settings().admins)
+
+
+def is_admin(identity: Identity | None) -> bool:
+    """Whether `identity` is in an admin group."""
+    return identity is not None and bool(identity.groups & load_settings().admins)
+
+
+def decision_refusal(
+    identity: Identity | None, request: dict[str, Any], *, withdrawing: bool = False
+) -> str | None:
+    """Why `identity` may not answer `request` (an `ApprovalRequest`), or `None` if it may.
+    `withdrawing`: the answer withdraws the request instead of deciding it."""
+    requester = request.get("requested_by")
+    groups = request.get("decided_by") or []
+    who = f"a member of {', '.join(groups)}"
+    if identity is None:
+        return f"{SIGN_IN} This request may be decided by {who}, other than {requester}."
+    if withdrawing:
+        if identity.user == requester or is_admin(identity):
+            return None
+        return (
+            f"{identity.user} may not withdraw this request: only {requester}, who raised it, "
+            f"or a member of {', '.join(admin_groups())} may. It may be decided by {who}."
+        )
+    stage = request.get("stage", "review")
+    if not identity.groups & set(groups):
+        mine = ", ".join(sorted(identity.groups)) or "no groups"
+        return (
+            f"{identity.user} may not decide stage {stage!r}: it needs a member of "
+            f"{', '.join(groups)} (their groups: {mine}), other than {requester}."
+        )
+    if identity.user == requester:
+        return (
+            f"{identity.user} raised this request, so cannot decide it (four-eyes): "
+            f"{who} other than them must. The requester may withdraw it instead."
+        )
+    for earlier in request.get("earlier_decisions") or []:
+        if earlier.get("reviewer") == identity.user:
+            return (
+                f"{identity.user} already decided stage {earlier.get('stage')!r} of this chain, "
+                f"so cannot decide stage {stage!r} too (four-eyes): {who} who decided no "
+                "other stage must."
+            )
+    return None
+
+
+def admin_refusal(identity: Identity | None, doing: str) -> str | None:
+    """Why `identity` may not do the admin-only thing `doing`, or `None` if it may."""
+    if is_admin(identity):
+        return None
+    who = identity.user if identity else "An unidentified caller"
+    return f"{who} may not {doing}: only members of {', '.join(admin_groups())} may."

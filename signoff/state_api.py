@@ -1,0 +1,77 @@
+"""The graphs as the server serves them: every state edit through the state API is audited.
+
+`update_state` is for admins only (`signoff.auth` refuses everyone else before it runs). Each
+edit it makes is recorded on the thread's signed trail as a `state_edit` entry naming the
+admin, the keys written and their values before and after: `served(graph)` is the factory
+`langgraph.json` points at, and for the state API (`access_context == "threads.update"`) it
+hands the server a copy of the graph whose `abulk_update_state` appends that entry to every
+update. An edit that writes `audit` itself breaks the chain, so execution refuses to run
+anything on it. Clearing a pending request (`values: null`) is refused: withdraw it instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.pregel import Pregel
+from langgraph.types import StateUpdate
+from langgraph_sdk.runtime import ServerRuntime
+
+from signoff.audit import audit_key, state_edit_entry
+from signoff.identity import identity_of
+
+EDITOR = "signoff_state_editor"
+"""Configurable key carrying the admin who edits (set by `served`, never by a client)."""
+
+GraphSource = CompiledStateGraph | Callable[[], Awaitable[CompiledStateGraph]]
+
+
+def served(source: GraphSource) -> Callable[[ServerRuntime], Awaitable[CompiledStateGraph]]:
+    """The server's factory for `source` (a compiled graph, or an async factory of one)."""
+
+    async def graph(runtime: ServerRuntime) -> CompiledStateGraph:
+        compiled = source if isinstance(source, Pregel) else await source()
+        if runtime.access_context != "threads.update":
+            return compiled
+        identity = identity_of(runtime.user)
+        editor = identity.user if identity else "the server (in-process call)"
+        attrs = {k: v for k, v in compiled.__dict__.items() if k != "__orig_class__"}
+        return StateEditsAudited(**attrs).with_config(configurable={EDITOR: editor})
+
+    return graph
+
+
+class StateEditsAudited(CompiledStateGraph):
+    """A compiled graph whose state updates each carry a signed `state_edit` audit entry."""
+
+    async def abulk_update_state(
+        self, config: RunnableConfig, supersteps: Sequence[Sequence[StateUpdate]]
+    ) -> RunnableConfig:
+        """Apply the updates, each with an audit entry naming the editor."""
+        await asyncio.to_thread(audit_key)  # read the key file off the event loop, once
+        editor = str((self.config.get("configurable") or {}).get(EDITOR))
+        thread_id = str(config["configurable"]["thread_id"])
+        state = await self.aget_state(config)
+        values, trail = dict(state.values), list(state.values.get("audit") or [])
+        audited = []
+        for superstep in supersteps:
+            step = []
+            for update in superstep:
+                if not isinstance(update.values, dict):
+                    raise ValueError(
+                        "A state edit must write an object of state keys. To close a pending "
+                        'request, its requester or an admin withdraws it by answering "withdraw".'
+                    )
+                before = {key: values.get(key) for key in update.values}
+                entry = state_edit_entry(
+                    editor, before, update.values, update.as_node, trail, thread_id
+                )
+                written = {**update.values, "audit": [*update.values.get("audit", []), entry]}
+                step.append(StateUpdate(written, update.as_node, update.task_id))
+                values |= update.values
+                trail = [*trail, *update.values.get("audit", []), entry]
+            audited.append(step)
+        return await super().abulk_update_state(config, audited)
