@@ -419,7 +419,7 @@ PROFILE_ROWS: list[tuple[str, Matcher]] = [
     ("      args_digest (json + sha256)", _function("approval/shapes.py", "args_digest")),
     ("    parse_answer", _function("approval/parsing.py", "parse_answer")),
     ("    check_bounds", _function("approval/bounds.py", "check_bounds")),
-    ("    Review.audit_entries", _function("approval/ask.py", "audit_entries")),
+    ("    audit.signed (HMAC)", _function("signoff/audit.py", "signed")),
     ("    interrupt()", _function("langgraph/types.py", "interrupt")),
     ("route_tool_calls (Send list)", _function("tool_review.py", "route_tool_calls")),
     ("Send task preparation", _function("pregel/_algo.py", "prepare_push_task_send")),
@@ -552,13 +552,8 @@ def calls_table(cycles: int) -> Table:
 
 def protocol_table(repeat: int) -> Table:
     """Microseconds per call of signoff's approval-protocol helpers, outside any graph."""
-    from signoff.approval import (
-        ActionRequest,
-        Review,
-        args_digest,
-        build_request,
-        parse_answer,
-    )
+    from signoff.approval import ActionRequest, args_digest, build_request, parse_answer
+    from signoff.audit import signed, trail_problem
 
     actions = [ActionRequest(name=TOOL_NAME, args=dict(PAYMENT_ARGS), description="pay")]
     table = Table(
@@ -568,19 +563,27 @@ def protocol_table(repeat: int) -> Table:
 
     def request() -> Any:
         return build_request(
-            actions, [["approve", "reject"]], request_id="r", stage="review", requested_by="a"
+            actions,
+            [["approve", "reject"]],
+            request_id="r",
+            stage="review",
+            requested_by="a",
+            decided_by=["managers"],
         )
 
     try:
         built = request()
-        review = Review(request=built, decisions=parse_answer(APPROVE, built), reviewer="anon")
+        parse_answer(APPROVE, built)
+        entry = {"decision": "approve", "reviewer": "bob", "args_before": dict(PAYMENT_ARGS)}
+        signed_one = signed([entry], [], "t")  # type: ignore[list-item]
         helpers: list[tuple[str, Callable[[], Any], int]] = [
             ("build_request", request, 2),
             ("args_digest", lambda: args_digest(actions, "r", "review"), 2),
             ("uuid5 request id", lambda: uuid.uuid5(uuid.NAMESPACE_URL, "t/ns/call_1"), 2),
             ("parse_answer(decisions)", lambda: parse_answer(APPROVE, built), 1),
             ("parse_answer('approve')", lambda: parse_answer("approve", built), 0),
-            ("Review.audit_entries", review.audit_entries, 1),
+            ("sign one audit entry", lambda: signed(signed_one, [], "t"), 1),
+            ("trail_problem (1 entry)", lambda: trail_problem(signed_one, "t"), 1),
         ]
     except Exception as error:  # noqa: BLE001 - the protocol is being edited; report, go on
         table.note(f"not measured: the helpers' API changed ({type(error).__name__}: {error})")
