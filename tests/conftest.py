@@ -177,7 +177,8 @@ class Flow:
         """Answer the pending interrupt(s) with `answer` (a value or a map by interrupt id), as
         development user `as_user`, by default one the policy allows to decide them."""
         if as_user is None:
-            as_user = decider_for((await self.pending())[0]["value"])
+            pending = await self.pending()
+            as_user = decider_for(pending[0]["value"]) if pending else "bob"
         return await self.clients(as_user).runs.wait(
             self.thread_id, self.graph, command={"resume": answer}, **run
         )
