@@ -130,7 +130,7 @@ async def test_a_forged_approval_written_by_an_admin_runs_nothing(flow, admin):
         "prev": "",
         "signature": "0" * 64,
     }
-    await admin.threads.update_state(run.thread_id, {"audit": [forged]}, as_node="review")
+    await admin.threads.update_state(run.thread_id, {"audit": [forged]}, as_node="auto_approve")
     result = await run.client.runs.wait(run.thread_id, "approve_reject", input=None)
     assert result["status"] == "refused" and "does not verify" in result["reason"]
     assert "entry 1" in result["reason"] and run.executions() == []
@@ -144,7 +144,7 @@ async def test_an_entry_signed_for_another_thread_runs_nothing(flow, admin):
     approval = (await done.resume("approve"))["audit"][-1]
     run = flow("approve_reject")
     await run.start(PAYMENT)
-    await admin.threads.update_state(run.thread_id, {"audit": [approval]}, as_node="review")
+    await admin.threads.update_state(run.thread_id, {"audit": [approval]}, as_node="auto_approve")
     result = await run.client.runs.wait(run.thread_id, "approve_reject", input=None)
     assert result["status"] == "refused" and "another thread" in result["reason"]
     assert run.executions() == []
