@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from signoff.approval.shapes import DecisionType
 
 DEFAULT_FILE = Path(__file__).resolve().parents[1] / "signoff.toml"
+DEFAULT_ADMINS = "signoff-admins"
+"""The admin group when `[policy]` names none; it also decides what no rule covers."""
 ALL_DECISIONS: list[DecisionType] = ["approve", "edit", "reject", "respond"]
 """Every decision a review may allow (`signoff.approval.shapes.DECISION_TYPES`)."""
 
@@ -77,12 +79,14 @@ def load_settings(path: str | None = None) -> Settings:
             'accepted; list at least one decision, or mark the tool safe in [review] "safe".'
         )
     policy = data.get("policy", {})
+    admins = frozenset(policy.get("admins", [DEFAULT_ADMINS]))
     deciders = {rule: frozenset(groups) for rule, groups in policy.get("deciders", {}).items()}
+    deciders.setdefault("default", admins)
     nobody = sorted(rule for rule, groups in deciders.items() if not groups)
-    if nobody or "default" not in deciders:
+    if nobody:
         raise ValueError(
-            f"{file}: [policy.deciders] must name at least one group for every rule {nobody} "
-            'and have a "default" rule, so that every request can be decided by someone.'
+            f"{file}: [policy.deciders] names no group for {nobody}, so nobody could ever "
+            "decide those requests; list at least one group."
         )
     return Settings(
         job_id=int(databricks["job_id"]),
@@ -92,5 +96,5 @@ def load_settings(path: str | None = None) -> Settings:
         safe_tools=frozenset(review.get("safe", [])),
         decisions=decisions,
         deciders=deciders,
-        admins=frozenset(policy.get("admins", [])),
+        admins=admins,
     )

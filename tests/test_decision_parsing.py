@@ -29,6 +29,7 @@ def request(*allowed, actions=1):
         request_id="r",
         stage="review",
         requested_by="u",
+        decided_by=["managers"],
     )
 
 
@@ -146,6 +147,7 @@ def test_review_config_is_enforced_per_action():
         request_id="r",
         stage="s",
         requested_by="u",
+        decided_by=["managers"],
     )
     assert parse_answer(
         {"decisions": [{"type": "respond", "message": "x"}, {"type": "reject"}]}, mixed
