@@ -120,18 +120,18 @@ def _forbid_unless_admin(identity: Identity | None, doing: str) -> None:
 
 
 async def _pending_requests(thread_id: str) -> dict[str, dict[str, Any]]:
-    """Interrupt id → approval request, for every request the thread waits on (none for a
-    thread that does not exist yet). Read through the server's in-process client."""
+    """Interrupt id → approval request, for every request the thread's latest checkpoint
+    waits on (none for a thread that does not exist yet). Read from the checkpoint, not the
+    thread record, which a server restart can lose; through the in-process client."""
     try:
-        thread = await get_client().threads.get(thread_id)
+        state = await get_client().threads.get_state(thread_id)
     except Exception as error:  # noqa: BLE001 - a missing thread waits on nothing
         if getattr(getattr(error, "response", None), "status_code", None) == 404:
             return {}
         raise
     return {
         interrupt["id"]: interrupt["value"]
-        for interrupts in (thread.get("interrupts") or {}).values()
-        for interrupt in interrupts
+        for interrupt in state.get("interrupts") or []
         if isinstance(interrupt.get("value"), dict)
     }
 

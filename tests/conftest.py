@@ -9,21 +9,20 @@ policy allows, unless a test names one.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from databricks.sdk import WorkspaceClient
-from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
 from signoff.emulator.app import EmulatorSettings
-from signoff.emulator.identity import DEV_USERS, USER_NAME
+from signoff.emulator.identity import USER_NAME
 from signoff.emulator.server import RunningEmulator, start_emulator
 from signoff.ledger import read_entries
+from tests.dev_users import Clients, decider_for, signed_in_clients
 from tests.langgraph_server import LanggraphServer, copy_project
 from tests.postgres import PostgresCluster
 
@@ -76,36 +75,10 @@ def server(
     running.stop()
 
 
-TOKENS = {user.user_name.split("@")[0]: token for token, user in DEV_USERS.items()}
-"""Development user's short name (alice, bob, carol, dave, erin) → bearer token."""
-GROUPS = {user.user_name: set(user.groups) for user in DEV_USERS.values()}
-
-
-def user_name(name: str) -> str:
-    """The full user name of development user `name`, e.g. `bob@signoff.local`."""
-    return f"{name}@signoff.local"
-
-
-def signed_in(url: str, name: str) -> LangGraphClient:
-    """A `langgraph-sdk` client for `url` signed in as development user `name`."""
-    return get_client(url=url, headers={"Authorization": f"Bearer {TOKENS[name]}"})
-
-
-Clients = Callable[[str], LangGraphClient]
-
-
 @pytest.fixture
 async def clients(server: LanggraphServer) -> AsyncIterator[Clients]:
     """Factory: `clients("bob")` is a client of the session's server signed in as bob."""
-    async with AsyncExitStack() as stack:
-        made: dict[str, LangGraphClient] = {}
-
-        def client_for(name: str) -> LangGraphClient:
-            if name not in made:
-                made[name] = signed_in(server.url, name)
-                stack.push_async_callback(made[name].aclose)
-            return made[name]
-
+    async with signed_in_clients(server.url) as client_for:
         yield client_for
 
 
@@ -120,19 +93,6 @@ def client(clients: Clients) -> LangGraphClient:
 def admin(clients: Clients) -> LangGraphClient:
     """The session's server, signed in as erin (group `signoff-admins`)."""
     return clients("erin")
-
-
-def decider_for(request: dict[str, Any]) -> str:
-    """A development user the policy lets decide `request`: in its groups, not its requester,
-    and no decider of an earlier stage."""
-    excluded = {request["requested_by"]} | {
-        earlier["reviewer"] for earlier in request.get("earlier_decisions") or []
-    }
-    for name in TOKENS:
-        full = user_name(name)
-        if full not in excluded and GROUPS[full] & set(request["decided_by"]):
-            return name
-    raise LookupError(f"no development user may decide {request['decided_by']}")
 
 
 def tagged_job_runs(emulator: RunningEmulator, tag: str) -> list[dict[str, Any]]:
@@ -177,7 +137,8 @@ class Flow:
         """Answer the pending interrupt(s) with `answer` (a value or a map by interrupt id), as
         development user `as_user`, by default one the policy allows to decide them."""
         if as_user is None:
-            pending = await self.pending()
+            state = await self.client.threads.get_state(self.thread_id)
+            pending = state["interrupts"]  # the checkpoint's, which survive a lost thread record
             as_user = decider_for(pending[0]["value"]) if pending else "bob"
         return await self.clients(as_user).runs.wait(
             self.thread_id, self.graph, command={"resume": answer}, **run

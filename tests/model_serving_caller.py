@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from signoff.serving import SignoffAgent
-from tests.conftest import TOKENS, decider_for
+from tests.dev_users import TOKENS, decider_for
 
 
 @contextmanager

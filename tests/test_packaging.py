@@ -38,7 +38,7 @@ def test_every_graph_is_registered_with_a_description():
     for entry in config["graphs"].values():
         assert len(entry["description"]) > 30
         module, _, attribute = entry["path"].partition(":")
-        assert (REPO / module).exists() and attribute == "graph"
+        assert (REPO / module).exists() and attribute == "served_graph"
 
 
 def test_langgraph_validate_passes():

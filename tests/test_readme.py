@@ -15,7 +15,8 @@ EXAMPLES = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), 
 
 def run_example(example: str, url: str) -> str:
     """Run one README example against `url` and return what it printed."""
-    assert 'get_client(url="http://127.0.0.1:2024")' in example
+    assert '"http://127.0.0.1:2024"' in example
+    assert '{"Authorization": "Bearer dapi-dev-' in example
     script = example.replace("http://127.0.0.1:2024", url)
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=180

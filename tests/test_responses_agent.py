@@ -403,19 +403,20 @@ def test_deploy_script_dry_run_contacts_nothing():
 
 
 @pytest.mark.parametrize(
-    ("caller", "refusal"),
-    [("alice", "four-eyes"), ("carol", "needs a member of managers")],
+    ("requester", "caller", "refusal"),
+    [("bob", "bob", "four-eyes"), ("alice", "carol", "needs a member of managers")],
 )
 def test_a_decision_the_policy_refuses_raises_and_leaves_the_request_pending(
-    agent, caller, refusal
+    agent, requester, caller, refusal
 ):
     approve_reject = agent("approve_reject")
-    paused = approve_reject.predict(payload(input=PAYMENT))
+    calling_as(requester)
+    paused = approve_reject.agent.predict(payload(input=PAYMENT))
     thread_id = paused.custom_outputs["thread_id"]
     [call] = paused.custom_outputs["pending_tool_calls"]
     calling_as(caller)  # what Model Serving says about the caller; the body cannot say it
     body = payload(thread_id=thread_id, decision="approve")
-    body["context"] = {"user_id": "bob@signoff.local"}
+    body["context"] = {"user_id": "dave@signoff.local"}
     with pytest.raises(PermissionError, match=refusal):
         approve_reject.agent.predict(body)
     state = approve_reject.open().get_state({"configurable": {"thread_id": thread_id}})
@@ -423,4 +424,4 @@ def test_a_decision_the_policy_refuses_raises_and_leaves_the_request_pending(
     assert [e for e in read_entries() if e["thread_id"] == thread_id] == []
     done = approve_reject.resume("approve", thread_id)
     assert text_of(done).startswith("Finished: executed.")
-    assert values(approve_reject, thread_id)["requested_by"] == "alice@signoff.local"
+    assert values(approve_reject, thread_id)["requested_by"] == f"{requester}@signoff.local"

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph_sdk import get_client
 from langgraph_sdk.errors import NotFoundError
 
 from signoff.checkpointer import async_checkpointer
 from tests.conftest import Flow
+from tests.dev_users import signed_in_clients
 from tests.langgraph_server import LanggraphServer, copy_project
 
 WAITING = {
@@ -57,9 +57,9 @@ async def durable_server(
 async def start_every_graph(server: LanggraphServer, emulator) -> list[Flow]:
     """One thread per graph, each paused for approval."""
     flows = []
-    async with get_client(url=server.url) as client:
+    async with signed_in_clients(server.url) as clients:
         for graph, payload in WAITING.items():
-            flow = Flow(client, server, emulator, graph)
+            flow = Flow(clients, server, emulator, graph)
             await flow.start(payload(flow.tag))
             assert await flow.status() == "interrupted", graph
             flows.append(flow)
@@ -68,7 +68,8 @@ async def start_every_graph(server: LanggraphServer, emulator) -> list[Flow]:
 
 async def requests_of(server: LanggraphServer, flows: list[Flow]) -> dict[str, Any]:
     """The pending interrupt values in each flow's checkpointed state, by thread id."""
-    async with get_client(url=server.url) as client:
+    async with signed_in_clients(server.url) as clients:
+        client = clients("alice")
         return {
             flow.thread_id: [
                 i["value"] for i in (await client.threads.get_state(flow.thread_id))["interrupts"]
@@ -79,15 +80,17 @@ async def requests_of(server: LanggraphServer, flows: list[Flow]) -> dict[str, A
 
 async def statuses(server: LanggraphServer, flows: list[Flow]) -> set[str]:
     """The dev server's recorded status of each flow's thread."""
-    async with get_client(url=server.url) as client:
+    async with signed_in_clients(server.url) as clients:
+        client = clients("alice")
         return {(await client.threads.get(flow.thread_id))["status"] for flow in flows}
 
 
 async def approve_to_the_end(server: LanggraphServer, flows: list[Flow]) -> None:
     """Approve every pause of every flow until nothing is pending; each executes once."""
-    async with get_client(url=server.url) as client:
+    async with signed_in_clients(server.url) as clients:
+        client = clients("alice")
         for flow in flows:
-            flow.client = client
+            flow.clients, flow.client = clients, client
             while (await client.threads.get_state(flow.thread_id))["interrupts"]:
                 await flow.resume("approve")
             assert await flow.status() == "idle", flow.graph
@@ -125,7 +128,8 @@ async def test_sigkill_loses_no_checkpoint(durable_server, emulator, checkpointe
     await asyncio.to_thread(durable_server.start)
     assert await statuses(durable_server, flushed) == {"interrupted"}
     after = await requests_of(durable_server, flushed)
-    async with get_client(url=durable_server.url) as client:
+    async with signed_in_clients(durable_server.url) as clients:
+        client = clients("alice")
         for flow in unflushed:
             with pytest.raises(NotFoundError):
                 await client.threads.get(flow.thread_id)

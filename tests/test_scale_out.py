@@ -22,7 +22,6 @@ from signoff.ledger import read_entries
 from tests.conftest import tagged_job_runs, tagged_refunds
 from tests.langgraph_server import REPO
 
-WORKER = REPO / "tests" / "serving_worker.py"
 RUNS_GET = "/api/2.2/jobs/runs/get"
 
 
@@ -44,7 +43,7 @@ def launch(
 ) -> subprocess.Popen[str]:
     """Start a replica serving `request` on `graph`."""
     return subprocess.Popen(
-        [sys.executable, str(WORKER), graph, json.dumps(request)],
+        [sys.executable, "-m", "tests.serving_worker", graph, json.dumps(request)],
         env=env,
         cwd=REPO,
         stdout=subprocess.PIPE,
