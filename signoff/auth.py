@@ -26,14 +26,9 @@ from langgraph_sdk import Auth, get_client
 
 from signoff.approval.permission import resume_refusal
 from signoff.identity import Identity, UnknownToken, identity_of, resolve_token
-from signoff.policy import admin_refusal
+from signoff.policy import HOW_TO_SIGN_IN, admin_refusal
 
 auth = Auth()
-
-SIGN_IN = (
-    "Send `Authorization: Bearer <token>`: a Databricks token of the workspace (offline: one of "
-    "the README's development users, e.g. dapi-dev-alice)."
-)
 
 
 @auth.authenticate
@@ -41,12 +36,14 @@ async def authenticate(authorization: str | None) -> dict[str, Any]:
     """Resolve the bearer token to a user and their groups; 401 without a valid one."""
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Auth.exceptions.HTTPException(status_code=401, detail=f"Not signed in. {SIGN_IN}")
+        raise Auth.exceptions.HTTPException(
+            status_code=401, detail=f"Not signed in. {HOW_TO_SIGN_IN}"
+        )
     try:
         identity = await asyncio.to_thread(resolve_token, token.strip())
     except UnknownToken as error:
         raise Auth.exceptions.HTTPException(
-            status_code=401, detail=f"Unknown token ({error}). {SIGN_IN}"
+            status_code=401, detail=f"Unknown token ({error}). {HOW_TO_SIGN_IN}"
         ) from None
     return identity.as_auth_user()
 
@@ -70,13 +67,14 @@ async def on_run(ctx: Auth.types.AuthContext, value: Auth.types.RunsCreate) -> N
             "stages and endpoints; create an assistant for other settings)",
         )
     thread_id = value.get("thread_id")
-    if thread_id is None:
-        return
+    answering, adding_input = "resume" in command, kwargs.get("input") is not None
+    if thread_id is None or not (answering or adding_input):
+        return  # a new thread, or a run that only continues: nothing pending to protect
     pending = await _pending_requests(str(thread_id))
-    if "resume" in command and pending:
+    if answering and pending:
         if refusal := resume_refusal(identity, pending, command["resume"]):
             raise Auth.exceptions.HTTPException(status_code=403, detail=refusal)
-    elif kwargs.get("input") is not None and pending:
+    elif adding_input and pending:
         raise Auth.exceptions.HTTPException(status_code=409, detail=_still_pending(pending))
 
 

@@ -22,11 +22,11 @@ from typing import Any
 from signoff.identity import Identity
 from signoff.settings import load_settings
 
-SIGN_IN = (
-    "Deciding needs a signed-in user: send `Authorization: Bearer <token>` (a Databricks token; "
-    "offline, one of the README's dapi-dev-* users). Studio's development bypass and the "
-    "server's in-process calls can read threads but never decide."
+HOW_TO_SIGN_IN = (
+    "Send `Authorization: Bearer <token>`: a Databricks token of the workspace (offline: one of "
+    "the README's development users, e.g. dapi-dev-alice)."
 )
+"""What every refusal for a missing identity tells the caller to do."""
 
 
 def deciders_for(rule: str) -> list[str]:
@@ -58,7 +58,11 @@ def decision_refusal(
     groups = request.get("decided_by") or []
     who = f"a member of {', '.join(groups)}"
     if identity is None:
-        return f"{SIGN_IN} This request may be decided by {who}, other than {requester}."
+        return (
+            f"Deciding needs a signed-in user. {HOW_TO_SIGN_IN} Studio's development bypass and "
+            "the server's in-process calls can read threads but never decide. This request may "
+            f"be decided by {who}, other than {requester}."
+        )
     if withdrawing:
         if identity.user == requester or is_admin(identity):
             return None

@@ -304,7 +304,7 @@ def _resume(
             f"Unknown thread_id {thread_id!r}: no thread has started with it. Send the "
             "thread_id returned in custom_outputs, or a new message without thread_id."
         )
-    pending = [interrupt.id for interrupt in snapshot.interrupts]
+    pending = {interrupt.id: interrupt.value for interrupt in snapshot.interrupts}
     if not pending:
         raise ValueError(
             f"Thread {thread_id!r} is not waiting for a decision. Send a new message in "
@@ -320,8 +320,7 @@ def _resume(
                 f"it waits on {', '.join(pending)} (the `id` of each pending_tool_calls entry)."
             )
         resume = answer.by_id
-    requests = {interrupt.id: interrupt.value for interrupt in snapshot.interrupts}
-    if refusal := resume_refusal(identity, requests, resume):
+    if refusal := resume_refusal(identity, pending, resume):
         raise PermissionError(refusal)
     return Command(resume=resume)
 
