@@ -55,10 +55,13 @@ from bench.fakes import (
 )
 from bench.report import Emit, Table, median, ms, quartiles
 from bench.savers import SaverKind, WriteCount, count_writes, open_saver, with_postgres
+from tests.in_process import REQUESTER, approver, as_user
 
 APPROVE = {"decisions": [{"type": "approve"}]}
 """The resume value every variant gets: langchain's decision shape, which all three read."""
 EXPECTED_RESULT = send_payment.invoke(dict(PAYMENT_ARGS))
+TOOL_APPROVER = approver("tool_review")
+"""Who approves the bench's tool calls: signoff's review node refuses anyone unidentified."""
 
 FLOOR = "floor"
 REVIEW_NODE = "floor, review node"
@@ -247,10 +250,10 @@ def build_variants(saver: BaseCheckpointSaver) -> dict[str, CompiledStateGraph]:
 def run_cycle(graph: CompiledStateGraph) -> None:
     """One approval cycle on a fresh thread; raises if it did not pause, run and answer."""
     config = {"configurable": {"thread_id": uuid.uuid4().hex}}
-    paused = graph.invoke(user_input(), config)
+    paused = graph.invoke(user_input(), as_user(config, REQUESTER))
     if not paused.get("__interrupt__"):
         raise RuntimeError(f"{graph.name}: the run did not pause: {paused}")
-    done = graph.invoke(Command(resume=APPROVE), config)
+    done = graph.invoke(Command(resume=APPROVE), as_user(config, TOOL_APPROVER))
     answer = done["messages"][-1]
     tool_results = [m for m in done["messages"] if isinstance(m, ToolMessage)]
     if not str(answer.content).startswith("Done") or not tool_results:

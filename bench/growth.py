@@ -32,6 +32,7 @@ from langgraph.types import Command
 from bench.fakes import signoff_agent, user_input
 from bench.report import Emit, Table
 from bench.savers import SaverKind, open_saver, with_postgres
+from tests.in_process import REQUESTER, approver, as_user
 
 OPERATION = {"operation": {"amount": 5000, "target": "acct-9"}}
 SQLITE_BYTES = (
@@ -66,18 +67,18 @@ Cycle = Callable[[CompiledStateGraph, dict[str, Any]], None]
 
 def approve_reject_cycle(graph: CompiledStateGraph, config: dict[str, Any]) -> None:
     """One high-risk operation: pause, approve, execute."""
-    if not graph.invoke(OPERATION, config).get("__interrupt__"):
+    if not graph.invoke(OPERATION, as_user(config, REQUESTER)).get("__interrupt__"):
         raise RuntimeError("approve_reject did not pause")
-    done = graph.invoke(Command(resume="approve"), config)
+    done = graph.invoke(Command(resume="approve"), as_user(config, approver("review")))
     if done.get("status") != "executed":
         raise RuntimeError(f"approve_reject did not execute: {done.get('status')!r}")
 
 
 def agent_cycle(graph: CompiledStateGraph, config: dict[str, Any]) -> None:
     """One user request: the sensitive call pauses, is approved, runs, the model answers."""
-    if not graph.invoke(user_input(), config).get("__interrupt__"):
+    if not graph.invoke(user_input(), as_user(config, REQUESTER)).get("__interrupt__"):
         raise RuntimeError("the agent did not pause")
-    done = graph.invoke(Command(resume="approve"), config)
+    done = graph.invoke(Command(resume="approve"), as_user(config, approver("tool_review")))
     if not str(done["messages"][-1].content).startswith("Done"):
         raise RuntimeError("the agent did not answer after the tool ran")
 

@@ -34,12 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
 from bench.projects import RAW_GRAPH, raw_project, serving, signoff_project
 from bench.report import Emit, Table, median
 from signoff.ledger import read_entries
+from tests.dev_users import signed_in
 
 OPERATION = {"operation": {"amount": 5000, "target": "acct-9"}}
 PAGE = 1000
@@ -167,11 +167,16 @@ async def list_pending(
     return time.perf_counter() - start, items, requests
 
 
-async def flows(clients: dict[str, LangGraphClient], settings: ServerSettings) -> dict[str, Flow]:
-    """Start, list and approve `settings.pending` approvals on each server, interleaved."""
+async def flows(
+    clients: dict[str, LangGraphClient],
+    approvers: dict[str, LangGraphClient],
+    settings: ServerSettings,
+) -> dict[str, Flow]:
+    """Start (with `clients`), list and approve (with `approvers`) `settings.pending`
+    approvals on each server, interleaved."""
     for name, client in clients.items():
         _, ids, _ = await start_pending(client, GRAPHS[name], settings.warmup, settings.concurrency)
-        await approve(client, GRAPHS[name], ids, settings.concurrency)
+        await approve(approvers[name], GRAPHS[name], ids, settings.concurrency)
     results = {name: Flow() for name in clients}
     chunks = [
         min(settings.chunk, settings.pending - i)
@@ -202,7 +207,7 @@ async def flows(clients: dict[str, LangGraphClient], settings: ServerSettings) -
             flow = results[name]
             batch = flow.thread_ids[offset : offset + settings.chunk]
             seconds, errors = await approve(
-                clients[name], GRAPHS[name], batch, settings.concurrency
+                approvers[name], GRAPHS[name], batch, settings.concurrency
             )
             flow.approve_seconds += seconds
             flow.approve_errors += errors
@@ -340,18 +345,22 @@ async def many_pending(client: LangGraphClient, settings: ServerSettings) -> lis
 
 
 async def run_flows(urls: dict[str, str], settings: ServerSettings) -> dict[str, Flow]:
-    """The approval flow on every server in `urls`."""
+    """The approval flow on every server in `urls`: alice asks, bob (a manager) approves, as
+    signoff's auth requires (the raw server ignores the header)."""
     async with AsyncExitStack() as stack:
-        clients = {
-            name: await stack.enter_async_context(get_client(url=url, timeout=600))
-            for name, url in urls.items()
-        }
-        return await flows(clients, settings)
+
+        async def clients_as(name: str) -> dict[str, LangGraphClient]:
+            return {
+                server: await stack.enter_async_context(signed_in(url, name, timeout=600))
+                for server, url in urls.items()
+            }
+
+        return await flows(await clients_as("alice"), await clients_as("bob"), settings)
 
 
 async def run_listing(url: str, settings: ServerSettings) -> list[Table]:
-    """The listing benchmark on the signoff server at `url`."""
-    async with get_client(url=url, timeout=600) as client:
+    """The listing benchmark on the signoff server at `url`, signed in as alice."""
+    async with signed_in(url, "alice", timeout=600) as client:
         return await many_pending(client, settings)
 
 

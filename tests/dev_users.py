@@ -29,9 +29,11 @@ def user_name(name: str) -> str:
     return f"{name}@signoff.local"
 
 
-def signed_in(url: str, name: str) -> LangGraphClient:
-    """A `langgraph-sdk` client for `url` signed in as development user `name`."""
-    return get_client(url=url, headers={"Authorization": f"Bearer {TOKENS[name]}"})
+def signed_in(url: str, name: str, **options: Any) -> LangGraphClient:
+    """A `langgraph-sdk` client for `url` signed in as development user `name` (`options` go
+    to `get_client`, e.g. `timeout`)."""
+    headers = {"Authorization": f"Bearer {TOKENS[name]}"}
+    return get_client(url=url, headers=headers, **options)
 
 
 @asynccontextmanager

@@ -101,6 +101,12 @@ def approver(stage: str) -> Identity:
     return Identity(f"approver-{stage}@signoff.local", groups)
 
 
+def as_user(config: dict[str, Any], identity: Identity | None) -> dict[str, Any]:
+    """`config` for a run started by `identity`, as the server's auth sets it."""
+    user = identity.as_auth_user() if identity else None
+    return {**config, "configurable": {**config["configurable"], "langgraph_auth_user": user}}
+
+
 class Thread:
     """One thread of `graph` on its own in-memory saver."""
 
@@ -109,9 +115,8 @@ class Thread:
         self.config: dict[str, Any] = {"configurable": {"thread_id": str(uuid.uuid4())}}
 
     def as_user(self, identity: Identity | None) -> dict[str, Any]:
-        """The thread's config for a run started by `identity` (as the server's auth sets it)."""
-        user = identity.as_auth_user() if identity else None
-        return {"configurable": {**self.config["configurable"], "langgraph_auth_user": user}}
+        """The thread's config for a run started by `identity`."""
+        return as_user(self.config, identity)
 
     def start(self, payload: dict[str, Any], **context: Any) -> dict[str, Any]:
         """Run the graph on `payload`, as `REQUESTER`, until it ends or pauses."""
