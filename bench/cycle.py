@@ -8,7 +8,7 @@ variant runs on the same fake model (`bench.fakes`), the same tool and the same 
   `langgraph.types.interrupt()` before running the call (2 nodes);
 - `floor, review node`: the floor with the pause in a node of its own before `run_tools`
   (3 nodes; signoff's reviewed agent had this shape, with Send, before its single-call path);
-- `signoff`: `signoff.tool_review.build_reviewed_agent` with the tool in its policy;
+- `signoff`: `signoff.reviewed_agent.build_reviewed_agent` with the tool in its policy;
 - `middleware`: langchain's `create_agent` with `HumanInTheLoopMiddleware` (batched mode).
 
 Ablations price the structural choices: `floor, review node + Send` routes the call to its
@@ -411,12 +411,12 @@ def _function(path_suffix: str, name: str) -> Matcher:
 
 
 PROFILE_ROWS: list[tuple[str, Matcher]] = [
-    ("call_model node (signoff / floor)", _function("tool_review.py", "call_model")),
+    ("call_model node (signoff / floor)", _function("reviewed_agent.py", "call_model")),
     (
         "  bind_tools -> convert_to_openai_tool",
         _function("function_calling.py", "convert_to_openai_tool"),
     ),  # noqa: E501
-    ("review_tool_call node", _function("tool_review.py", "review_tool_call")),
+    ("review_tool_call node", _function("reviewed_agent.py", "review_tool_call")),
     ("  ask_for_decisions", _function("approval/ask.py", "ask_for_decisions")),
     ("    build_request (incl. digest)", _function("approval/shapes.py", "build_request")),
     ("      args_digest (json + sha256)", _function("approval/shapes.py", "args_digest")),
@@ -424,9 +424,9 @@ PROFILE_ROWS: list[tuple[str, Matcher]] = [
     ("    check_bounds", _function("approval/bounds.py", "check_bounds")),
     ("    audit.signed (HMAC)", _function("signoff/audit.py", "signed")),
     ("    interrupt()", _function("langgraph/types.py", "interrupt")),
-    ("route_tool_calls (Send list)", _function("tool_review.py", "route_tool_calls")),
+    ("route_tool_calls (Send list)", _function("reviewed_agent.py", "route_tool_calls")),
     ("Send task preparation", _function("pregel/_algo.py", "prepare_push_task_send")),
-    ("run_tools node", _function("tool_review.py", "run_tools")),
+    ("run_tools node", _function("reviewed_agent.py", "run_tools")),
     ("  tool.invoke", _function("langchain_core/tools/base.py", "invoke")),
     ("writes applied to channels", _function("pregel/_algo.py", "apply_writes")),
     ("checkpoint serialization (this thread)", _function("serde/jsonplus.py", "dumps_typed")),

@@ -6,7 +6,7 @@
 Three steps, against the workspace `databricks-sdk` resolves (`DATABRICKS_HOST` and
 credentials, or `DATABRICKS_CONFIG_PROFILE`):
 
-1. `mlflow.pyfunc.log_model`: the models-from-code file `signoff/serving_entry.py` (a
+1. `mlflow.pyfunc.log_model`: the models-from-code file `deploy/serving_entry.py` (a
    `signoff.serving.SignoffAgent`), with `signoff/`, `graphs/`, `tools/` and `signoff.toml` as
    code, the dependencies of `pyproject.toml`, and the resources the agent uses (from
    `signoff.toml`) so Model Serving grants the endpoint access to them: the Lakebase instance,
@@ -46,11 +46,11 @@ from mlflow.models.resources import (
     DatabricksSQLWarehouse,
 )
 
-from signoff.serving import GRAPH_NAMES
+from graphs import GRAPHS
 from signoff.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
-ENTRY_POINT = "signoff/serving_entry.py"
+ENTRY_POINT = "deploy/serving_entry.py"
 CODE_PATHS = ("signoff", "graphs", "tools", "signoff.toml")
 AGENT_GRAPHS = frozenset({"review_tool_calls", "databricks_workflow"})
 """Graphs that call the model endpoint, Genie and Unity Catalog functions."""
@@ -182,7 +182,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--lakebase-instance", required=True, help="Lakebase instance that keeps the threads"
     )
     parser.add_argument(
-        "--graph", choices=GRAPH_NAMES, default="databricks_workflow", help="graph to serve"
+        "--graph", choices=list(GRAPHS), default="databricks_workflow", help="graph to serve"
     )
     parser.add_argument(
         "--experiment", default="/Shared/signoff", help="MLflow experiment for the logging run"

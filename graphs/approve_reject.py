@@ -1,9 +1,9 @@
 """approve_reject: one risky operation, auto-approved when low risk, else a person decides.
 
-    assess_risk ──low──▶ auto_approve ──▶ execute
-         │
-         └──high──▶ review ──approve──▶ execute
-                       └────reject───▶ END (status "rejected", with the reviewer's reason)
+    assess_risk ──low──▶ auto_approve ──▶ execute ──▶ END
+         ├──high──▶ review ──approve──▶ execute
+         │             └──reject / withdraw──▶ END (status "rejected" / "withdrawn", with why)
+         └──invalid input──▶ END (status "invalid", with the validation error)
 
 Input: `{"operation": {"kind": "payment", "amount": 2500, "target": "acct-9", ...}}`.
 Thresholds are the runtime context (`RiskPolicy`): `auto_approve_limit`, `review_targets`;
@@ -17,14 +17,15 @@ from __future__ import annotations
 from typing import Any, Literal, NotRequired, TypedDict
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from signoff.approval import ActionRequest, ask_for_decisions, current_request_id
 from signoff.audit import SYSTEM, auto_approval_entry
 from signoff.execution import execute_once
-from signoff.outcome import FRESH_OUTCOME, Outcome, finished, new_request, record_review
+from signoff.outcome import Outcome, finished, record_review, starts_request
 from signoff.risk import Risk, RiskPolicy, classify
 from signoff.state_api import served
 
@@ -39,7 +40,7 @@ class Operation(BaseModel):
     description: str = ""
 
 
-class Request(TypedDict):
+class Input(TypedDict):
     """What a client may send: the operation. Who asks is the authenticated caller."""
 
     operation: dict[str, Any]
@@ -53,18 +54,14 @@ class State(Outcome):
     risk: NotRequired[Risk]
 
 
+@starts_request
 def assess_risk(
     state: State, runtime: Runtime[RiskPolicy]
 ) -> Command[Literal["auto_approve", "review", "__end__"]]:
     """Validate the operation and classify its risk under the context's policy."""
-    try:
-        operation = Operation.model_validate(state["operation"]).model_dump()
-    except ValidationError as error:
-        return Command(
-            update={**FRESH_OUTCOME, "status": "invalid", "reason": str(error)}, goto=END
-        )
+    operation = Operation.model_validate(state["operation"]).model_dump()
     risk = classify(operation, runtime.context or RiskPolicy())
-    update = {**new_request(), "operation": operation, "risk": risk}
+    update = {"operation": operation, "risk": risk}
     return Command(update=update, goto="auto_approve" if risk["level"] == "low" else "review")
 
 
@@ -86,14 +83,14 @@ def review(state: State) -> Command[Literal["execute", "__end__"]]:
         description=f"{operation['kind']} of {operation['amount']} {operation['currency']} to "
         f"{operation['target']}: high risk because {state['risk']['rule']}.",
     )
-    answer = ask_for_decisions(
+    review = ask_for_decisions(
         [action],
         [["approve", "reject"]],
         stage="review",
         rule="approve_reject",
         requested_by=state["requested_by"],
     )
-    update = record_review(answer, state["audit"])
+    update = record_review(review, state["audit"])
     return Command(update=update, goto=END if finished(update) else "execute")
 
 
@@ -102,7 +99,7 @@ def execute(state: State) -> dict[str, Any]:
     return execute_once(state["operation"]["kind"], state["operation"], state["audit"])
 
 
-builder = StateGraph(State, context_schema=RiskPolicy, input_schema=Request)
+builder = StateGraph(State, context_schema=RiskPolicy, input_schema=Input)
 builder.add_node(assess_risk)
 builder.add_node(auto_approve)
 builder.add_node(review)
@@ -110,5 +107,12 @@ builder.add_node(execute)
 builder.add_edge(START, "assess_risk")
 builder.add_edge("auto_approve", "execute")
 builder.add_edge("execute", END)
-graph = builder.compile(name="approve_reject")
+
+
+def build() -> CompiledStateGraph:
+    """Compile the graph."""
+    return builder.compile(name="approve_reject")
+
+
+graph = build()
 served_graph = served(graph)

@@ -19,9 +19,9 @@ from langgraph.graph.state import CompiledStateGraph
 
 from signoff.graph_factory import built_on_first_use
 from signoff.models import load_chat_model
+from signoff.reviewed_agent import AgentState, build_reviewed_agent, merge_by_key
 from signoff.settings import load_settings
 from signoff.state_api import served
-from signoff.tool_review import AgentState, build_reviewed_agent, merge_by_key
 from tools.databricks_jobs import (
     JobRun,
     poll_databricks_job,

@@ -1,7 +1,8 @@
 """edit_state: prepare a draft message, let a person approve, edit or reject it, then send it.
 
-    prepare_draft ──▶ review_draft ──approve / edit──▶ send ──▶ END
-                           └──────────reject─────────▶ END (status "rejected")
+    draft_message ──▶ review_draft ──approve / edit──▶ send ──▶ END
+          │                 └──reject / withdraw──▶ END (status "rejected" / "withdrawn")
+          └──invalid brief──▶ END (status "invalid", with the validation error)
 
 Input: `{"brief": {"to": ["ops@example.com"], "topic": "the Friday outage", "details": "..."}}`.
 Edits are validated (`MessageDraft`) and their diff is audited. Members of the `edit_state`
@@ -16,19 +17,20 @@ from __future__ import annotations
 from typing import Any, Literal, NotRequired, TypedDict
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 from pydantic import ValidationError
 
 from signoff.approval import ActionRequest, args_to_run, ask_for_decisions, describe_error
 from signoff.drafts import Brief, MessageDraft, prepare_draft, validate_draft
 from signoff.execution import execute_once
-from signoff.outcome import FRESH_OUTCOME, Outcome, new_request, record_review
+from signoff.outcome import Outcome, record_review, starts_request
 from signoff.state_api import served
 
 ACTION = "send_message"
 
 
-class Request(TypedDict):
+class Input(TypedDict):
     """What a client may send: the brief."""
 
     brief: dict[str, Any]
@@ -43,13 +45,11 @@ class State(Outcome):
     final: NotRequired[dict[str, Any] | None]
 
 
+@starts_request
 def draft_message(state: State) -> dict[str, Any]:
     """Turn the brief into a first draft."""
-    try:
-        draft = prepare_draft(Brief.model_validate(state["brief"])).model_dump()
-    except ValidationError as error:
-        return {**FRESH_OUTCOME, "status": "invalid", "reason": str(error)}
-    return {**new_request(), "prepared_draft": draft, "draft": draft, "final": None}
+    draft = prepare_draft(Brief.model_validate(state["brief"])).model_dump()
+    return {"prepared_draft": draft, "draft": draft, "final": None}
 
 
 def route_draft(state: State) -> Literal["review_draft", "__end__"]:
@@ -73,7 +73,7 @@ def review_draft(state: State) -> Command[Literal["send", "__end__"]]:
         ),
     )
     allowed = ["edit", "reject"] if problem else ["approve", "edit", "reject"]
-    answer = ask_for_decisions(
+    review = ask_for_decisions(
         [action],
         [allowed],
         stage="review",
@@ -82,8 +82,8 @@ def review_draft(state: State) -> Command[Literal["send", "__end__"]]:
         validate_args=validate_draft,
         require_reference=draft != prepared,
     )
-    update = record_review(answer, state["audit"])
-    final = args_to_run(action, answer.decisions[0])
+    update = record_review(review, state["audit"])
+    final = args_to_run(action, review.decisions[0])
     return Command(update={**update, "final": final}, goto="send" if final else END)
 
 
@@ -100,12 +100,19 @@ def _validation_problem(draft: dict[str, Any]) -> str | None:
     return None
 
 
-builder = StateGraph(State, input_schema=Request)
+builder = StateGraph(State, input_schema=Input)
 builder.add_node(draft_message)
 builder.add_node(review_draft)
 builder.add_node(send)
 builder.add_edge(START, "draft_message")
 builder.add_conditional_edges("draft_message", route_draft)
 builder.add_edge("send", END)
-graph = builder.compile(name="edit_state")
+
+
+def build() -> CompiledStateGraph:
+    """Compile the graph."""
+    return builder.compile(name="edit_state")
+
+
+graph = build()
 served_graph = served(graph)

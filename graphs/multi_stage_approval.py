@@ -1,8 +1,9 @@
 """multi_stage_approval: an ordered chain of approvers; the action runs once all approve.
 
     plan_chain ──▶ review_stage ──approve, more stages──▶ review_stage
-                        ├──approve, last stage──▶ execute ──▶ END
-                        └──reject at any stage──▶ END (status "rejected", `rejected_at` names it)
+        │               ├──approve, last stage──▶ execute ──▶ END
+        │               └──reject / withdraw at any stage──▶ END (`rejected_at` names it)
+        └──invalid input──▶ END (status "invalid", with the validation error)
 
 Input: `{"action": {"name": "deploy_release", "args": {...}, "description": "..."}}`.
 The chain (default `manager` then `security`) comes from the runtime context and is fixed
@@ -18,14 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NotRequired, TypedDict
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from signoff.approval import ActionRequest, ask_for_decisions
 from signoff.audit import AuditEntry
 from signoff.execution import chain_refusal, execute_once, refused
-from signoff.outcome import FRESH_OUTCOME, Outcome, finished, new_request, record_review
+from signoff.outcome import InvalidInput, Outcome, finished, record_review, starts_request
 from signoff.state_api import served
 
 
@@ -47,7 +49,7 @@ class Action(BaseModel):
     description: str = ""
 
 
-class Request(TypedDict):
+class Input(TypedDict):
     """What a client may send: the action. Who asks is the authenticated caller."""
 
     action: dict[str, Any]
@@ -63,22 +65,16 @@ class State(Outcome):
     rejected_at: NotRequired[str | None]
 
 
+@starts_request
 def plan_chain(
     state: State, runtime: Runtime[ApprovalChain]
 ) -> Command[Literal["review_stage", "__end__"]]:
     """Validate the action and fix the chain of stages for this thread."""
     stages = (runtime.context or ApprovalChain()).stages
-    try:
-        action = Action.model_validate(state["action"]).model_dump()
-    except ValidationError as error:
-        return Command(
-            update={**FRESH_OUTCOME, "status": "invalid", "reason": str(error)}, goto=END
-        )
+    action = Action.model_validate(state["action"]).model_dump()
     if not stages or len(set(stages)) != len(stages):
-        reason = f"stages must be a non-empty list of distinct names, got {stages!r}"
-        return Command(update={**FRESH_OUTCOME, "status": "invalid", "reason": reason}, goto=END)
+        raise InvalidInput(f"stages must be a non-empty list of distinct names, got {stages!r}")
     update = {
-        **new_request(),
         "action": action,
         "stages": stages,
         "chain_decisions": [],
@@ -91,7 +87,7 @@ def review_stage(state: State) -> Command[Literal["review_stage", "execute", "__
     """Ask the next stage in the chain, showing what the earlier stages decided."""
     action, earlier = state["action"], state["chain_decisions"]
     stage = state["stages"][len(earlier)]
-    answer = ask_for_decisions(
+    review = ask_for_decisions(
         [
             ActionRequest(
                 name=action["name"],
@@ -105,7 +101,7 @@ def review_stage(state: State) -> Command[Literal["review_stage", "execute", "__
         requested_by=state["requested_by"],
         earlier_decisions=list(earlier),
     )
-    update = record_review(answer, state["audit"])
+    update = record_review(review, state["audit"])
     update["chain_decisions"] = [*earlier, *update["audit"]]
     if finished(update):
         return Command(update={**update, "rejected_at": stage}, goto=END)
@@ -121,11 +117,18 @@ def execute(state: State) -> dict[str, Any]:
     return execute_once(action["name"], action["args"], trail)
 
 
-builder = StateGraph(State, context_schema=ApprovalChain, input_schema=Request)
+builder = StateGraph(State, context_schema=ApprovalChain, input_schema=Input)
 builder.add_node(plan_chain)
 builder.add_node(review_stage)
 builder.add_node(execute)
 builder.add_edge(START, "plan_chain")
 builder.add_edge("execute", END)
-graph = builder.compile(name="multi_stage_approval")
+
+
+def build() -> CompiledStateGraph:
+    """Compile the graph."""
+    return builder.compile(name="multi_stage_approval")
+
+
+graph = build()
 served_graph = served(graph)

@@ -3,7 +3,7 @@
 Model: `ChatDatabricks` (offline: the emulator's rule-based development model). Tools: the
 Unity Catalog functions in `signoff.toml` (`main.support.issue_refund` is sensitive,
 `main.support.lookup_order` is safe) and `query_genie` (safe). Each sensitive call in one model
-message is its own interrupt; see `signoff.tool_review` for the flow and each decision.
+message is its own interrupt; see `signoff.reviewed_agent` for the flow and each decision.
 
 Input: `{"messages": [{"role": "user", "content": "refund 25 on order 17 because damaged"}]}`.
 """
@@ -14,9 +14,9 @@ from langgraph.graph.state import CompiledStateGraph
 
 from signoff.graph_factory import built_on_first_use
 from signoff.models import load_chat_model
+from signoff.reviewed_agent import build_reviewed_agent
 from signoff.settings import load_settings
 from signoff.state_api import served
-from signoff.tool_review import build_reviewed_agent
 from tools.genie import query_genie
 from tools.unity_catalog import uc_function_tools
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from langchain_core.language_models import BaseChatModel
 
-from signoff.tool_review import AgentContext
+from signoff.agent_context import AgentContext
 from signoff.workspace import workspace_client
 
 

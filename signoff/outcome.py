@@ -1,15 +1,21 @@
-"""The plain account of what happened, shared by the single-action graphs.
+"""What the single-action graphs share: how a request starts, and the account of what happened.
 
 Every such graph's state extends `Outcome`, so final states read alike: `status`, `decision`,
-`reviewers`, `reason`, `result` and the signed `audit` trail.
+`reviewers`, `reason`, `result` and the signed `audit` trail. Each graph's first node is
+wrapped in `starts_request`: validate the input, clear the last outcome, record the
+requester, or end the thread as `invalid` with the reason.
 """
 
 from __future__ import annotations
 
+import functools
 import operator
-from typing import Annotated, Any, Literal, NotRequired, TypedDict
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, NotRequired, ParamSpec, TypedDict
 
 from langgraph.config import get_config
+from langgraph.types import Command
+from pydantic import ValidationError
 
 from signoff.approval import Review
 from signoff.audit import AuditEntry, decision_entries
@@ -46,9 +52,9 @@ class Outcome(TypedDict):
     """Every decision, oldest first, signed and chained (`signoff.audit`)."""
 
 
-FRESH_OUTCOME: dict[str, Any] = {"status": None, "decision": None, "reason": None, "result": None}
-"""The per-run outcome fields cleared when a thread takes a new request; the audit trail and
-the reviewers stay, as the thread's history."""
+_FRESH_OUTCOME: dict[str, Any] = {"status": None, "decision": None, "reason": None, "result": None}
+"""The outcome fields cleared when a thread takes a new request; the audit trail and the
+reviewers stay, as the thread's history."""
 
 UNIDENTIFIED = "unidentified"
 """`requested_by` of a request raised by a run without an identity (no auth configured,
@@ -61,9 +67,35 @@ def requester() -> str:
     return identity.user if identity else UNIDENTIFIED
 
 
-def new_request() -> dict[str, Any]:
-    """The update that starts a new request: cleared outcome fields and its requester."""
-    return {**FRESH_OUTCOME, "requested_by": requester()}
+class InvalidInput(ValueError):
+    """A graph's input cannot be used; `str(error)` says why."""
+
+
+P = ParamSpec("P")
+Start = dict[str, Any] | Command
+
+
+def starts_request(read_input: Callable[P, Start]) -> Callable[P, Start]:
+    """A graph's first node, from `read_input`, which validates the input and returns the new
+    request's state (an update, or a `Command` to the first step).
+
+    The node also clears the last request's outcome and records the requester. When
+    `read_input` raises `ValidationError` or `InvalidInput`, the thread ends as `invalid` with
+    the reason instead: nothing is asked and nothing runs.
+    """
+
+    @functools.wraps(read_input)
+    def start(*args: P.args, **kwargs: P.kwargs) -> Start:
+        try:
+            started = read_input(*args, **kwargs)
+        except (ValidationError, InvalidInput) as error:
+            return {**_FRESH_OUTCOME, "status": "invalid", "reason": str(error)}
+        fresh = {**_FRESH_OUTCOME, "requested_by": requester()}
+        if isinstance(started, Command):
+            return Command(update={**fresh, **started.update}, goto=started.goto)
+        return {**fresh, **started}
+
+    return start
 
 
 def record_review(review: Review, trail: list[AuditEntry]) -> dict[str, Any]:

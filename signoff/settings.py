@@ -20,8 +20,6 @@ if TYPE_CHECKING:
 DEFAULT_FILE = Path(__file__).resolve().parents[1] / "signoff.toml"
 DEFAULT_ADMINS = "signoff-admins"
 """The admin group when `[policy]` names none; it also decides what no rule covers."""
-ALL_DECISIONS: list[DecisionType] = ["approve", "edit", "reject", "respond"]
-"""Every decision a review may allow (`signoff.approval.shapes.DECISION_TYPES`)."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,7 @@ class Settings:
         for name in names:
             if name in self.decisions:
                 return self.decisions[name]
-        return list(ALL_DECISIONS)
+        return list(_all_decisions())
 
     def review_policy(self, tool_names: list[str]) -> dict[str, list[DecisionType]]:
         """Sensitive tool name → allowed decisions, for the tools an agent has."""
@@ -69,9 +67,11 @@ def load_settings(path: str | None = None) -> Settings:
     data = tomllib.loads(file.read_text(encoding="utf-8"))
     databricks, review = data.get("databricks", {}), data.get("review", {})
     decisions = review.get("decisions", {})
-    unknown = {d for allowed in decisions.values() for d in allowed} - set(ALL_DECISIONS)
+    unknown = {d for allowed in decisions.values() for d in allowed} - set(_all_decisions())
     if unknown:
-        raise ValueError(f"{file}: unknown decisions {sorted(unknown)}; use {ALL_DECISIONS}")
+        raise ValueError(
+            f"{file}: unknown decisions {sorted(unknown)}; use {list(_all_decisions())}"
+        )
     empty = sorted(name for name, allowed in decisions.items() if not allowed)
     if empty:
         raise ValueError(
@@ -98,3 +98,11 @@ def load_settings(path: str | None = None) -> Settings:
         deciders=deciders,
         admins=admins,
     )
+
+
+def _all_decisions() -> tuple[DecisionType, ...]:
+    """Every decision a review may allow. Imported here, not at the top: the approval package
+    reads these settings (through `signoff.policy`) while it is being imported."""
+    from signoff.approval.shapes import DECISION_TYPES
+
+    return DECISION_TYPES

@@ -3,7 +3,7 @@
 `Thread` drives one thread of a compiled graph the way a client drives the server: start it
 (as `REQUESTER`), read the pending request, answer it (as an approver the policy allows: one
 per stage, in every group), and see how it ended. `reviewed_refund_agent()` is the
-agents' reviewed tool loop (`signoff.tool_review`) over a scripted model that proposes one
+agents' reviewed tool loop (`signoff.reviewed_agent`) over a scripted model that proposes one
 refund, and a refund tool that counts its executions, so the review node is exercised without
 a workspace.
 """
@@ -23,8 +23,8 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
 from signoff.identity import Identity
+from signoff.reviewed_agent import build_reviewed_agent
 from signoff.settings import load_settings
-from signoff.tool_review import build_reviewed_agent
 
 REFUND = "issue_refund"
 

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from signoff.serving import agent_for
+from graphs import GRAPHS
+from signoff.serving import SignoffAgent
 from tests.model_serving_caller import caller_for, calling_as, serving_environment
 
 
@@ -56,7 +57,7 @@ def main(graph: str, request: str) -> None:
     """Serve `request` with the agent of `graph` and print `{"text", "custom_outputs"}`."""
     if effect := os.environ.get("SIGNOFF_TEST_STALL_AFTER"):
         install_stall(effect)
-    with agent_for(graph) as agent, serving_environment(os.environ["DATABRICKS_HOST"]):
+    with SignoffAgent(GRAPHS[graph]) as agent, serving_environment(os.environ["DATABRICKS_HOST"]):
         body = json.loads(request)
         calling_as(caller_for(agent, body))
         try:

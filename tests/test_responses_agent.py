@@ -18,9 +18,10 @@ import pytest
 from langchain_core.messages import HumanMessage
 from mlflow.types.responses import ResponsesAgentResponse
 
+from graphs import GRAPHS
 from signoff.emulator.server import RunningEmulator
 from signoff.ledger import read_entries
-from signoff.serving import SignoffAgent, agent_for
+from signoff.serving import SignoffAgent
 from signoff.settings import load_settings
 from signoff.workspace import workspace_client
 from tests.conftest import tagged_job_runs, tagged_refunds
@@ -99,7 +100,7 @@ def agent(serving_env: Path, backend_setting: str) -> Iterator[Callable[[str], S
         def open_agent(name: str) -> SignoffAgent:
             if name not in opened:
                 opened[name] = CalledAsInServing(
-                    stack.enter_context(agent_for(name, backend_setting))
+                    stack.enter_context(SignoffAgent(GRAPHS[name], backend_setting))
                 )
             return opened[name]
 
@@ -147,8 +148,10 @@ def test_first_call_pauses_and_says_what_waits(agent, emulator, tag):
     outputs = response.custom_outputs
     assert outputs["is_interrupted"] is True
     assert uuid.UUID(outputs["thread_id"])
-    [call] = outputs["pending_tool_calls"]
+    [call] = outputs["pending_actions"]
+    assert outputs["pending_tool_calls"] == outputs["pending_actions"]  # the original name
     assert call["name"] == "start_databricks_job"
+    assert call["requested_by"] == "alice@signoff.local"
     assert tag in call["args"]["user_request"]
     assert call["allowed_decisions"] == ["approve", "edit", "reject"]
     assert call["id"] and call["request_id"] and call["error"] is None
@@ -179,6 +182,7 @@ def test_approve_starts_one_run_records_the_reviewer_and_the_thread_goes_on(
     assert approved.custom_outputs == {
         "thread_id": thread_id,
         "is_interrupted": False,
+        "pending_actions": [],
         "pending_tool_calls": [],
     }
     [run] = tagged_job_runs(emulator, tag)
@@ -344,6 +348,7 @@ def test_predict_stream_streams_text_and_ends_with_the_custom_outputs(agent, emu
     assert done.custom_outputs == {
         "thread_id": thread_id,
         "is_interrupted": False,
+        "pending_actions": [],
         "pending_tool_calls": [],
     }
 
@@ -356,7 +361,7 @@ def test_the_entry_point_logs_and_loads_as_an_mlflow_model(
     path = serving_env / f"model-{uuid.uuid4().hex}"
     mlflow.pyfunc.save_model(
         path,
-        python_model=str(ROOT / "signoff" / "serving_entry.py"),
+        python_model=str(ROOT / "deploy" / "serving_entry.py"),
         input_example=payload(input=PAYMENT),
         pip_requirements=["mlflow"],
     )
@@ -392,7 +397,7 @@ def test_deploy_script_dry_run_contacts_nothing():
     assert result.returncode == 0, result.stderr
     for expected in (
         "mlflow.pyfunc.log_model",
-        "signoff/serving_entry.py",
+        "deploy/serving_entry.py",
         'mlflow.register_model(<the logged model\'s uri>, "main.agents.signoff")',
         "databricks.agents.deploy",
         '"LAKEBASE_INSTANCE_NAME": "signoff-state"',

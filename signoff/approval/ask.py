@@ -24,9 +24,9 @@ from langgraph.config import get_config
 from langgraph.types import interrupt
 
 from signoff.approval.bounds import cut
+from signoff.approval.grammar import RESPONSE_SCHEMA
 from signoff.approval.parsing import ArgsValidator, InvalidAnswer, accepted_answers, parse_answer
 from signoff.approval.shapes import (
-    RESPONSE_SCHEMA,
     WITHDRAW,
     ActionRequest,
     ApprovalRequest,

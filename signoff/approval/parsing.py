@@ -1,17 +1,10 @@
-"""Read a reviewer's answer, in any accepted format, into one `Decision` per action.
+"""Read a reviewer's answer, in any format of the answer grammar (`grammar.GRAMMAR`), into
+one `Decision` per action.
 
-Accepted formats:
-
-- langchain: `{"decisions": [{"type": "approve"} | {"type": "edit", "edited_action": {...}}
-  | {"type": "reject", "message": ...} | {"type": "respond", "message": ...}],
-  "args_digest": <optional>}`, or one such decision alone when a single action is under review.
-- Agent Inbox: `[{"type": "accept" | "edit" | "response" | "ignore", "args": ...}]`. A
-  `response` responds where the action allows respond, and otherwise rejects with its text
-  as the reason (Agent Inbox answers a rejection that way).
-- Plain strings: approve/approved/yes, reject/rejected/no; any other text rejects with it as
-  feedback. A string that starts with `{` or `[` is read as JSON.
-- Withdrawal, of the whole request: `"withdraw"` or `{"type": "withdraw", "message": ...}`.
-  Only the requester or an admin may send it (`signoff.policy`).
+The formats: langchain decisions (`{"decisions": [...]}`, or one decision alone when a single
+action is under review, optionally carrying the request's `request_id` / `args_digest`),
+Agent Inbox response lists, plain text, and a withdrawal of the whole request. A string that
+starts with `{` or `[` is read as JSON.
 
 Only answers within `bounds` (size, depth, JSON types) are read at all. Anything unusable
 raises `InvalidAnswer` with a message saying what was wrong and what is accepted.
@@ -30,20 +23,26 @@ from signoff.approval.bounds import (
     cut,
     shown,
 )
+from signoff.approval.grammar import INBOX_TYPES, accepted_text, words_for
 from signoff.approval.shapes import (
     WITHDRAW,
     ActionRequest,
     ApprovalRequest,
+    ApproveDecision,
     Decision,
     DecisionType,
+    EditDecision,
+    RejectDecision,
+    RespondDecision,
+    WithdrawDecision,
 )
 
 ArgsValidator = Callable[[str, dict[str, Any]], dict[str, Any]]
 """Checks edited args for the named action; returns them normalised or raises ValueError."""
 
-APPROVE_WORDS = frozenset({"approve", "approved", "yes", "y", "accept", "accepted", "ok"})
-REJECT_WORDS = frozenset({"reject", "rejected", "no", "n", "deny", "denied"})
-WITHDRAW_WORDS = frozenset({"withdraw", "withdrawn"})
+APPROVE_WORDS = words_for("approve")
+REJECT_WORDS = words_for("reject")
+WITHDRAW_WORDS = words_for(WITHDRAW)
 
 
 class InvalidAnswer(ValueError):
@@ -56,15 +55,7 @@ def accepted_answers(request: ApprovalRequest) -> str:
         f"{config['action_name']}: {', '.join(config['allowed_decisions'])}"
         for config in request["review_configs"]
     )
-    count = len(request["review_configs"])
-    return (
-        f"This request takes {count} decision(s), in order ({per_action}), as "
-        '{"decisions": [{"type": "approve"} | {"type": "edit", "edited_action": {"name", "args"}} '
-        '| {"type": "reject", "message"} | {"type": "respond", "message"}]}, as Agent Inbox '
-        '[{"type": "accept" | "edit" | "response" | "ignore", "args"}], or as text: '
-        '"approve"/"yes", "reject"/"no", or feedback (rejects with it). The requester may '
-        'instead withdraw the request: "withdraw" or {"type": "withdraw", "message"}.'
-    )
+    return accepted_text(per_action, len(request["review_configs"]))
 
 
 def parse_answer(
@@ -133,13 +124,13 @@ def withdrawal_in(answer: Any) -> Decision | None:
     the server's auth calls it on raw answers to know whose permission to check."""
     if isinstance(answer, str):
         if answer.strip().lower().rstrip(".!") in WITHDRAW_WORDS:
-            return Decision(type=WITHDRAW)
+            return WithdrawDecision(type=WITHDRAW)
         return None
     if isinstance(answer, dict) and answer.get("type") == WITHDRAW:
         message = answer.get("message")
         if isinstance(message, str) and message.strip():
-            return Decision(type=WITHDRAW, message=message.strip())
-        return Decision(type=WITHDRAW)
+            return WithdrawDecision(type=WITHDRAW, message=message.strip())
+        return WithdrawDecision(type=WITHDRAW)
     return None
 
 
@@ -209,29 +200,31 @@ def _normalise(
     where = f"Decision {position + 1} of {count}"
     if not isinstance(item, dict) or not isinstance(item.get("type"), str):
         raise InvalidAnswer(f'{where} must be an object with a string "type".')
-    kind = item["type"]
-    if kind in ("approve", "accept"):
+    kind = INBOX_TYPES.get(item["type"], item["type"])
+    if kind == "approve":
         _check_accepted_args(item.get("args"), action, where)
-        return Decision(type="approve"), None
+        return ApproveDecision(type="approve"), None
     if kind == "edit":
         name, args = _edited_action(item, action, where)
-        return Decision(type="edit", args=args), name
-    if kind in ("reject", "ignore"):
+        return EditDecision(type="edit", args=args), name
+    if kind == "reject":
         message = _optional_text(item.get("message", item.get("args")), where)
         return (
-            Decision(type="reject", message=message) if message else Decision(type="reject"),
+            RejectDecision(type="reject", message=message)
+            if message
+            else RejectDecision(type="reject"),
             None,
         )
-    if kind in ("respond", "response"):
+    if kind == "respond":
         text = _optional_text(item.get("message", item.get("args")), where)
         if not text:
-            raise InvalidAnswer(f'{where}: "{kind}" needs a non-empty "message" to return.')
-        if kind == "response" and "respond" not in allowed:
-            return Decision(type="reject", message=text), None
-        return Decision(type="respond", message=text), None
+            raise InvalidAnswer(f'{where}: "{item["type"]}" needs a non-empty "message" to return.')
+        if item["type"] != "respond" and "respond" not in allowed:  # Agent Inbox's rejection
+            return RejectDecision(type="reject", message=text), None
+        return RespondDecision(type="respond", message=text), None
     raise InvalidAnswer(
-        f"{where}: unknown decision type {shown(kind)}; use approve, edit, reject or respond "
-        "(Agent Inbox: accept, edit, response, ignore)."
+        f"{where}: unknown decision type {shown(item['type'])}; use approve, edit, reject or "
+        f"respond (Agent Inbox: {', '.join(INBOX_TYPES)})."
     )
 
 
@@ -324,7 +317,7 @@ def _check_decision(
         check_bounds(args)
     except AnswerOutOfBounds as error:
         raise InvalidAnswer(f"Edited arguments for {action['name']!r}: {error}") from None
-    return Decision(type="edit", args=args)
+    return EditDecision(type="edit", args=args)
 
 
 def describe_error(error: ValueError) -> str:

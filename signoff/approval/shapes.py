@@ -1,5 +1,7 @@
 """Typed shapes of the approval protocol: the request a graph shows and the decision it gets.
 
+How each decision may be written (langchain, Agent Inbox, text) is `grammar.GRAMMAR`.
+
 The request is langchain's `HITLRequest` (`action_requests` + `review_configs`), so Studio,
 Agent Inbox adapters and langchain users recognise it, plus signoff's own fields:
 
@@ -15,14 +17,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict, get_args
 
 DecisionType = Literal["approve", "edit", "reject", "respond"]
 """The decisions a request may allow an approver, per action."""
-DECISION_TYPES: tuple[DecisionType, ...] = ("approve", "edit", "reject", "respond")
-WITHDRAW = "withdraw"
+DECISION_TYPES: tuple[DecisionType, ...] = get_args(DecisionType)
+WITHDRAW: Literal["withdraw"] = "withdraw"
 """Not a decision on the action: the requester (or an admin) takes the whole request back.
 Always accepted from them, never from anyone else."""
+AnswerType = DecisionType | Literal["withdraw"]
+"""What a usable answer may decide: one of the decisions, or a withdrawal."""
 
 
 class ActionRequest(TypedDict):
@@ -87,18 +91,47 @@ class ApprovalRequest(TypedDict):
     """Audit entries of earlier stages of the same chain, oldest first."""
 
 
-class Decision(TypedDict):
-    """One normalised answer for one action, whichever answer format it arrived in."""
+class ApproveDecision(TypedDict):
+    """Run the action with the arguments shown."""
 
-    type: DecisionType | Literal["withdraw"]
-    """approve, edit (run with `args`), reject (with optional `message`), respond, or
-    withdraw (the requester took the request back; nothing runs)."""
+    type: Literal["approve"]
 
-    args: NotRequired[dict[str, Any]]
-    """For `edit`: the validated replacement arguments."""
 
+class EditDecision(TypedDict):
+    """Run the action with other arguments."""
+
+    type: Literal["edit"]
+    args: dict[str, Any]
+    """The validated replacement arguments."""
+
+
+class RejectDecision(TypedDict):
+    """Do not run the action."""
+
+    type: Literal["reject"]
     message: NotRequired[str]
-    """For `reject`: the reviewer's reason. For `respond`: the text returned as the result."""
+    """The reviewer's reason, when given."""
+
+
+class RespondDecision(TypedDict):
+    """Do not run the action; its result is the reviewer's text."""
+
+    type: Literal["respond"]
+    message: str
+    """The text returned as the action's result."""
+
+
+class WithdrawDecision(TypedDict):
+    """The requester (or an admin) took the whole request back; nothing runs."""
+
+    type: Literal["withdraw"]
+    message: NotRequired[str]
+    """Why, when given."""
+
+
+Decision = ApproveDecision | EditDecision | RejectDecision | RespondDecision | WithdrawDecision
+"""One normalised answer for one action, whichever format it arrived in (`grammar`): a union
+tagged by `type`, as langchain's `HumanInTheLoopMiddleware` types its decisions."""
 
 
 def args_to_run(action: ActionRequest, decision: Decision) -> dict[str, Any] | None:
@@ -153,71 +186,3 @@ def build_request(
     if earlier_decisions is not None:
         request["earlier_decisions"] = earlier_decisions
     return request
-
-
-RESPONSE_SCHEMA: dict[str, Any] = {
-    "title": "ApprovalAnswer",
-    "description": (
-        "Answer one signoff approval request: a langchain decisions object, an Agent Inbox "
-        "response list, or plain text ('approve'/'yes', 'reject'/'no', or feedback)."
-    ),
-    "anyOf": [
-        {
-            "title": "Decisions",
-            "type": "object",
-            "properties": {
-                "decisions": {
-                    "type": "array",
-                    "description": "One decision per action request, in the same order.",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "type": {"type": "string", "enum": list(DECISION_TYPES)},
-                            "edited_action": {
-                                "type": "object",
-                                "properties": {
-                                    "name": {"type": "string"},
-                                    "args": {"type": "object"},
-                                },
-                                "required": ["name", "args"],
-                            },
-                            "message": {"type": "string"},
-                        },
-                        "required": ["type"],
-                    },
-                },
-                "args_digest": {
-                    "type": "string",
-                    "description": "Optional: the request's args_digest, to refuse stale answers.",
-                },
-                "request_id": {
-                    "type": "string",
-                    "description": "Optional: the request's request_id, to refuse stale answers.",
-                },
-            },
-            "required": ["decisions"],
-        },
-        {
-            "title": "Agent Inbox responses",
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "type": {"type": "string", "enum": ["accept", "edit", "response", "ignore"]},
-                    "args": {},
-                },
-                "required": ["type"],
-            },
-        },
-        {
-            "title": "Plain answer",
-            "type": "string",
-            "description": "approve / approved / yes, reject / rejected / no, or feedback text.",
-        },
-    ],
-}
-"""JSON Schema handed to `interrupt(response_schema=...)` so Studio can render a typed form.
-
-It is a dict on purpose: langgraph validates typed schemas and raises on a mismatch, which
-would fail the run; signoff validates answers itself and pauses again instead.
-"""

@@ -1,4 +1,4 @@
-"""Tool-calling agents whose sensitive tool calls wait for a person.
+"""Build a tool-calling agent whose sensitive tool calls wait for a person.
 
     call_model ──no tool calls──▶ END
         │
@@ -31,7 +31,6 @@ from __future__ import annotations
 import operator
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from langchain_core.language_models import BaseChatModel
@@ -50,28 +49,14 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
+from signoff.agent_context import AgentContext
 from signoff.approval import ActionRequest, DecisionType, ask_for_decisions
 from signoff.audit import AuditEntry, decision_entries
 from signoff.execution import run_tool_calls
 from signoff.outcome import UNIDENTIFIED, requester
-from signoff.settings import load_settings
 
 ToolPolicy = dict[str, list[DecisionType]]
 """Sensitive tool name → the decisions a reviewer may make on its calls. Absent = safe."""
-
-
-@dataclass(kw_only=True)
-class AgentContext:
-    """Runtime settings of an agent, editable per assistant in Studio."""
-
-    model_endpoint: str = field(
-        default_factory=lambda: load_settings().model_endpoint,
-        metadata={"description": "Databricks model serving endpoint of the chat model."},
-    )
-    system_prompt: str = field(
-        default="You are a careful assistant. Sensitive tool calls are reviewed by a person.",
-        metadata={"description": "System prompt placed before the conversation."},
-    )
 
 
 def merge_by_key(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
@@ -158,11 +143,11 @@ def build_reviewed_agent(
             ]
         return "run_tools" if message.tool_calls else END
 
-    def review(call: ToolCall, requested_by: str, trail: list[AuditEntry]) -> dict[str, Any]:
+    def reviewed(call: ToolCall, requested_by: str, trail: list[AuditEntry]) -> dict[str, Any]:
         """Pause until a person decides on one sensitive call; its signed audit entry
         (following `trail`), as a state update."""
         tool = by_name[call["name"]]
-        answer = ask_for_decisions(
+        review = ask_for_decisions(
             [ActionRequest(name=call["name"], args=call["args"], description=tool.description)],
             [policy[call["name"]]],
             stage="tool_review",
@@ -172,13 +157,13 @@ def build_reviewed_agent(
             validate_args=lambda _name, args: _validated_args(tool, args),
         )
         entries = decision_entries(
-            answer.request, answer.decisions, answer.reviewer, trail, call_id=call["id"]
+            review.request, review.decisions, review.reviewer, trail, call_id=call["id"]
         )
         return {"audit": entries}
 
     def review_tool_call(pending: PendingCall) -> dict[str, Any]:
         """Pause for one of several sensitive calls; record the signed decision."""
-        return review(pending["tool_call"], pending["requested_by"], pending["after"])
+        return reviewed(pending["tool_call"], pending["requested_by"], pending["after"])
 
     def run_tools(state: AgentState) -> dict[str, Any]:
         """Execute the turn's calls as the verified audit trail says; the only place tools
@@ -187,7 +172,7 @@ def build_reviewed_agent(
         update: dict[str, Any] = {}
         trail = state["audit"]
         if len(lone := sensitive_calls(message)) == 1:
-            update = review(lone[0], state.get("requested_by", UNIDENTIFIED), trail)
+            update = reviewed(lone[0], state.get("requested_by", UNIDENTIFIED), trail)
             trail = [*trail, *update["audit"]]
         calls_as_run, results = run_tool_calls(message.tool_calls, policy, by_name, trail)
         update |= record_results(results) if record_results else {}
