@@ -5,7 +5,7 @@ PORT ?= 2024
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 OFFLINE := LANGGRAPH_CLI_NO_ANALYTICS=1 LANGGRAPH_NO_VERSION_CHECK=true LANGSMITH_TRACING=false
 
-.PHONY: setup dev test lint bench
+.PHONY: setup dev test unit lint bench
 
 setup:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
@@ -19,9 +19,16 @@ lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 
+# Both layers: tests/unit (in process, seconds) and tests/integration (the real server, the
+# emulator over HTTP, PostgreSQL, Chromium).
 test: lint
 	@scripts/ensure-postgres.sh
 	.venv/bin/pytest
+
+# The fast layer alone, under 30 s: every graph path, decision and malformed answer in process
+# (fewer property-based examples than `make test` runs).
+unit: setup
+	SIGNOFF_PROPERTY_EXAMPLES=40 .venv/bin/pytest -q tests/unit
 
 # Benchmarks (bench/): ratios against a baseline measured side by side in the same run.
 # `make bench BENCH=--quick` for a short run; `BENCH="cycle --no-postgres"` picks and tunes.

@@ -5,6 +5,10 @@ workspace and credentials as usual and the emulator stays off. Without either, t
 client needed starts the local workspace emulator in-process on a free loopback port, points
 `DATABRICKS_HOST` / `DATABRICKS_TOKEN` at it (so libraries that build their own clients follow)
 and logs one line saying so. The code path is the same in both modes.
+
+The emulator is the top-level package `emulator`, part of the source checkout for development
+and not of the signoff wheel; `_start_embedded_emulator` is the product's only import of it.
+Installed from the wheel with no workspace configured, that import fails with a clear error.
 """
 
 from __future__ import annotations
@@ -67,8 +71,27 @@ def workspace_client() -> WorkspaceClient:
     return WorkspaceClient(config=Config(retry_timeout_seconds=retry_seconds))
 
 
+EMULATOR_NOT_INSTALLED = (
+    "No Databricks workspace is configured (DATABRICKS_HOST, DATABRICKS_CONFIG_PROFILE or "
+    "~/.databrickscfg) and the local workspace emulator is not installed: it ships with the "
+    "signoff source checkout, for development, not with the signoff package. Set "
+    "DATABRICKS_HOST (and DATABRICKS_TOKEN or other credentials) or DATABRICKS_CONFIG_PROFILE "
+    "to use a real workspace, or run from a source checkout (`uv sync`, then `make dev`) to "
+    "develop offline against the emulator."
+)
+
+
 def _start_embedded_emulator() -> None:
-    from signoff.emulator.server import start_emulator
+    """Start the local emulator and point `DATABRICKS_HOST`/`DATABRICKS_TOKEN` at it."""
+    try:
+        from emulator.server import start_emulator  # the product's only import of the emulator
+    except ModuleNotFoundError as error:
+        if (error.name or "").partition(".")[0] != "emulator":
+            raise RuntimeError(
+                f"The local workspace emulator cannot start: {error}. It needs the development "
+                "dependencies of the source checkout (`uv sync`)."
+            ) from error
+        raise RuntimeError(EMULATOR_NOT_INSTALLED) from error
 
     emulator = start_emulator()
     os.environ["DATABRICKS_HOST"] = emulator.url

@@ -14,7 +14,7 @@ from typing import Any
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 
-from signoff.emulator.identity import DEV_USERS
+from emulator.identity import DEV_USERS
 
 TOKENS = {user.user_name.split("@")[0]: token for token, user in DEV_USERS.items()}
 """Development user's short name (alice, bob, carol, dave, erin) → bearer token."""

@@ -22,11 +22,15 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
+from graphs import GRAPHS
 from signoff.identity import Identity
+from signoff.ledger import read_entries
 from signoff.reviewed_agent import build_reviewed_agent
 from signoff.settings import load_settings
+from tests.dev_users import GROUPS, decider_for, user_name
 
 REFUND = "issue_refund"
+REFUND_AGENT = "refund_agent"
 
 
 class ScriptedModel(BaseChatModel):
@@ -84,7 +88,7 @@ def reviewed_refund_agent(
     """The reviewed tool loop with `issue_refund` sensitive (all four decisions allowed), on
     `model` (default: a `ScriptedModel`)."""
     return build_reviewed_agent(
-        name="refund_agent",
+        name=REFUND_AGENT,
         tools=[desk.tool()],
         policy={REFUND: ["approve", "edit", "reject", "respond"]},
         load_model=lambda _context: model or ScriptedModel(),
@@ -162,3 +166,64 @@ class Thread:
     def thread_id(self) -> str:
         """The thread's id."""
         return self.config["configurable"]["thread_id"]
+
+
+def dev_identity(name: str) -> Identity:
+    """Development user `name` (alice, bob, ...) as the server's auth would resolve them."""
+    full = user_name(name)
+    return Identity(full, frozenset(GROUPS[full]))
+
+
+class LocalFlow:
+    """The server tests' `Flow`, in process: one thread of a graph on an in-memory saver,
+    started by alice and answered by a development user the policy allows (or `as_user`).
+
+    `graph` is a name of `graphs.GRAPHS` without a workspace (the single-action graphs), or
+    `REFUND_AGENT`: the reviewed tool loop over the scripted model and a counting refund tool.
+    Executions are the ledger entries of the thread (or the refunds the tool made)."""
+
+    def __init__(self, graph: str) -> None:
+        self.desk = RefundDesk()
+        compiled = reviewed_refund_agent(self.desk) if graph == REFUND_AGENT else GRAPHS[graph]()
+        self.thread = Thread(compiled)
+        self.thread_id = self.thread.thread_id
+        self.tag = uuid.uuid4().hex
+
+    async def start(self, payload: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        """Run the graph on `payload` as alice, with runtime `context`, until it ends or
+        pauses; the state values."""
+        config = self.thread.as_user(dev_identity("alice"))
+        return await self.thread.graph.ainvoke(payload, config, context=context)
+
+    async def resume(self, answer: Any, as_user: str | None = None) -> dict[str, Any]:
+        """Answer the pending interrupt(s) with `answer` as development user `as_user`, by
+        default one the policy allows to decide them."""
+        if as_user is None:
+            pending = self.thread.pending()
+            as_user = decider_for(pending[0]) if pending else "bob"
+        config = self.thread.as_user(dev_identity(as_user))
+        return await self.thread.graph.ainvoke(Command(resume=answer), config)
+
+    async def status(self) -> str:
+        """`interrupted` while a request waits, else `idle`."""
+        return "interrupted" if self.thread.pending() else "idle"
+
+    async def pending(self) -> list[dict[str, Any]]:
+        """Every interrupt the thread waits on, as `{"id", "value", "response_schema"}`."""
+        interrupts = self.thread.graph.get_state(self.thread.config).interrupts
+        return [
+            {"id": i.id, "value": i.value, "response_schema": i.response_schema} for i in interrupts
+        ]
+
+    async def request(self) -> dict[str, Any]:
+        """The single pending request (asserts there is exactly one)."""
+        return self.thread.request()
+
+    async def values(self) -> dict[str, Any]:
+        """The thread's state values."""
+        return self.thread.values()
+
+    def executions(self) -> list[dict[str, Any]]:
+        """Ledger entries of this thread, and refunds the refund tool made."""
+        ledger = [e for e in read_entries() if e["thread_id"] == self.thread_id]
+        return ledger + self.desk.executed

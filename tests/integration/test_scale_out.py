@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from signoff.ledger import read_entries
-from tests.conftest import tagged_job_runs, tagged_refunds
+from tests.integration.conftest import tagged_job_runs, tagged_refunds
 from tests.langgraph_server import REPO
 
 RUNS_GET = "/api/2.2/jobs/runs/get"

@@ -23,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from signoff.emulator.errors import ApiError, invalid_parameter
-from signoff.emulator.identity import USER_NAME
+from emulator.errors import ApiError, invalid_parameter
+from emulator.identity import USER_NAME
 
 CATALOG = "main"
 SCHEMA = "support"

@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from signoff.emulator.clock import Clock
-from signoff.emulator.errors import does_not_exist, invalid_parameter, json_body
-from signoff.emulator.identity import USER_NAME
+from emulator.clock import Clock
+from emulator.errors import does_not_exist, invalid_parameter, json_body
+from emulator.identity import USER_NAME
 
 CREDENTIAL_LIFETIME_SECONDS = 3600
 

@@ -1,4 +1,4 @@
-"""`python -m signoff.emulator`: run the local Databricks workspace emulator in the foreground.
+"""`python -m emulator`: run the local Databricks workspace emulator in the foreground.
 
 Prints the host and token and a ready-to-paste `export DATABRICKS_HOST=... DATABRICKS_TOKEN=...`
 line; Ctrl-C stops it.
@@ -9,18 +9,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from signoff.emulator.app import EmulatorSettings
-from signoff.emulator.server import LOOPBACK, serve_forever
+from emulator.app import EmulatorSettings
+from emulator.server import LOOPBACK, serve_forever
 
 DEFAULT_PORT = 8700
-DEFAULT_DATA_DIR = Path(".signoff/emulator")
+DEFAULT_DATA_DIR = Path(".emulator")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and serve until interrupted."""
     defaults = EmulatorSettings()
     parser = argparse.ArgumentParser(
-        prog="python -m signoff.emulator",
+        prog="python -m emulator",
         description="Local Databricks workspace emulator for offline development "
         "(jobs, Genie, Unity Catalog functions, a rule-based chat model, Lakebase).",
     )

@@ -10,7 +10,7 @@ ENDPOINT_NOT_FOUND. Emulator-only endpoints:
 - `GET /emulator/state`: runs, refunds and Genie activity, for debugging;
 - `POST /emulator/database/rotate` `{"token": "..."}` (optional): replace the database token;
 - `POST /emulator/delays` `{"path": ..., "seconds": N}` / `DELETE /emulator/delays`: hold
-  requests to a path (see `signoff.emulator.delays`).
+  requests to a path (see `emulator.delays`).
 """
 
 from __future__ import annotations
@@ -31,16 +31,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from signoff.emulator import identity
-from signoff.emulator.chat import Chat
-from signoff.emulator.clock import Clock
-from signoff.emulator.database import Database
-from signoff.emulator.dataset import Dataset
-from signoff.emulator.delays import Delays
-from signoff.emulator.errors import ApiError, invalid_parameter, json_body
-from signoff.emulator.functions import Functions
-from signoff.emulator.genie import Genie
-from signoff.emulator.jobs import Jobs
+from emulator import identity
+from emulator.chat import Chat
+from emulator.clock import Clock
+from emulator.database import Database
+from emulator.dataset import Dataset
+from emulator.delays import Delays
+from emulator.errors import ApiError, invalid_parameter, json_body
+from emulator.functions import Functions
+from emulator.genie import Genie
+from emulator.jobs import Jobs
+from emulator.responder import SIGNOFF_TOOLS, DevModelTools
 
 DATASET_FILE = "signoff.db"
 OPEN_PATHS = ("/.well-known/", "/emulator/")
@@ -64,6 +65,8 @@ class EmulatorSettings:
     """The host database instances report as `read_write_dns` (Lakebase connects to port 5432)."""
     serving_endpoints: tuple[str, ...] = ("signoff-dev-model",)
     """Endpoint names the development chat model answers to."""
+    dev_model_tools: DevModelTools = SIGNOFF_TOOLS
+    """The tool names the development chat model calls; default: those of signoff's graphs."""
 
 
 class Emulator:
@@ -94,7 +97,7 @@ class Emulator:
             self.settings.database_token,
             self.settings.database_host,
         )
-        self.chat = Chat(self.settings.serving_endpoints)
+        self.chat = Chat(self.settings.serving_endpoints, self.settings.dev_model_tools)
         self.delays = Delays()
         self.app = self._build_app()
 

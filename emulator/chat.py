@@ -1,10 +1,11 @@
 """Model serving: OpenAI-format `POST /serving-endpoints/chat/completions`.
 
 This is what `ChatDatabricks` (through databricks-openai's `DatabricksOpenAI`) calls, and all it
-calls. Replies come from `responder.respond`, a rule-based DEVELOPMENT MODEL, not an LLM; every
-response names it in `model`. With `"stream": true` the reply is sent as server-sent
-`chat.completion.chunk` events: the content in a few deltas, each tool call as a name chunk
-then argument fragments, a finish chunk, a usage chunk, then `data: [DONE]`.
+calls. Replies come from `responder.respond`, a rule-based DEVELOPMENT MODEL, not an LLM, calling
+the tools `EmulatorSettings.dev_model_tools` names; every response names it in `model`. With
+`"stream": true` the reply is sent as server-sent `chat.completion.chunk` events: the content
+in a few deltas, each tool call as a name chunk then argument fragments, a finish chunk, a
+usage chunk, then `data: [DONE]`.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from signoff.emulator.errors import ApiError, invalid_parameter, json_body
-from signoff.emulator.responder import MODEL_NAME, respond
+from emulator.errors import ApiError, invalid_parameter, json_body
+from emulator.responder import MODEL_NAME, SIGNOFF_TOOLS, DevModelTools, respond
 
 
 def _split(text: str, parts: int) -> list[str]:
@@ -45,8 +46,11 @@ def _usage(messages: list[dict[str, Any]], reply: dict[str, Any]) -> dict[str, i
 class Chat:
     """The serving endpoints answered by the development model."""
 
-    def __init__(self, endpoints: tuple[str, ...]) -> None:
+    def __init__(
+        self, endpoints: tuple[str, ...], tool_names: DevModelTools = SIGNOFF_TOOLS
+    ) -> None:
         self.endpoints = endpoints
+        self.tool_names = tool_names
 
     def routes(self) -> list[Route]:
         """The chat completions route."""
@@ -66,7 +70,7 @@ class Chat:
             raise invalid_parameter("messages must be a non-empty list.")
         if not all(isinstance(message, dict) for message in messages):
             raise invalid_parameter("every message must be an object with a role and content.")
-        reply = respond(messages, body.get("tools"))
+        reply = respond(messages, body.get("tools"), self.tool_names)
         envelope = {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
             "created": int(time.time()),

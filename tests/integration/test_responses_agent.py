@@ -4,6 +4,7 @@ checkpointer; and the deploy script's dry run."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,16 +19,16 @@ import pytest
 from langchain_core.messages import HumanMessage
 from mlflow.types.responses import ResponsesAgentResponse
 
+from emulator.server import RunningEmulator
 from graphs import GRAPHS
-from signoff.emulator.server import RunningEmulator
 from signoff.ledger import read_entries
 from signoff.serving import SignoffAgent
 from signoff.settings import load_settings
 from signoff.workspace import workspace_client
-from tests.conftest import tagged_job_runs, tagged_refunds
+from tests.integration.conftest import tagged_job_runs, tagged_refunds
 from tests.model_serving_caller import caller_for, calling_as, serving_environment
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAYMENT = {"operation": {"kind": "payment", "amount": 5000, "target": "acct-9"}}
 
 
@@ -405,6 +406,17 @@ def test_deploy_script_dry_run_contacts_nothing():
         '"main.support.issue_refund"',
     ):
         assert expected in result.stdout, expected
+    log_model = json.loads(result.stdout.split("log_model(**", 1)[1].split(")\nmlflow.", 1)[0])
+    code_paths = [Path(path) for path in log_model["code_paths"]]
+    assert [path.relative_to(ROOT).as_posix() for path in code_paths] == [
+        "signoff",
+        "graphs",
+        "tools",
+        "signoff.toml",
+    ]
+    shipped = [file for path in code_paths for file in [path, *path.rglob("*")]]
+    assert not [file for file in shipped if "emulator" in file.relative_to(ROOT).parts]
+    assert not [r for r in log_model["pip_requirements"] if r.startswith(("starlette", "uvicorn"))]
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ import pytest
 from langgraph_sdk.errors import APIStatusError
 
 from signoff.audit import signed
-from tests.conftest import Flow
 from tests.dev_users import signed_in
-from tests.test_review_tool_calls import tool_results, user
+from tests.integration.conftest import Flow
+from tests.integration.test_review_tool_calls import tool_results, user
 
 PAYMENT = {"operation": {"kind": "payment", "amount": 5000, "target": "acct-9"}}
 DEPLOY = {"action": {"name": "deploy_release", "args": {"version": "2.0"}}}

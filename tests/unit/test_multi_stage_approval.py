@@ -1,6 +1,8 @@
-"""multi_stage_approval through the real server: the chain, rejections, context-defined chains."""
+"""multi_stage_approval in process: the chain, rejections, chains from the runtime context."""
 
 from __future__ import annotations
+
+from graphs.multi_stage_approval import ApprovalChain
 
 DEPLOY = {"action": {"name": "deploy_release", "args": {"version": "2.4.0", "env": "prod"}}}
 
@@ -46,13 +48,20 @@ async def test_first_stage_rejection_never_asks_the_next(flow):
     assert run.executions() == []
 
 
-async def test_chain_comes_from_the_context_and_is_fixed_per_thread(flow, client, admin):
-    chain = await admin.assistants.create(
-        "multi_stage_approval", context={"stages": ["security", "manager"]}
+async def test_the_chain_comes_from_the_runtime_context(flow):
+    chain = ApprovalChain(stages=["security", "manager"])
+    await security_then_manager_approve(flow("multi_stage_approval"), context=chain)
+
+
+async def test_a_single_stage_chain_is_decided_by_the_default_rule(flow):
+    await one_oncall_stage_approves(
+        flow("multi_stage_approval"), context=ApprovalChain(stages=["oncall"])
     )
-    run = flow("multi_stage_approval")
-    run.graph = chain["assistant_id"]
-    await run.start(DEPLOY)
+
+
+async def security_then_manager_approve(run, **start):
+    """Start `run` (its chain: security, then manager) and approve each stage in turn."""
+    await run.start(DEPLOY, **start)
     seen = []
     for _ in range(2):
         seen.append((await run.request())["stage"])
@@ -62,11 +71,16 @@ async def test_chain_comes_from_the_context_and_is_fixed_per_thread(flow, client
     assert result["status"] == "executed" and len(run.executions()) == 1
 
 
-async def test_single_stage_chain(flow, client, admin):
-    chain = await admin.assistants.create("multi_stage_approval", context={"stages": ["oncall"]})
-    run = flow("multi_stage_approval")
-    run.graph = chain["assistant_id"]
-    await run.start(DEPLOY)
+async def one_oncall_stage_approves(run, **start):
+    """Start `run` (its chain: oncall alone, which no rule names) and approve it."""
+    await run.start(DEPLOY, **start)
     assert (await run.request())["stage"] == "oncall"
     assert (await run.request())["decided_by"] == ["signoff-admins"]  # the default rule
     assert (await run.resume("approve"))["status"] == "executed"
+
+
+async def test_a_chain_with_repeated_stages_is_invalid_and_asks_nobody(flow):
+    run = flow("multi_stage_approval")
+    result = await run.start(DEPLOY, context=ApprovalChain(stages=["manager", "manager"]))
+    assert result["status"] == "invalid" and "distinct names" in result["reason"]
+    assert await run.status() == "idle" and run.executions() == []

@@ -1,6 +1,8 @@
-"""approve_reject through the real server: auto-approve, approve, reject, context thresholds."""
+"""approve_reject in process: auto-approve, approve, reject, context thresholds, bad input."""
 
 from __future__ import annotations
+
+from signoff.risk import RiskPolicy
 
 PAYMENT = {"operation": {"kind": "payment", "amount": 5000, "target": "acct-9"}}
 
@@ -68,26 +70,6 @@ async def test_reject_ends_with_the_reason_and_runs_nothing(flow):
     assert run.executions() == []
 
 
-async def test_thresholds_come_from_the_assistant_context(flow, client, admin):
-    strict = await admin.assistants.create(
-        "approve_reject", context={"auto_approve_limit": 10, "review_targets": ["acct-vip"]}
-    )
-    small = flow("approve_reject")
-    await small.start(
-        {"operation": {"amount": 40, "target": "acct-1"}}, assistant=strict["assistant_id"]
-    )
-    assert await small.status() == "interrupted"
-    assert (
-        "exceeds auto_approve_limit 10"
-        in (await small.request())["action_requests"][0]["description"]
-    )
-    vip = flow("approve_reject")
-    await vip.start(
-        {"operation": {"amount": 1, "target": "acct-vip"}}, assistant=strict["assistant_id"]
-    )
-    assert "review_targets" in (await vip.request())["action_requests"][0]["description"]
-
-
 async def test_invalid_operation_ends_plainly_without_running(flow):
     run = flow("approve_reject")
     result = await run.start({"operation": {"amount": -3, "target": ""}})
@@ -95,3 +77,21 @@ async def test_invalid_operation_ends_plainly_without_running(flow):
     assert "amount" in result["reason"] and "target" in result["reason"]
     assert await run.status() == "idle"
     assert run.executions() == []
+
+
+async def test_thresholds_come_from_the_runtime_context(flow):
+    strict = RiskPolicy(auto_approve_limit=10, review_targets=["acct-vip"])
+    await strict_thresholds_apply(flow("approve_reject"), flow("approve_reject"), context=strict)
+
+
+async def strict_thresholds_apply(small, vip, **start):
+    """Under `auto_approve_limit` 10 and `review_targets` ["acct-vip"], 40 to acct-1 and 1 to
+    acct-vip both pause, each saying which threshold it crossed."""
+    await small.start({"operation": {"amount": 40, "target": "acct-1"}}, **start)
+    assert await small.status() == "interrupted"
+    assert (
+        "exceeds auto_approve_limit 10"
+        in (await small.request())["action_requests"][0]["description"]
+    )
+    await vip.start({"operation": {"amount": 1, "target": "acct-vip"}}, **start)
+    assert "review_targets" in (await vip.request())["action_requests"][0]["description"]

@@ -14,6 +14,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import astuple
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
@@ -33,9 +34,23 @@ from databricks_langchain import ChatDatabricks, UCFunctionToolkit
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 from unitycatalog.ai.core.databricks import DatabricksFunctionClient
 
-from signoff.emulator import MODEL_NAME, EmulatorSettings, RunningEmulator, respond, start_emulator
-from signoff.emulator.genie import SPACE_ID
-from signoff.emulator.identity import USER_NAME, WORKSPACE_ID
+from emulator import (
+    MODEL_NAME,
+    SIGNOFF_TOOLS,
+    DevModelTools,
+    EmulatorSettings,
+    RunningEmulator,
+    respond,
+    start_emulator,
+)
+from emulator.genie import SPACE_ID
+from emulator.identity import USER_NAME, WORKSPACE_ID
+from tools.databricks_jobs import (
+    poll_databricks_job,
+    start_databricks_job,
+    terminate_databricks_job,
+)
+from tools.genie import query_genie
 from tools.unity_catalog import with_idempotency_key
 
 PENDING_SECONDS = 5
@@ -523,6 +538,31 @@ def test_responder_is_a_pure_function() -> None:
     assert respond([{"role": "system", "content": "hi"}], tools)["content"].startswith("I am")
 
 
+def test_the_development_model_calls_the_tools_signoffs_graphs_offer(uc_tools) -> None:
+    product = [start_databricks_job, poll_databricks_job, terminate_databricks_job, query_genie]
+    assert set(astuple(SIGNOFF_TOOLS)) == {tool.name for tool in product} | set(uc_tools)
+    assert set(astuple(SIGNOFF_TOOLS)) == set(TOOL_NAMES)
+
+
+def test_the_tool_names_the_development_model_calls_are_a_setting(tmp_path) -> None:
+    names = DevModelTools(poll_job="check_run", start_job="kick_off")
+    request = {
+        "model": "signoff-dev-model",
+        "messages": [{"role": "user", "content": "status of run 7 and start the nightly job"}],
+        "tools": tool_specs("check_run", *TOOL_NAMES),
+    }
+    with start_emulator(EmulatorSettings(dev_model_tools=names, data_dir=tmp_path)) as other:
+        reply = httpx.post(
+            f"{other.url}/serving-endpoints/chat/completions",
+            json=request,
+            headers={"Authorization": f"Bearer {other.token}"},
+        ).json()["choices"][0]["message"]
+    assert [call["function"]["name"] for call in reply["tool_calls"]] == ["check_run"]
+    assert reply["content"] == (
+        "I would start the nightly job, but no `kick_off` tool is available here."
+    )
+
+
 # Database (Lakebase)
 
 
@@ -561,7 +601,7 @@ async def test_emulators_start_inside_a_running_loop_each_with_its_own_state(emu
 
 
 def test_command_line_prints_the_export_line(tmp_path) -> None:
-    command = [sys.executable, "-m", "signoff.emulator", "--port", "0", "--data-dir", tmp_path]
+    command = [sys.executable, "-m", "emulator", "--port", "0", "--data-dir", tmp_path]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         export = next(line for line in process.stdout if line.startswith("export ")).split()

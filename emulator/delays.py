@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from signoff.emulator.errors import invalid_parameter, json_body
+from emulator.errors import invalid_parameter, json_body
 
 
 class Delays:

@@ -23,9 +23,9 @@ from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from psycopg_pool import AsyncConnectionPool
 
-from signoff.emulator.app import EmulatorSettings
-from signoff.emulator.identity import USER_NAME
-from signoff.emulator.server import RunningEmulator, start_emulator
+from emulator.app import EmulatorSettings
+from emulator.identity import USER_NAME
+from emulator.server import RunningEmulator, start_emulator
 from tests import postgres
 from tests.postgres import PostgresCluster
 

@@ -18,8 +18,8 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph_sdk.errors import NotFoundError
 
 from signoff.checkpointer import async_checkpointer
-from tests.conftest import Flow
 from tests.dev_users import signed_in_clients
+from tests.integration.conftest import Flow
 from tests.langgraph_server import LanggraphServer, copy_project
 
 WAITING = {

@@ -1,15 +1,18 @@
 """signoff-dev-model: a deterministic, rule-based DEVELOPMENT MODEL. It is not a language model.
 
 `respond(messages, tools)` takes an OpenAI-format conversation and tool list and returns one
-OpenAI assistant message. Fixed regular expressions map requests to tool calls:
+OpenAI assistant message. Fixed regular expressions map requests to calls of the tools named by
+`DevModelTools` (its defaults are the tool names of signoff's graphs: the emulator's one
+contract with the product, kept in that one place):
 
-- "start / run the nightly job [with key=value ...] [for ...]" → `start_databricks_job`
-- "status of / check / how is run 42" → `poll_databricks_job`
-- "cancel / stop / terminate run 42" → `terminate_databricks_job`
-- "look up order 17" → `main__support__lookup_order`
+- "start / run the nightly job [with key=value ...] [for ...]" → `DevModelTools.start_job`
+- "status of / check / how is run 42" → `DevModelTools.poll_job`
+- "cancel / stop / terminate run 42" → `DevModelTools.terminate_job`
+- "look up order 17" → `DevModelTools.lookup_order`
 - "refund 25 on order 17 because damaged", "refund order 17 for 25 (damaged)"
-  → `main__support__issue_refund`
-- other questions ("how many ...", "what ...", "show ...", "list ...") → `query_genie`
+  → `DevModelTools.issue_refund`
+- other questions ("how many ...", "what ...", "show ...", "list ...")
+  → `DevModelTools.ask_genie`
 
 Requests joined by " and " (or ";") become parallel tool calls in one message. A call is only
 made when a tool of that name is offered; otherwise the answer says the tool is not available.
@@ -25,6 +28,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 MODEL_NAME = "signoff-dev-model (rule-based development model)"
@@ -37,6 +41,35 @@ HELP = (
 )
 
 Message = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DevModelTools:
+    """The tool names of signoff's graphs this model calls: the emulator's contract with the
+    product, and the only place the emulator names them.
+
+    A call is made only when the request offers a tool of that name. The defaults are the names
+    signoff's tools have (`tools/databricks_jobs.py`, `tools/genie.py`, and the Unity Catalog
+    functions as `UCFunctionToolkit` names them); rename one there and here together, or give
+    the emulator others with `EmulatorSettings(dev_model_tools=DevModelTools(...))`.
+    """
+
+    start_job: str = "start_databricks_job"
+    """Starts the nightly job: `{"user_request": ..., "parameters": {...}}`."""
+    poll_job: str = "poll_databricks_job"
+    """Reports a run's state: `{"run_id": ...}`."""
+    terminate_job: str = "terminate_databricks_job"
+    """Cancels a run: `{"run_id": ...}`."""
+    lookup_order: str = "main__support__lookup_order"
+    """The UC function `main.support.lookup_order`: `{"order_id": ...}`."""
+    issue_refund: str = "main__support__issue_refund"
+    """The UC function `main.support.issue_refund`: `{"order_id", "amount", "reason"}`."""
+    ask_genie: str = "query_genie"
+    """Asks the Genie space a data question: `{"question": ...}`."""
+
+
+SIGNOFF_TOOLS = DevModelTools()
+"""The names signoff's graphs use; what the emulator's chat endpoint answers with by default."""
 
 
 @dataclass(frozen=True)
@@ -75,75 +108,94 @@ def _start_job(_: re.Match[str], clause: str) -> dict[str, Any]:
 _ORDER = r"order\s+#?(?P<order_id>\d+)"
 _AMOUNT = r"\$?(?P<amount>\d+(?:\.\d+)?)"
 _RUN = r"(?:the\s+)?run\s+#?(?P<run_id>\d+)"
-_RULES: tuple[_Rule, ...] = (
-    _Rule(
-        "main__support__issue_refund",
-        re.compile(rf"\brefund\s+{_AMOUNT}\s+(?:on|for|to)\s+{_ORDER}(?P<rest>.*)", re.I),
-        _refund,
-    ),
-    _Rule(
-        "main__support__issue_refund",
-        re.compile(rf"\brefund\s+{_ORDER}\s+(?:for|by|of)\s+{_AMOUNT}(?P<rest>.*)", re.I),
-        _refund,
-    ),
-    _Rule(
-        "main__support__lookup_order",
-        re.compile(rf"\b(?:look\s*up|find|fetch|get|details\s+(?:of|for))\s+{_ORDER}", re.I),
-        lambda match, _: {"order_id": int(match["order_id"])},
-    ),
-    _Rule(
-        "terminate_databricks_job",
-        re.compile(rf"\b(?:cancel|stop|terminate|abort|kill)\s+{_RUN}", re.I),
-        _run,
-    ),
-    _Rule(
-        "poll_databricks_job",
-        re.compile(rf"\b(?:status\s+of|check(?:\s+on)?|how\s+is|how's|poll)\s+{_RUN}", re.I),
-        _run,
-    ),
-    _Rule(
-        "start_databricks_job",
-        re.compile(r"\b(?:start|run|kick\s+off|trigger|launch)\s+(?:the\s+)?nightly\b", re.I),
-        _start_job,
-    ),
-    _Rule(
-        "query_genie",
-        re.compile(
-            r"^(?:please\s+|can\s+you\s+|could\s+you\s+)?"
-            r"(?:how|what|which|who|when|show|total|list|count|give\s+me|tell\s+me)\b|\?$",
-            re.I,
+
+
+@cache
+def _rules(names: DevModelTools) -> tuple[_Rule, ...]:
+    """The rules, first match wins, calling the tools `names` names."""
+    return (
+        _Rule(
+            names.issue_refund,
+            re.compile(rf"\brefund\s+{_AMOUNT}\s+(?:on|for|to)\s+{_ORDER}(?P<rest>.*)", re.I),
+            _refund,
         ),
-        lambda _, clause: {"question": clause},
-    ),
-)
+        _Rule(
+            names.issue_refund,
+            re.compile(rf"\brefund\s+{_ORDER}\s+(?:for|by|of)\s+{_AMOUNT}(?P<rest>.*)", re.I),
+            _refund,
+        ),
+        _Rule(
+            names.lookup_order,
+            re.compile(rf"\b(?:look\s*up|find|fetch|get|details\s+(?:of|for))\s+{_ORDER}", re.I),
+            lambda match, _: {"order_id": int(match["order_id"])},
+        ),
+        _Rule(
+            names.terminate_job,
+            re.compile(rf"\b(?:cancel|stop|terminate|abort|kill)\s+{_RUN}", re.I),
+            _run,
+        ),
+        _Rule(
+            names.poll_job,
+            re.compile(rf"\b(?:status\s+of|check(?:\s+on)?|how\s+is|how's|poll)\s+{_RUN}", re.I),
+            _run,
+        ),
+        _Rule(
+            names.start_job,
+            re.compile(r"\b(?:start|run|kick\s+off|trigger|launch)\s+(?:the\s+)?nightly\b", re.I),
+            _start_job,
+        ),
+        _Rule(
+            names.ask_genie,
+            re.compile(
+                r"^(?:please\s+|can\s+you\s+|could\s+you\s+)?"
+                r"(?:how|what|which|who|when|show|total|list|count|give\s+me|tell\s+me)\b|\?$",
+                re.I,
+            ),
+            lambda _, clause: {"question": clause},
+        ),
+    )
+
+
 _CLAUSE_BREAK = re.compile(
     r"\s*;\s*|\s+and\s+(?:then\s+)?(?=(?:please\s+)?(?:start|run|kick|trigger|launch|cancel|stop"
     r"|terminate|abort|kill|check|status|poll|how|what|which|who|when|show|list|total|count"
     r"|look|lookup|find|fetch|get|refund|tell|give)\b)",
     re.I,
 )
-_ACTIONS: dict[str, Callable[[dict[str, Any]], str]] = {
-    "start_databricks_job": lambda _: "start the nightly job",
-    "poll_databricks_job": lambda args: f"check run {args.get('run_id')}",
-    "terminate_databricks_job": lambda args: f"cancel run {args.get('run_id')}",
-    "main__support__lookup_order": lambda args: f"look up order {args.get('order_id')}",
-    "main__support__issue_refund": lambda args: (
-        f"refund {args.get('amount')} on order {args.get('order_id')}"
-    ),
-    "query_genie": lambda args: f"ask Genie {args.get('question')!r}",
-}
+
+
+@cache
+def _actions(names: DevModelTools) -> dict[str, Callable[[dict[str, Any]], str]]:
+    """What a call of each tool does, in words, by tool name."""
+    return {
+        names.start_job: lambda _: "start the nightly job",
+        names.poll_job: lambda args: f"check run {args.get('run_id')}",
+        names.terminate_job: lambda args: f"cancel run {args.get('run_id')}",
+        names.lookup_order: lambda args: f"look up order {args.get('order_id')}",
+        names.issue_refund: lambda args: (
+            f"refund {args.get('amount')} on order {args.get('order_id')}"
+        ),
+        names.ask_genie: lambda args: f"ask Genie {args.get('question')!r}",
+    }
+
+
 _FAILED = re.compile(r"^\s*(?:[\w.]*(?:Error|Exception)\b|Could not\b)")
 _REJECTED = re.compile(r"\brejected\b", re.I)
 
 
-def respond(messages: list[Message], tools: list[dict[str, Any]] | None = None) -> Message:
-    """The assistant's reply to an OpenAI-format conversation, given the offered tools."""
+def respond(
+    messages: list[Message],
+    tools: list[dict[str, Any]] | None = None,
+    names: DevModelTools = SIGNOFF_TOOLS,
+) -> Message:
+    """The assistant's reply to an OpenAI-format conversation, given the offered tools and the
+    names of the tools this model knows how to call."""
     last = messages[-1] if messages else {}
     if last.get("role") == "tool":
-        return {"role": "assistant", "content": _summarise(messages)}
+        return {"role": "assistant", "content": _summarise(messages, names)}
     if last.get("role") == "user":
         offered = {tool.get("function", {}).get("name") for tool in tools or []}
-        return _plan(_text(last.get("content")), offered)
+        return _plan(_text(last.get("content")), offered, names)
     return {"role": "assistant", "content": HELP}
 
 
@@ -156,11 +208,12 @@ def _text(content: Any) -> str:
     return str(content or "").strip()
 
 
-def _plan(text: str, offered: set[str]) -> Message:
+def _plan(text: str, offered: set[str], names: DevModelTools) -> Message:
     calls: list[dict[str, Any]] = []
     missing: list[str] = []
+    rules, actions = _rules(names), _actions(names)
     for clause in filter(None, (c.strip(" .!") for c in _CLAUSE_BREAK.split(text))):
-        found = next(((rule, m) for rule in _RULES if (m := rule.pattern.search(clause))), None)
+        found = next(((rule, m) for rule in rules if (m := rule.pattern.search(clause))), None)
         if found is None:
             continue
         rule, match = found
@@ -169,7 +222,7 @@ def _plan(text: str, offered: set[str]) -> Message:
             calls.append(_tool_call(rule.tool, arguments))
         else:
             missing.append(
-                f"I would {_ACTIONS[rule.tool](arguments)}, but no `{rule.tool}` tool is "
+                f"I would {actions[rule.tool](arguments)}, but no `{rule.tool}` tool is "
                 "available here."
             )
     if not calls and not missing:
@@ -188,7 +241,7 @@ def _tool_call(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _summarise(messages: list[Message]) -> str:
+def _summarise(messages: list[Message], names: DevModelTools) -> str:
     """One sentence per tool result at the end of the conversation."""
     results: list[Message] = []
     for message in reversed(messages):
@@ -202,18 +255,18 @@ def _summarise(messages: list[Message]) -> str:
         for call in message.get("tool_calls") or []
     }
     return " ".join(
-        _describe(calls.get(result.get("tool_call_id"), {}), _text(result.get("content")))
+        _describe(calls.get(result.get("tool_call_id"), {}), _text(result.get("content")), names)
         for result in results
     )
 
 
-def _describe(function: dict[str, Any], content: str) -> str:
+def _describe(function: dict[str, Any], content: str, names: DevModelTools) -> str:
     name = function.get("name") or "the tool"
     try:
         arguments = json.loads(function.get("arguments") or "{}")
     except json.JSONDecodeError:
         arguments = {}
-    action = _ACTIONS.get(name, lambda _: f"run {name}")(arguments)
+    action = _actions(names).get(name, lambda _: f"run {name}")(arguments)
     try:
         payload = json.loads(content)
     except json.JSONDecodeError:
@@ -227,7 +280,7 @@ def _describe(function: dict[str, Any], content: str) -> str:
         return f"I did not {action}: {content}"
     if isinstance(payload, dict) and "value" in payload:
         content = str(payload["value"])
-    if name == "start_databricks_job":
+    if name == names.start_job:
         return _started(content)
     return content
 

@@ -1,26 +1,20 @@
 """Every malformed answer re-pauses with a clear error; the next correct answer completes.
 
 A node that raised on a bad resume would wedge its thread: the bad value is stored as the
-resume write and replayed forever. Each row here proves the thread survives it.
+resume write and replayed forever. Each row here proves the thread survives it, in process,
+on every review node (the reviewed tool loop on its scripted model). The same contract
+through the server, and values only the server refuses: `integration/test_malformed_answers`.
 """
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
+
+from tests.in_process import REFUND, REFUND_AGENT
 
 PAYMENT = ("approve_reject", {"operation": {"amount": 5000, "target": "acct-9"}})
 DRAFT = ("edit_state", {"brief": {"to": ["ops@example.com"], "topic": "the outage"}})
-TOOL = ("review_tool_calls", {"messages": [{"role": "user", "content": "refund 25 on order 17"}]})
-
-
-def tagged(payload, tag):
-    """`payload` with the flow's tag as the refund reason, so its refund can be counted."""
-    if "messages" not in payload:
-        return payload
-    text = f"{payload['messages'][0]['content']} because damaged {tag}"
-    return {"messages": [{"role": "user", "content": text}]}
+TOOL = (REFUND_AGENT, {"messages": [{"role": "user", "content": "refund 25 on order 17"}]})
 
 
 def nested(depth):
@@ -110,7 +104,7 @@ MALFORMED = [
     (
         "tool edit with bad amount",
         TOOL,
-        edit("main__support__issue_refund", order_id=17, amount="lots", reason="x"),
+        edit(REFUND, order_id=17, amount="lots", reason="x"),
         "amount: Input should be a valid number",
     ),
     (
@@ -148,8 +142,13 @@ MALFORMED = [
 )
 async def test_bad_answer_repauses_then_correct_answer_completes(flow, graph_input, bad, error):
     graph, payload = graph_input
-    run = flow(graph)
-    await run.start(tagged(payload, run.tag))
+    await repauses_then_completes(flow(graph), payload, bad, error)
+
+
+async def repauses_then_completes(run, payload, bad, error):
+    """Start `run` on `payload`, answer `bad`: the same request pauses again with `error`
+    and nothing runs; then a correct answer executes it once."""
+    await run.start(payload)
     first = await run.request()
     await run.resume(bad)
     assert await run.status() == "interrupted"
@@ -171,22 +170,4 @@ async def test_several_bad_answers_in_a_row_then_a_good_one(flow):
         await run.resume(bad)
         assert await run.status() == "interrupted"
     result = await run.resume("approved")
-    assert result["status"] == "executed" and len(run.executions()) == 1
-
-
-@pytest.mark.parametrize(
-    "unstorable", [pytest.param(nested(600), id="nested past 255"), pytest.param(None, id="null")]
-)
-async def test_an_answer_no_checkpoint_can_hold_leaves_the_request_answerable(flow, unstorable):
-    """langgraph itself refuses these before any node runs (its checkpoint serializer stops at
-    255 levels; a null resume resumes nothing): the request stays pending, unchanged."""
-    run = flow("approve_reject")
-    await run.start(PAYMENT[1])
-    first = await run.request()
-    with contextlib.suppress(Exception):  # the run may report the serializer's refusal
-        await run.resume(unstorable)
-    assert await run.status() == "interrupted"
-    assert (await run.request())["request_id"] == first["request_id"]
-    assert run.executions() == []
-    result = await run.resume("approve")
     assert result["status"] == "executed" and len(run.executions()) == 1

@@ -17,9 +17,9 @@ from types import TracebackType
 
 import uvicorn
 
-from signoff.emulator.app import Emulator, EmulatorSettings
-from signoff.emulator.genie import SPACE_ID, SPACE_TITLE
-from signoff.emulator.identity import DEV_TOKEN
+from emulator.app import Emulator, EmulatorSettings
+from emulator.genie import SPACE_ID, SPACE_TITLE
+from emulator.identity import DEV_TOKEN
 
 LOOPBACK = "127.0.0.1"
 STARTUP_TIMEOUT_SECONDS = 10.0

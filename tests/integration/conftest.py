@@ -1,7 +1,7 @@
 """Shared fixtures: one real `langgraph dev` server per session and SDK helpers around it.
 
 The server runs with auth on, as shipped: every SDK client here is one of the emulator's
-development users (`signoff.emulator.identity.DEV_USERS`), signed in with their bearer token.
+development users (`emulator.identity.DEV_USERS`), signed in with their bearer token.
 `client` is alice (in `users` only: she raises requests); `Flow.resume` answers as a user the
 policy allows, unless a test names one.
 """
@@ -18,9 +18,9 @@ import pytest
 from databricks.sdk import WorkspaceClient
 from langgraph_sdk.client import LangGraphClient
 
-from signoff.emulator.app import EmulatorSettings
-from signoff.emulator.identity import USER_NAME
-from signoff.emulator.server import RunningEmulator, start_emulator
+from emulator.app import EmulatorSettings
+from emulator.identity import USER_NAME
+from emulator.server import RunningEmulator, start_emulator
 from signoff.ledger import read_entries
 from tests.dev_users import Clients, decider_for, signed_in_clients
 from tests.langgraph_server import LanggraphServer, copy_project

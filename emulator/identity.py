@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from signoff.emulator.errors import ApiError
+from emulator.errors import ApiError
 
 DEV_TOKEN = "dapi-signoff-emulator"
 USER_NAME = "dev@signoff.local"

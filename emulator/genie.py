@@ -20,10 +20,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from signoff.emulator.clock import Clock
-from signoff.emulator.dataset import Dataset
-from signoff.emulator.errors import does_not_exist, invalid_parameter, json_body
-from signoff.emulator.identity import USER_ID
+from emulator.clock import Clock
+from emulator.dataset import Dataset
+from emulator.errors import does_not_exist, invalid_parameter, json_body
+from emulator.identity import USER_ID
 
 SPACE_ID = "01f0c0ffee5160ff"
 SPACE_TITLE = "Orders"

@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from signoff.emulator.clock import Clock
-from signoff.emulator.errors import ApiError, invalid_parameter, json_body, require_int
-from signoff.emulator.identity import USER_NAME
+from emulator.clock import Clock
+from emulator.errors import ApiError, invalid_parameter, json_body, require_int
+from emulator.identity import USER_NAME
 
 API_VERSIONS = ("2.1", "2.2")
 MAX_IDEMPOTENCY_TOKEN_LENGTH = 64

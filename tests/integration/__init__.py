@@ -1,0 +1,1 @@
+"""The integration layer: the real server, the emulator over HTTP, PostgreSQL, Model Serving."""

@@ -1,0 +1,1 @@
+"""The fast layer: graphs in process, in seconds (`make unit`)."""
