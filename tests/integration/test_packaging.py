@@ -4,7 +4,6 @@ workspace emulator, which the product imports in one place only."""
 
 from __future__ import annotations
 
-import ast
 import json
 import subprocess
 import sys
@@ -95,22 +94,6 @@ def test_the_wheel_carries_the_product_and_not_the_emulator(tmp_path):
     requirements = " ".join(metadata.get_all("Requires-Dist") or [])
     assert "databricks-sdk" in requirements
     assert "starlette" not in requirements and "uvicorn" not in requirements
-
-
-def test_only_the_workspace_resolution_imports_the_emulator():
-    importers = set()
-    for package in ("signoff", "graphs", "tools", "deploy"):
-        for source in (REPO / package).rglob("*.py"):
-            for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
-                if isinstance(node, ast.Import):
-                    modules = [alias.name for alias in node.names]
-                elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                    modules = [node.module or ""]
-                else:
-                    continue
-                if any(m.partition(".")[0] == "emulator" for m in modules):
-                    importers.add(source.relative_to(REPO).as_posix())
-    assert importers == {"signoff/workspace.py"}
 
 
 def test_the_editable_install_finds_the_emulator_from_anywhere_and_it_needs_no_signoff(tmp_path):
