@@ -572,6 +572,7 @@ def protocol_table(repeat: int) -> Table:
             stage="review",
             requested_by="a",
             decided_by=["managers"],
+            deadlines={"created_at": "2026-11-21T09:00:00.000+00:00"},
         )
 
     try:

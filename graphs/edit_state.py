@@ -22,6 +22,7 @@ from langgraph.types import Command
 from pydantic import ValidationError
 
 from signoff.approval import ActionRequest, args_to_run, ask_for_decisions, describe_error
+from signoff.deadlines import DeadlineOverrides
 from signoff.drafts import Brief, MessageDraft, prepare_draft, validate_draft
 from signoff.execution import execute_once
 from signoff.outcome import Outcome, record_review, starts_request
@@ -100,7 +101,7 @@ def _validation_problem(draft: dict[str, Any]) -> str | None:
     return None
 
 
-builder = StateGraph(State, input_schema=Input)
+builder = StateGraph(State, context_schema=DeadlineOverrides, input_schema=Input)
 builder.add_node(draft_message)
 builder.add_node(review_draft)
 builder.add_node(send)

@@ -26,14 +26,15 @@ from pydantic import BaseModel, Field
 
 from signoff.approval import ActionRequest, ask_for_decisions
 from signoff.audit import AuditEntry
+from signoff.deadlines import DeadlineOverrides
 from signoff.execution import chain_refusal, execute_once, refused
 from signoff.outcome import InvalidInput, Outcome, finished, record_review, starts_request
 from signoff.state_api import served
 
 
 @dataclass(kw_only=True)
-class ApprovalChain:
-    """Who must approve, in order."""
+class ApprovalChain(DeadlineOverrides):
+    """Who must approve, in order (and how long each stage may wait)."""
 
     stages: list[str] = field(
         default_factory=lambda: ["manager", "security"],

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from signoff.deadlines import DeadlineOverrides
 from signoff.settings import load_settings
 
 
 @dataclass(kw_only=True)
-class AgentContext:
+class AgentContext(DeadlineOverrides):
     """Runtime settings of an agent, editable per assistant in Studio."""
 
     model_endpoint: str = field(

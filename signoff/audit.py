@@ -34,9 +34,8 @@ from typing import Any, NotRequired, TypedDict
 
 from langgraph.config import get_config
 
-from signoff.approval.shapes import ApprovalRequest, Decision, args_to_run
+from signoff.approval.shapes import SYSTEM, ApprovalRequest, Decision, args_to_run
 
-SYSTEM = "system"
 KEY_VARIABLE = "SIGNOFF_AUDIT_KEY"
 DEV_KEY_FILE = Path(".signoff/audit.key")
 

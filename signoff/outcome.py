@@ -21,7 +21,7 @@ from signoff.approval import Review
 from signoff.audit import AuditEntry, decision_entries
 from signoff.identity import run_identity
 
-Status = Literal["invalid", "executed", "sent", "rejected", "withdrawn", "refused"]
+Status = Literal["invalid", "executed", "sent", "rejected", "withdrawn", "expired", "refused"]
 
 
 class Outcome(TypedDict):
@@ -29,8 +29,9 @@ class Outcome(TypedDict):
 
     status: NotRequired[Status]
     """invalid (bad input, nothing asked), executed / sent (ran once), rejected, withdrawn (the
-    requester took the request back), or refused (no verified approval of exactly these
-    arguments on the signed trail: nothing ran)."""
+    requester took the request back), expired (nobody decided in time: `system` rejected it),
+    or refused (no verified approval of exactly these arguments on the signed trail: nothing
+    ran)."""
 
     decision: NotRequired[str]
     """The last decision: approve, edit, reject, withdraw or auto_approve."""
@@ -108,7 +109,9 @@ def record_review(review: Review, trail: list[AuditEntry]) -> dict[str, Any]:
         "audit": decision_entries(review.request, review.decisions, review.reviewer, trail),
     }
     stage = review.request["stage"]
-    if decision["type"] == "reject":
+    if review.expired:
+        update |= {"status": "expired", "reason": "expired"}
+    elif decision["type"] == "reject":
         reason = decision.get("message") or f"rejected at stage {stage!r} without a reason"
         update |= {"status": "rejected", "reason": reason}
     elif review.withdrawn:
@@ -118,5 +121,5 @@ def record_review(review: Review, trail: list[AuditEntry]) -> dict[str, Any]:
 
 
 def finished(update: dict[str, Any]) -> bool:
-    """Whether a review's update ends the request (rejected or withdrawn)."""
-    return update.get("status") in ("rejected", "withdrawn")
+    """Whether a review's update ends the request (rejected, withdrawn or expired)."""
+    return update.get("status") in ("rejected", "withdrawn", "expired")

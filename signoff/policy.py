@@ -6,6 +6,8 @@ The rules live in `signoff.toml` `[policy]` (see `signoff.settings`):
   request: a graph, a `graph.stage` of a chain, or a sensitive tool);
 - four-eyes: nobody decides a request they raised (`requested_by`, the authenticated user who
   started the run that raised it), and nobody decides two stages of one chain;
+- once a request's `escalates_at` has passed, members of its `escalate_to` group may decide
+  it too (`signoff.deadlines`);
 - the requester or an admin may withdraw a request;
 - only admins edit thread state, fork runs from old checkpoints, set run-time context, delete
   threads and manage assistants and crons.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from signoff.deadlines import deciding_groups
 from signoff.identity import Identity
 from signoff.settings import load_settings
 
@@ -55,8 +58,8 @@ def decision_refusal(
     """Why `identity` may not answer `request` (an `ApprovalRequest`), or `None` if it may.
     `withdrawing`: the answer withdraws the request instead of deciding it."""
     requester = request.get("requested_by")
-    groups = request.get("decided_by") or []
-    who = f"a member of {', '.join(groups)}"
+    groups = deciding_groups(request)
+    who = f"a member of {', '.join(groups)}{_escalation(request, groups)}"
     if identity is None:
         return (
             f"Deciding needs a signed-in user. {HOW_TO_SIGN_IN} Studio's development bypass and "
@@ -74,8 +77,8 @@ def decision_refusal(
     if not identity.groups & set(groups):
         mine = ", ".join(sorted(identity.groups)) or "no groups"
         return (
-            f"{identity.user} may not decide stage {stage!r}: it needs a member of "
-            f"{', '.join(groups)} (their groups: {mine}), other than {requester}."
+            f"{identity.user} may not decide stage {stage!r}: it needs {who} (their groups: "
+            f"{mine}), other than {requester}."
         )
     if identity.user == requester:
         return (
@@ -90,6 +93,14 @@ def decision_refusal(
                 "other stage must."
             )
     return None
+
+
+def _escalation(request: dict[str, Any], groups: list[str]) -> str:
+    """When the request will also be open to its escalation group, if that is still ahead."""
+    escalate_to = request.get("escalate_to")
+    if not escalate_to or escalate_to in groups:
+        return ""
+    return f" (from {request.get('escalates_at')}, also of {escalate_to})"
 
 
 def admin_refusal(identity: Identity | None, doing: str) -> str | None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
+from signoff.deadlines import DeadlineOverrides
+
 
 @dataclass(kw_only=True)
-class RiskPolicy:
-    """When an operation may run without a person."""
+class RiskPolicy(DeadlineOverrides):
+    """When an operation may run without a person (and, for those that wait, their deadlines)."""
 
     auto_approve_limit: float = field(
         default=1000.0,

@@ -188,10 +188,12 @@ class LocalFlow:
         self.thread = Thread(compiled)
         self.thread_id = self.thread.thread_id
         self.tag = uuid.uuid4().hex
+        self.context: Any = None
 
     async def start(self, payload: dict[str, Any], context: Any = None) -> dict[str, Any]:
-        """Run the graph on `payload` as alice, with runtime `context`, until it ends or
-        pauses; the state values."""
+        """Run the graph on `payload` as alice, with runtime `context` (kept for the resumes,
+        as a server's assistant keeps it), until it ends or pauses; the state values."""
+        self.context = context
         config = self.thread.as_user(dev_identity("alice"))
         return await self.thread.graph.ainvoke(payload, config, context=context)
 
@@ -202,7 +204,7 @@ class LocalFlow:
             pending = self.thread.pending()
             as_user = decider_for(pending[0]) if pending else "bob"
         config = self.thread.as_user(dev_identity(as_user))
-        return await self.thread.graph.ainvoke(Command(resume=answer), config)
+        return await self.thread.graph.ainvoke(Command(resume=answer), config, context=self.context)
 
     async def status(self) -> str:
         """`interrupted` while a request waits, else `idle`."""

@@ -21,19 +21,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from langgraph.config import get_config
+from langgraph.runtime import get_runtime
 from langgraph.types import interrupt
 
 from signoff.approval.bounds import cut
 from signoff.approval.grammar import RESPONSE_SCHEMA
-from signoff.approval.parsing import ArgsValidator, InvalidAnswer, accepted_answers, parse_answer
+from signoff.approval.parsing import (
+    ArgsValidator,
+    InvalidAnswer,
+    accepted_answers,
+    expiry_in,
+    parse_answer,
+)
 from signoff.approval.shapes import (
+    SYSTEM,
     WITHDRAW,
     ActionRequest,
     ApprovalRequest,
     Decision,
     DecisionType,
+    RejectDecision,
     build_request,
 )
+from signoff.deadlines import asked_at, deadlines, is_due, policy_for
 from signoff.identity import run_identity
 from signoff.policy import deciders_for, decision_refusal
 
@@ -47,6 +57,8 @@ class Review:
     request: ApprovalRequest
     decisions: list[Decision]
     reviewer: str
+    expired: bool = False
+    """The request expired: rejected by `system`, the expiry rule as each decision's message."""
 
     @property
     def withdrawn(self) -> bool:
@@ -86,6 +98,7 @@ def ask_for_decisions(
     answers that name this request (see `parse_answer`).
     """
     config = get_config()
+    deadline_policy = policy_for(rule, get_runtime().context)
     request = build_request(
         actions,
         allowed,
@@ -93,6 +106,7 @@ def ask_for_decisions(
         stage=stage,
         requested_by=requested_by,
         decided_by=deciders_for(rule),
+        deadlines=deadlines(asked_at(), deadline_policy),
         earlier_decisions=earlier_decisions,
     )
     error: str | None = None
@@ -100,6 +114,16 @@ def ask_for_decisions(
         answer = interrupt(
             ApprovalRequest(**{**request, "error": error}), response_schema=RESPONSE_SCHEMA
         )
+        if (expiring := expiry_in(answer)) is not None:
+            if expiring == request["request_id"] and is_due(request, "expires_at"):
+                reason = (
+                    f"expired at {request['expires_at']}: expire_after "
+                    f"{deadline_policy.expire_after:g} s of rule {rule!r}"
+                )
+                expiry = RejectDecision(type="reject", message=reason)
+                return Review(request, [expiry] * len(actions), SYSTEM, expired=True)
+            error = _premature_expiry(request, expiring)
+            continue
         try:
             decisions = parse_answer(
                 answer, request, validate_args, require_reference=require_reference
@@ -114,6 +138,17 @@ def ask_for_decisions(
             continue
         assert identity is not None  # the policy refuses every answer without one
         return Review(request=request, decisions=decisions, reviewer=identity.user)
+
+
+def _premature_expiry(request: ApprovalRequest, request_id: str) -> str:
+    """Why an expiry was not applied: it names another request, or the time has not come."""
+    if request_id != request["request_id"]:
+        return (
+            f"An expiry of request {request_id!r} cannot end request "
+            f"{request['request_id']!r}: an expiry is bound to the request that expired."
+        )
+    when = request.get("expires_at")
+    return f"This request does not expire before {when}." if when else "It never expires."
 
 
 def _refusal(failure: Exception) -> str:

@@ -25,6 +25,7 @@ from signoff.approval.bounds import (
 )
 from signoff.approval.grammar import INBOX_TYPES, accepted_text, words_for
 from signoff.approval.shapes import (
+    EXPIRE,
     WITHDRAW,
     ActionRequest,
     ApprovalRequest,
@@ -131,6 +132,15 @@ def withdrawal_in(answer: Any) -> Decision | None:
         if isinstance(message, str) and message.strip():
             return WithdrawDecision(type=WITHDRAW, message=message.strip())
         return WithdrawDecision(type=WITHDRAW)
+    return None
+
+
+def expiry_in(answer: Any) -> str | None:
+    """The `request_id` an expiry answer (`{"type": "expire", "request_id": ...}`, sent by the
+    sweeper) names, or `None` when `answer` is something else."""
+    if isinstance(answer, dict) and answer.get("type") == EXPIRE:
+        request_id = answer.get("request_id")
+        return request_id if isinstance(request_id, str) else ""
     return None
 
 

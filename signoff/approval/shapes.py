@@ -27,6 +27,12 @@ WITHDRAW: Literal["withdraw"] = "withdraw"
 Always accepted from them, never from anyone else."""
 AnswerType = DecisionType | Literal["withdraw"]
 """What a usable answer may decide: one of the decisions, or a withdrawal."""
+EXPIRE: Literal["expire"] = "expire"
+"""The type of the answer the sweeper sends once a request's `expires_at` has passed,
+`{"type": "expire", "request_id": ...}`: not a person's decision; the node checks the time
+and the request id itself and rejects the request as expired, decided by `SYSTEM`."""
+SYSTEM = "system"
+"""The reviewer of decisions no person made: auto-approvals and expiries."""
 
 
 class ActionRequest(TypedDict):
@@ -86,6 +92,21 @@ class ApprovalRequest(TypedDict):
 
     error: str | None
     """Why the previous answer was refused and what is accepted; `None` on a first pause."""
+
+    created_at: str
+    """When the request was raised (ISO 8601, UTC); its deadlines count from here."""
+
+    remind_at: NotRequired[str]
+    """When the deciders are reminded (`approval.reminded`), if its policy says."""
+
+    escalates_at: NotRequired[str]
+    """From when members of `escalate_to` may decide it too (`approval.escalated`)."""
+
+    escalate_to: NotRequired[str]
+    """The group escalation adds to `decided_by`."""
+
+    expires_at: NotRequired[str]
+    """When it is rejected as expired, decided by `system`, if nobody decided it first."""
 
     earlier_decisions: NotRequired[list[dict[str, Any]]]
     """Audit entries of earlier stages of the same chain, oldest first."""
@@ -167,9 +188,11 @@ def build_request(
     stage: str,
     requested_by: str,
     decided_by: list[str],
+    deadlines: dict[str, str],
     earlier_decisions: list[dict[str, Any]] | None = None,
 ) -> ApprovalRequest:
-    """Assemble the interrupt value for `actions`, with `allowed[i]` the decisions for action i."""
+    """Assemble the interrupt value for `actions`, with `allowed[i]` the decisions for action i
+    and `deadlines` its `created_at` and deadline fields (`signoff.deadlines`)."""
     request = ApprovalRequest(
         action_requests=[ActionRequest(**action, arguments=action["args"]) for action in actions],
         review_configs=[
@@ -182,6 +205,7 @@ def build_request(
         requested_by=requested_by,
         decided_by=decided_by,
         error=None,
+        **deadlines,  # type: ignore[typeddict-item]
     )
     if earlier_decisions is not None:
         request["earlier_decisions"] = earlier_decisions

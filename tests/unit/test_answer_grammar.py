@@ -26,6 +26,7 @@ EVERY_DECISION = build_request(
     stage="review",
     requested_by="alice@signoff.local",
     decided_by=["managers"],
+    deadlines={"created_at": "2026-11-21T09:00:00.000+00:00"},
 )
 
 

@@ -30,6 +30,7 @@ def request(*allowed, actions=1):
         stage="review",
         requested_by="u",
         decided_by=["managers"],
+        deadlines={"created_at": "2026-11-21T09:00:00.000+00:00"},
     )
 
 
@@ -148,6 +149,7 @@ def test_review_config_is_enforced_per_action():
         stage="s",
         requested_by="u",
         decided_by=["managers"],
+        deadlines={"created_at": "2026-11-21T09:00:00.000+00:00"},
     )
     assert parse_answer(
         {"decisions": [{"type": "respond", "message": "x"}, {"type": "reject"}]}, mixed
