@@ -20,10 +20,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_config
 from langgraph.runtime import get_runtime
 from langgraph.types import interrupt
 
+from signoff.announcements import announce
 from signoff.approval.bounds import cut
 from signoff.approval.grammar import RESPONSE_SCHEMA
 from signoff.approval.parsing import (
@@ -109,6 +111,8 @@ def ask_for_decisions(
         deadlines=deadlines(asked_at(), deadline_policy),
         earlier_decisions=earlier_decisions,
     )
+    where = {"thread_id": _thread_of(config), "graph": _graph_of(config)}
+    announce("approval.requested", request, **where)  # once per request: a stable event id
     error: str | None = None
     while True:
         answer = interrupt(
@@ -121,6 +125,7 @@ def ask_for_decisions(
                     f"{deadline_policy.expire_after:g} s of rule {rule!r}"
                 )
                 expiry = RejectDecision(type="reject", message=reason)
+                announce("approval.expired", request, **where, decided_by=SYSTEM, reason=reason)
                 return Review(request, [expiry] * len(actions), SYSTEM, expired=True)
             error = _premature_expiry(request, expiring)
             continue
@@ -137,7 +142,29 @@ def ask_for_decisions(
             error = refusal
             continue
         assert identity is not None  # the policy refuses every answer without one
+        kinds = ", ".join(decision["type"] for decision in decisions)
+        reason = next((d.get("message") for d in decisions if d.get("message")), None)
+        announce(
+            "approval.decided",
+            request,
+            **where,
+            decided_by=identity.user,
+            decision=kinds,
+            reason=reason,
+        )
         return Review(request=request, decisions=decisions, reviewer=identity.user)
+
+
+def _thread_of(config: RunnableConfig) -> str:
+    return str((config.get("configurable") or {}).get("thread_id", ""))
+
+
+def _graph_of(config: RunnableConfig) -> str:
+    """The graph the running task belongs to: the server's `graph_id`, else the run's name."""
+    configurable, metadata = config.get("configurable") or {}, config.get("metadata") or {}
+    return str(
+        configurable.get("graph_id") or metadata.get("graph_id") or config.get("run_name") or ""
+    )
 
 
 def _premature_expiry(request: ApprovalRequest, request_id: str) -> str:

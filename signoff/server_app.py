@@ -1,0 +1,42 @@
+"""The app `langgraph.json` mounts into the LangGraph server (`"http": {"app": ...}`).
+
+Its lifespan runs two loops in the server process for as long as it serves:
+
+- the sweeper (`signoff.sweeper`): every `SIGNOFF_SWEEP_SECONDS` (default 30) it reminds,
+  escalates and expires pending requests whose time has come. Deadlines live in the
+  checkpoints, so a restarted server enforces them where the last one stopped;
+- webhook delivery (`signoff.notify`): posts queued events to `SIGNOFF_WEBHOOK_URL`, with
+  retries, apart from any run, so a slow or dead receiver never slows one.
+
+The sweeper talks to the server through the in-process `langgraph-sdk` client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from langgraph_sdk import get_client
+from starlette.applications import Starlette
+
+from signoff.notify import delivery_loop
+from signoff.sweeper import sweep_forever
+
+
+@asynccontextmanager
+async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    """Run the sweeper and webhook delivery until the server stops."""
+    stop = asyncio.Event()
+    loops = [
+        asyncio.create_task(sweep_forever(get_client(), stop), name="signoff-sweeper"),
+        asyncio.create_task(delivery_loop(stop), name="signoff-webhooks"),
+    ]
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(*loops, return_exceptions=True)
+
+
+app = Starlette(lifespan=lifespan)

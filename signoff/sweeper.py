@@ -1,0 +1,140 @@
+"""The sweeper: enforces deadlines while nobody answers, in the server or as one command.
+
+One pass (`sweep(client)`) reads every thread waiting on a request
+(`threads.search(status="interrupted")`, page by page) and, for each pending request whose
+time has come (its `remind_at`, `escalates_at`, `expires_at`, from the checkpoint):
+
+- expired: resumes the thread with an expiry of exactly that request,
+  `{"type": "expire", "request_id": ...}` keyed by its interrupt id. The review node checks
+  the time and the request id itself, rejects it as expired (decided by `system`, audited) and
+  announces `approval.expired`;
+- escalated: announces `approval.escalated` (the escalation itself needs nothing written: from
+  `escalates_at` the policy lets `escalate_to` decide);
+- due for a reminder: announces `approval.reminded`.
+
+Announcements have stable ids, so every pass may repeat them: each is enqueued once. Several
+sweepers at once expire a request once: a thread that is running refuses a second run (409),
+and an expiry that arrives after the request was decided finds no request with its id.
+
+The server runs a pass every `SIGNOFF_SWEEP_SECONDS` (default 30) from its lifespan
+(`signoff.server_app`); `signoff sweep` runs one pass from anywhere (a scheduled job).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+from langgraph_sdk.client import LangGraphClient
+from langgraph_sdk.errors import APIStatusError
+
+from signoff.announcements import announce
+from signoff.approval.shapes import EXPIRE
+from signoff.deadlines import is_due, now
+
+log = logging.getLogger("signoff.sweeper")
+
+DEFAULT_SWEEP_SECONDS = 30.0
+PAGE = 100
+
+
+@dataclass
+class SweepReport:
+    """What one pass did, by request id."""
+
+    expired: list[str] = field(default_factory=list)
+    escalated: list[str] = field(default_factory=list)
+    reminded: list[str] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)
+    """Threads left for the next pass: running, or just finished by someone else."""
+
+
+async def sweep(client: LangGraphClient, at: datetime | None = None) -> SweepReport:
+    """One pass over every pending request (see the module docstring)."""
+    at = at or now()
+    report = SweepReport()
+    async for thread in _waiting_threads(client):
+        thread_id, metadata = thread["thread_id"], thread.get("metadata") or {}
+        graph = str(metadata.get("graph_id", ""))
+        expiries: dict[str, dict[str, str]] = {}
+        for interrupt in _interrupts(thread):
+            request = interrupt["value"]
+            where = {"thread_id": thread_id, "graph": graph}
+            if is_due(request, "expires_at", at):
+                expiries[interrupt["id"]] = {"type": EXPIRE, "request_id": request["request_id"]}
+                continue
+            if is_due(request, "escalates_at", at):
+                await asyncio.to_thread(announce, "approval.escalated", request, **where)
+                report.escalated.append(request["request_id"])
+            if is_due(request, "remind_at", at):
+                await asyncio.to_thread(announce, "approval.reminded", request, **where)
+                report.reminded.append(request["request_id"])
+        assistant = str(metadata.get("assistant_id") or graph)  # its context: its deadlines
+        if expiries and await _expire(client, thread_id, assistant, expiries):
+            report.expired += [expiry["request_id"] for expiry in expiries.values()]
+        elif expiries:
+            report.busy.append(thread_id)
+    return report
+
+
+async def sweep_forever(client: LangGraphClient, stop: asyncio.Event) -> None:
+    """Sweep every `SIGNOFF_SWEEP_SECONDS` until `stop` is set; a failed pass is logged and
+    the next one runs as usual."""
+    interval = float(os.environ.get("SIGNOFF_SWEEP_SECONDS", DEFAULT_SWEEP_SECONDS))
+    while not stop.is_set():
+        try:
+            report = await sweep(client)
+            if report.expired:
+                log.info("Expired requests %s", ", ".join(report.expired))
+        except Exception:  # noqa: BLE001 - the loop outlives any one pass
+            log.exception("Sweeping pending requests failed; trying again in %s s", interval)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        except TimeoutError:
+            continue
+
+
+async def _waiting_threads(client: LangGraphClient) -> AsyncIterator[dict[str, Any]]:
+    offset = 0
+    while True:
+        page = await client.threads.search(status="interrupted", limit=PAGE, offset=offset)
+        for thread in page:
+            yield thread
+        if len(page) < PAGE:
+            return
+        offset += PAGE
+
+
+def _interrupts(thread: dict[str, Any]) -> list[dict[str, Any]]:
+    """The thread's pending interrupts that are signoff approval requests."""
+    return [
+        interrupt
+        for interrupts in (thread.get("interrupts") or {}).values()
+        for interrupt in interrupts
+        if isinstance(interrupt.get("value"), dict) and "request_id" in interrupt["value"]
+    ]
+
+
+async def _expire(
+    client: LangGraphClient, thread_id: str, assistant: str, expiries: dict[str, Any]
+) -> bool:
+    """Resume `thread_id` with `expiries`, on the assistant that runs it (whose context set
+    the deadlines); `False` when the thread is busy or its requests were already answered
+    (another sweeper, or a person just in time)."""
+    try:
+        await client.runs.wait(
+            thread_id, assistant, command={"resume": expiries}, multitask_strategy="reject"
+        )
+    except (APIStatusError, httpx.HTTPStatusError) as error:  # the SDK raises either
+        status = getattr(error.response, "status_code", None)
+        if status in (404, 409, 422):
+            log.info("Thread %s not expired now (%s): left for the next pass", thread_id, status)
+            return False
+        raise
+    return True
