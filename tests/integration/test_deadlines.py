@@ -7,6 +7,9 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ import pytest
 from langgraph_sdk.errors import APIStatusError
 
 from signoff.sweeper import sweep
-from tests.dev_users import signed_in_clients
+from tests.dev_users import TOKENS, signed_in_clients
 from tests.integration.conftest import Flow
 from tests.langgraph_server import LanggraphServer, copy_project
 from tests.webhook_receiver import WebhookReceiver
@@ -219,3 +222,40 @@ async def _requested(receiver: WebhookReceiver, thread_id: str, at_least: int) -
 
 def _about(delivery: Any, runs: list[Flow]) -> bool:
     return json.loads(delivery.body).get("thread_id") in {run.thread_id for run in runs}
+
+
+async def test_signoff_sweep_expires_for_a_server_that_does_not_sweep(tmp_path, emulator):
+    """`signoff sweep` is the same pass as one command (e.g. a scheduled job)."""
+    quiet = LanggraphServer(
+        copy_project(tmp_path),
+        env={
+            "DATABRICKS_HOST": emulator.url,
+            "DATABRICKS_TOKEN": emulator.token,
+            "SIGNOFF_SWEEP_SECONDS": "3600",  # one pass at start-up, then none in this test
+        },
+    )
+    await asyncio.to_thread(quiet.start)
+    try:
+        async with signed_in_clients(quiet.url) as clients:
+            assistant = await clients("erin").assistants.create(
+                "approve_reject", context={"expire_after_seconds": 2}
+            )
+            run = Flow(clients, quiet, emulator, "approve_reject")
+            run.graph = assistant["assistant_id"]
+            await run.start(PAYMENT)
+            await asyncio.sleep(2.5)
+            assert await run.status() == "interrupted"  # nothing in the server expires it
+            swept = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "signoff.cli", "sweep", "--url", quiet.url],
+                env={**os.environ, "SIGNOFF_TOKEN": TOKENS["dave"]},
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert swept.returncode == 0, swept.stderr
+            assert swept.stdout.startswith("expired 1,")
+            values = await run.values()
+            assert values["status"] == "expired" and run.executions() == []
+    finally:
+        quiet.stop()

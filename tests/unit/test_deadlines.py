@@ -9,9 +9,11 @@ import pytest
 
 from graphs.multi_stage_approval import ApprovalChain
 from signoff import deadlines
+from signoff.agent_context import AgentContext
 from signoff.deadlines import DeadlineOverrides, policy_for
 from signoff.risk import RiskPolicy
 from signoff.settings import DEFAULT_FILE, duration_seconds, load_settings
+from tests.in_process import REFUND_AGENT
 
 PAYMENT = {"operation": {"kind": "payment", "amount": 5000, "target": "acct-9"}}
 DEPLOY = {"action": {"name": "deploy_release", "args": {"version": "2.4.0"}}}
@@ -142,3 +144,17 @@ def test_settings_refuse_an_escalation_without_its_group(tmp_path):
     settings.write_text(base + '\n[deadlines.approve_reject]\nescalate_after = "1h"\n')
     with pytest.raises(ValueError, match="needs escalate_after and escalate_to together"):
         load_settings.__wrapped__(str(settings))
+
+
+async def test_an_expired_tool_call_is_rejected_to_the_model_and_never_runs(flow, clock):
+    run = flow(REFUND_AGENT)
+    await run.start(
+        {"messages": [{"role": "user", "content": "refund"}]},
+        context=AgentContext(model_endpoint="scripted", expire_after_seconds=60),
+    )
+    request = await run.request()
+    clock(61)
+    result = await run.resume(expire(request), as_user="erin")
+    tool_result = result["messages"][-2]
+    assert tool_result.status == "error" and "expired at" in tool_result.content
+    assert result["audit"][-1]["reviewer"] == "system" and run.executions() == []
