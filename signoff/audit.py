@@ -79,6 +79,9 @@ class AuditEntry(TypedDict):
     call_id: NotRequired[str]
     """For tool reviews: the id of the tool call decided."""
 
+    escalated_to: NotRequired[str]
+    """The reviewer could decide only because the request had escalated to this group."""
+
     changes: NotRequired[dict[str, dict[str, Any]]]
     """For edits: each changed argument's before/after, and a unified diff for text."""
 
@@ -89,9 +92,11 @@ def decision_entries(
     reviewer: str,
     trail: list[AuditEntry],
     call_id: str | None = None,
+    escalated_to: str | None = None,
 ) -> list[AuditEntry]:
     """Signed entries for one answer to `request`, one per action, following `trail`: what
-    was shown, what was decided and what will run."""
+    was shown, what was decided and what will run (and, when the reviewer may decide only
+    since the request escalated, the group it escalated to)."""
     entries = []
     for action, decision in zip(request["action_requests"], decisions, strict=True):
         entry = _entry(
@@ -106,6 +111,8 @@ def decision_entries(
         entry["request_id"] = request["request_id"]
         if call_id is not None:
             entry["call_id"] = call_id
+        if escalated_to is not None:
+            entry["escalated_to"] = escalated_to
         entries.append(entry)
     return signed(entries, trail)
 

@@ -106,7 +106,13 @@ def record_review(review: Review, trail: list[AuditEntry]) -> dict[str, Any]:
     update: dict[str, Any] = {
         "decision": decision["type"],
         "reviewers": [review.reviewer],
-        "audit": decision_entries(review.request, review.decisions, review.reviewer, trail),
+        "audit": decision_entries(
+            review.request,
+            review.decisions,
+            review.reviewer,
+            trail,
+            escalated_to=review.escalated_to,
+        ),
     }
     stage = review.request["stage"]
     if review.expired:

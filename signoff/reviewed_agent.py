@@ -157,7 +157,12 @@ def build_reviewed_agent(
             validate_args=lambda _name, args: _validated_args(tool, args),
         )
         entries = decision_entries(
-            review.request, review.decisions, review.reviewer, trail, call_id=call["id"]
+            review.request,
+            review.decisions,
+            review.reviewer,
+            trail,
+            call_id=call["id"],
+            escalated_to=review.escalated_to,
         )
         return {"audit": entries}
 

@@ -61,6 +61,8 @@ class Review:
     reviewer: str
     expired: bool = False
     """The request expired: rejected by `system`, the expiry rule as each decision's message."""
+    escalated_to: str | None = None
+    """The group the reviewer belongs to that may decide only since the request escalated."""
 
     @property
     def withdrawn(self) -> bool:
@@ -152,7 +154,10 @@ def ask_for_decisions(
             decision=kinds,
             reason=reason,
         )
-        return Review(request=request, decisions=decisions, reviewer=identity.user)
+        escalated_to = None
+        if not identity.groups & set(request["decided_by"]) and not withdrawing:
+            escalated_to = request.get("escalate_to")  # the policy let them in by escalation
+        return Review(request, decisions, identity.user, escalated_to=escalated_to)
 
 
 def _thread_of(config: RunnableConfig) -> str:

@@ -138,6 +138,7 @@ async def test_escalation_lets_the_escalation_group_decide(with_deadlines, recei
     await until(lambda: _types_of(receiver, run.thread_id, "approval.escalated"))
     result = await run.resume("approve", as_user="carol")
     assert result["status"] == "executed" and result["reviewers"] == ["carol@signoff.local"]
+    assert result["audit"][0]["escalated_to"] == "security"
     escalated = [
         b for b, _ in events_of(receiver, run.thread_id) if b["type"] == "approval.escalated"
     ]

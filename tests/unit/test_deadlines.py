@@ -115,6 +115,7 @@ async def test_escalation_lets_the_escalation_group_decide_from_its_time(flow, c
     clock(31)
     result = await run.resume("approve", as_user="carol")
     assert result["status"] == "executed" and result["reviewers"] == ["carol@signoff.local"]
+    assert result["audit"][0]["escalated_to"] == "security"  # how carol came to decide
 
 
 def test_the_context_overrides_the_settings_and_the_default_rule_covers_the_rest():
