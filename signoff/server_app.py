@@ -8,7 +8,10 @@ Its lifespan runs two loops in the server process for as long as it serves:
 - webhook delivery (`signoff.notify`): posts queued events to `SIGNOFF_WEBHOOK_URL`, with
   retries, apart from any run, so a slow or dead receiver never slows one.
 
-The sweeper talks to the server through the in-process `langgraph-sdk` client.
+It also serves `GET /signoff/metrics`: Prometheus metrics of the approvals
+(`signoff.metrics`). Like `/ok`, it needs no token: it shows counts and ages, never a
+request's content. The sweeper and the metrics read the server through the in-process
+`langgraph-sdk` client.
 """
 
 from __future__ import annotations
@@ -18,8 +21,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from langgraph_sdk import get_client
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
+from signoff.metrics import scrape
 from signoff.notify import delivery_loop
 from signoff.sweeper import sweep_forever
 
@@ -39,4 +47,9 @@ async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await asyncio.gather(*loops, return_exceptions=True)
 
 
-app = Starlette(lifespan=lifespan)
+async def metrics(_: Request) -> Response:
+    """The approvals' Prometheus metrics, the pending ones read now."""
+    return Response(await scrape(get_client()), media_type=CONTENT_TYPE_LATEST)
+
+
+app = Starlette(routes=[Route("/signoff/metrics", metrics)], lifespan=lifespan)

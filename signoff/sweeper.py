@@ -35,8 +35,10 @@ from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import APIStatusError
 
 from signoff.announcements import announce
+from signoff.approval.pending import waiting_interrupts
 from signoff.approval.shapes import EXPIRE
 from signoff.deadlines import is_due, now
+from signoff.metrics import record_escalation
 
 log = logging.getLogger("signoff.sweeper")
 
@@ -63,7 +65,7 @@ async def sweep(client: LangGraphClient, at: datetime | None = None) -> SweepRep
         thread_id, metadata = thread["thread_id"], thread.get("metadata") or {}
         graph = str(metadata.get("graph_id", ""))
         expiries: dict[str, dict[str, str]] = {}
-        for interrupt in _interrupts(thread):
+        for interrupt in waiting_interrupts(thread):
             request = interrupt["value"]
             where = {"thread_id": thread_id, "graph": graph}
             if is_due(request, "expires_at", at):
@@ -71,6 +73,7 @@ async def sweep(client: LangGraphClient, at: datetime | None = None) -> SweepRep
                 continue
             if is_due(request, "escalates_at", at):
                 await asyncio.to_thread(announce, "approval.escalated", request, **where)
+                record_escalation(graph, request["request_id"])
                 report.escalated.append(request["request_id"])
             if is_due(request, "remind_at", at):
                 await asyncio.to_thread(announce, "approval.reminded", request, **where)
@@ -109,16 +112,6 @@ async def _waiting_threads(client: LangGraphClient) -> AsyncIterator[dict[str, A
         if len(page) < PAGE:
             return
         offset += PAGE
-
-
-def _interrupts(thread: dict[str, Any]) -> list[dict[str, Any]]:
-    """The thread's pending interrupts that are signoff approval requests."""
-    return [
-        interrupt
-        for interrupts in (thread.get("interrupts") or {}).values()
-        for interrupt in interrupts
-        if isinstance(interrupt.get("value"), dict) and "request_id" in interrupt["value"]
-    ]
 
 
 async def _expire(

@@ -47,6 +47,7 @@ from signoff.approval.shapes import (
 )
 from signoff.deadlines import asked_at, deadlines, is_due, policy_for
 from signoff.identity import run_identity
+from signoff.metrics import record_decision
 from signoff.policy import deciders_for, decision_refusal
 
 _REQUEST_NAMESPACE = uuid.UUID("5f1c7a52-8a8e-4d0b-9a55-51907ff0c0de")
@@ -128,6 +129,7 @@ def ask_for_decisions(
                 )
                 expiry = RejectDecision(type="reject", message=reason)
                 announce("approval.expired", request, **where, decided_by=SYSTEM, reason=reason)
+                record_decision(where["graph"], "expire", request["created_at"])
                 return Review(request, [expiry] * len(actions), SYSTEM, expired=True)
             error = _premature_expiry(request, expiring)
             continue
@@ -154,6 +156,7 @@ def ask_for_decisions(
             decision=kinds,
             reason=reason,
         )
+        record_decision(where["graph"], decisions[0]["type"], request["created_at"])
         escalated_to = None
         if not identity.groups & set(request["decided_by"]) and not withdrawing:
             escalated_to = request.get("escalate_to")  # the policy let them in by escalation

@@ -78,3 +78,14 @@ def _actions(interrupt: Interrupt) -> list[PendingAction]:
             request["action_requests"], request["review_configs"], strict=True
         )
     ]
+
+
+def waiting_interrupts(thread: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pending interrupts (`{"id", "value"}`) of a server thread record (as
+    `threads.search` returns it) that are signoff approval requests."""
+    return [
+        interrupt
+        for interrupts in (thread.get("interrupts") or {}).values()
+        for interrupt in interrupts
+        if isinstance(interrupt.get("value"), dict) and "request_id" in interrupt["value"]
+    ]

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from langgraph_sdk.errors import APIStatusError
+from prometheus_client.parser import text_string_to_metric_families
 
 from signoff.sweeper import sweep
 from tests.dev_users import TOKENS, signed_in_clients
@@ -260,3 +261,28 @@ async def test_signoff_sweep_expires_for_a_server_that_does_not_sweep(tmp_path, 
             assert values["status"] == "expired" and run.executions() == []
     finally:
         quiet.stop()
+
+
+async def test_the_metrics_scrape_with_pending_decisions_latency_and_expiries(
+    with_deadlines, server
+):
+    waiting = await with_deadlines(expire_after_seconds=600)
+    decided = await with_deadlines(expire_after_seconds=600)
+    await decided.resume("approve")
+    expiring = await with_deadlines(expire_after_seconds=1)
+    await until(lambda: _finished(expiring))
+    response = await asyncio.to_thread(httpx.get, f"{server.url}/signoff/metrics", timeout=30)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/")
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+    pending = (("graph", "approve_reject"), ("stage", "review"))
+    assert samples[("signoff_pending_approvals", pending)] >= 1
+    assert samples[("signoff_oldest_pending_age_seconds", ())] > 0
+    approved = (("decision", "approve"), ("graph", "approve_reject"))
+    assert samples[("signoff_decisions_total", approved)] >= 1
+    assert samples[("signoff_decision_latency_seconds_count", (("graph", "approve_reject"),))] >= 1
+    assert samples[("signoff_expired_total", (("graph", "approve_reject"),))] >= 1
+    assert (await waiting.request())["request_id"]
