@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from signoff.deadlines import deciding_groups
-from signoff.notify import notify
+from signoff.notify import URL_VARIABLE, notify
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:2024"
 SUMMARY_CHARACTERS = 200
@@ -31,7 +31,10 @@ def announce(
     decision: str | None = None,
     reason: str | None = None,
 ) -> None:
-    """Enqueue `event_type` about `request` (never raises, never waits on the network)."""
+    """Enqueue `event_type` about `request` (never raises, never waits on the network);
+    nothing to build when no webhook is configured."""
+    if not os.environ.get(URL_VARIABLE):
+        return
     actions = request.get("action_requests") or []
     body: dict[str, Any] = {
         "thread_id": thread_id,
