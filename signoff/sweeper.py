@@ -4,7 +4,7 @@ One pass (`sweep(client)`) reads every thread waiting on a request
 (`threads.search(status="interrupted")`, page by page) and, for each pending request whose
 time has come (its `remind_at`, `escalates_at`, `expires_at`, from the checkpoint):
 
-- expired: resumes the thread with an expiry of exactly that request,
+- expired: starts a run resuming the thread with an expiry of exactly that request,
   `{"type": "expire", "request_id": ...}` keyed by its interrupt id. The review node checks
   the time and the request id itself, rejects it as expired (decided by `system`, audited) and
   announces `approval.expired`;
@@ -51,6 +51,7 @@ class SweepReport:
     """What one pass did, by request id."""
 
     expired: list[str] = field(default_factory=list)
+    """Requests whose expiry run was started."""
     escalated: list[str] = field(default_factory=list)
     reminded: list[str] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)
@@ -94,7 +95,7 @@ async def sweep_forever(client: LangGraphClient, stop: asyncio.Event) -> None:
         try:
             report = await sweep(client)
             if report.expired:
-                log.info("Expired requests %s", ", ".join(report.expired))
+                log.info("Expiring requests %s", ", ".join(report.expired))
         except Exception:  # noqa: BLE001 - the loop outlives any one pass
             log.exception("Sweeping pending requests failed; trying again in %s s", interval)
         try:
@@ -117,11 +118,12 @@ async def _waiting_threads(client: LangGraphClient) -> AsyncIterator[dict[str, A
 async def _expire(
     client: LangGraphClient, thread_id: str, assistant: str, expiries: dict[str, Any]
 ) -> bool:
-    """Resume `thread_id` with `expiries`, on the assistant that runs it (whose context set
-    the deadlines); `False` when the thread is busy or its requests were already answered
-    (another sweeper, or a person just in time)."""
+    """Start the run that resumes `thread_id` with `expiries`, on the assistant that runs it
+    (whose context set the deadlines), without waiting for it: a sweep never queues behind a
+    run. `False` when the thread is busy (another sweeper, or a person just in time); an
+    expiry that arrives after its request was decided changes nothing."""
     try:
-        await client.runs.wait(
+        await client.runs.create(
             thread_id, assistant, command={"resume": expiries}, multitask_strategy="reject"
         )
     except (APIStatusError, httpx.HTTPStatusError) as error:  # the SDK raises either

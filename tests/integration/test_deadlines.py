@@ -257,7 +257,7 @@ async def test_signoff_sweep_expires_for_a_server_that_does_not_sweep(tmp_path, 
             )
             assert swept.returncode == 0, swept.stderr
             assert swept.stdout.startswith("expired 1,")
-            values = await run.values()
+            values = await until(lambda: _finished(run))
             assert values["status"] == "expired" and run.executions() == []
     finally:
         quiet.stop()
