@@ -26,7 +26,6 @@ from langgraph.config import get_config
 
 from signoff.settings import DeadlinePolicy, load_settings
 
-DEADLINE_FIELDS = ("remind_at", "escalates_at", "expires_at")
 _UUID_EPOCH = 0x01B21DD213814000
 """100-ns intervals between the UUID epoch (1582) and the Unix epoch."""
 
