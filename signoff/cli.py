@@ -1,51 +1,380 @@
-"""The `signoff` command line.
+"""The `signoff` command line: the approvals inbox from a terminal.
 
-    signoff sweep [--url URL] [--token TOKEN]
+    signoff pending [--graph G] [--json]
+    signoff show THREAD [--json]
+    signoff approve THREAD
+    signoff reject THREAD --reason TEXT
+    signoff edit THREAD --args JSON
+    signoff respond THREAD --message TEXT
+    signoff withdraw THREAD [--reason TEXT]
+    signoff audit THREAD [--verify] [--json]
+    signoff stats [--json]
+    signoff sweep
 
-`sweep` runs one pass of the sweeper (`signoff.sweeper`) against a LangGraph server and then
-delivers the webhook events that pass queued, for deployments without a long-lived server
-process (e.g. a scheduled Databricks job). The server is `--url` (`SIGNOFF_URL`, default
-http://127.0.0.1:2024) and the caller signs in with `--token` (`SIGNOFF_TOKEN`): any user may
-expire a request whose `expires_at` has passed, and nothing else.
+Every command talks to a LangGraph server (`--url`, default `SIGNOFF_URL` or
+http://127.0.0.1:2024) through `langgraph-sdk`, signed in with `SIGNOFF_TOKEN` (or `--token`):
+the same identities, roles and four-eyes rules as any client. A decision answers the request
+the thread shows now, naming its `request_id`, so it can never approve something else; with
+several requests pending, `--request` picks one. A refusal (401/403/409) or an answer the
+request does not accept exits with status 1 and the server's message. `--json` prints what
+scripts need instead of tables (rich).
+
+`sweep` runs one pass of the sweeper (`signoff.sweeper`) and then delivers the webhook events
+it queued, for deployments without a long-lived server process (e.g. a scheduled job); any
+user may run it, since it can only expire what is due.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any
 
+import httpx
 from langgraph_sdk import get_client
+from langgraph_sdk.client import LangGraphClient
+from rich.console import Console
+from rich.table import Table
 
+from signoff.approval.pending import waiting_interrupts
+from signoff.audit import verify_thread
 from signoff.notify import deliver_due
-from signoff.sweeper import SweepReport, sweep
+from signoff.sweeper import sweep
 
 DEFAULT_URL = "http://127.0.0.1:2024"
+PAGE = 1000
+console = Console()
+
+
+class Refused(Exception):
+    """The server refused the command, or the request did not accept the answer."""
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command in `argv` (default: the process's arguments); the exit status."""
-    parser = argparse.ArgumentParser(prog="signoff", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    sweeping = commands.add_parser("sweep", help="remind, escalate and expire pending requests")
-    sweeping.add_argument("--url", default=os.environ.get("SIGNOFF_URL", DEFAULT_URL))
-    sweeping.add_argument("--token", default=os.environ.get("SIGNOFF_TOKEN"))
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     if not args.token:
-        parser.error("sign in with --token or SIGNOFF_TOKEN (a user token of the server)")
-    report = asyncio.run(_sweep(args.url, args.token))
-    delivered = deliver_due()
-    print(
-        f"expired {len(report.expired)}, escalated {len(report.escalated)}, reminded "
-        f"{len(report.reminded)}, left busy {len(report.busy)}; webhooks: {delivered}"
-    )
+        console.print("Sign in: set SIGNOFF_TOKEN (or --token) to a user token of the server.")
+        return 2
+    try:
+        asyncio.run(_run(args))
+    except Refused as refusal:
+        console.print(f"[red]Refused:[/red] {refusal}", soft_wrap=True)
+        return 1
     return 0
 
 
-async def _sweep(url: str, token: str) -> SweepReport:
-    async with get_client(url=url, headers={"Authorization": f"Bearer {token}"}) as client:
-        return await sweep(client)
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="signoff", description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default=os.environ.get("SIGNOFF_URL", DEFAULT_URL))
+    parser.add_argument("--token", default=os.environ.get("SIGNOFF_TOKEN"))
+    commands = parser.add_subparsers(dest="command", required=True)
+    pending = commands.add_parser("pending", help="the requests waiting for a decision")
+    pending.add_argument("--graph", help="only this graph's requests")
+    pending.add_argument("--json", action="store_true")
+    for name, help_text in (("show", "one thread's pending requests"), ("audit", "its trail")):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("thread")
+        command.add_argument("--json", action="store_true")
+    commands.choices["audit"].add_argument("--verify", action="store_true")
+    for name, option, help_text in (
+        ("approve", None, "approve the pending request"),
+        ("reject", "--reason", "reject it, with the reason"),
+        ("edit", "--args", "approve it with these arguments (JSON)"),
+        ("respond", "--message", "answer it with this text instead of running it"),
+        ("withdraw", "--reason", "take back a request you raised (or, as an admin, any)"),
+    ):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("thread")
+        command.add_argument("--request", help="the request_id, when several are pending")
+        if option:
+            command.add_argument(option, required=name != "withdraw")
+    stats = commands.add_parser("stats", help="pending by graph, the oldest, decisions today")
+    stats.add_argument("--json", action="store_true")
+    commands.add_parser("sweep", help="remind, escalate and expire pending requests")
+    for command in commands.choices.values():  # options are accepted after the command too
+        command.add_argument("--url", default=argparse.SUPPRESS)
+        command.add_argument("--token", default=argparse.SUPPRESS)
+    return parser
+
+
+async def _run(args: argparse.Namespace) -> None:
+    headers = {"Authorization": f"Bearer {args.token}"}
+    async with get_client(url=args.url, headers=headers) as client:
+        try:
+            await COMMANDS[args.command](client, args)
+        except httpx.HTTPStatusError as error:  # the SDK raises this or its subclasses
+            raise Refused(_detail(error)) from None
+
+
+async def _pending(client: LangGraphClient, args: argparse.Namespace) -> None:
+    rows = []
+    async for thread in _waiting(client):
+        graph = str((thread.get("metadata") or {}).get("graph_id", ""))
+        if args.graph and graph != args.graph:
+            continue
+        for interrupt in waiting_interrupts(thread):
+            request = interrupt["value"]
+            rows.append(
+                {
+                    "thread_id": thread["thread_id"],
+                    "graph": graph,
+                    "stage": request.get("stage"),
+                    "action": _actions(request),
+                    "requested_by": request.get("requested_by"),
+                    "decided_by": request.get("decided_by"),
+                    "created_at": request.get("created_at"),
+                    "expires_at": request.get("expires_at"),
+                    "request_id": request.get("request_id"),
+                }
+            )
+    rows.sort(key=lambda row: row["created_at"] or "")
+    if args.json:
+        _print_json(rows)
+        return
+    table = Table(title=f"{len(rows)} pending")
+    for column in ("thread", "graph", "stage", "action", "requested by", "deciders", "waiting"):
+        table.add_column(column)
+    table.add_column("expires")
+    for row in rows:
+        table.add_row(
+            row["thread_id"],
+            row["graph"],
+            row["stage"],
+            row["action"],
+            row["requested_by"],
+            ", ".join(row["decided_by"] or []),
+            _age(row["created_at"]),
+            row["expires_at"] or "never",
+        )
+    console.print(table)
+
+
+async def _show(client: LangGraphClient, args: argparse.Namespace) -> None:
+    requests = await _requests_of(client, args.thread)
+    if args.json:
+        _print_json(requests)
+        return
+    if not requests:
+        console.print(f"Thread {args.thread} waits for no decision.")
+    for request in requests:
+        console.print(
+            f"[bold]{_actions(request)}[/bold], stage {request['stage']!r}, request "
+            f"{request['request_id']}: raised by {request['requested_by']}, decided by "
+            f"{', '.join(request['decided_by'])}; expires {request.get('expires_at') or 'never'}"
+        )
+        for action, config in zip(
+            request["action_requests"], request["review_configs"], strict=True
+        ):
+            console.print(f"  {action.get('description') or action['name']}")
+            console.print_json(json.dumps(action["args"], default=str))
+            console.print(f"  allowed: {', '.join(config['allowed_decisions'])}")
+        for earlier in request.get("earlier_decisions") or []:
+            console.print(
+                f"  earlier: {earlier['stage']} {earlier['decision']} by {earlier['reviewer']}"
+            )
+        if request.get("error"):
+            console.print(f"  [yellow]last answer refused:[/yellow] {request['error']}")
+
+
+def _answer(build: Callable[[argparse.Namespace], Any]) -> Callable[..., Coroutine[Any, Any, None]]:
+    """A decision command: `build(args)` is the decision object it sends."""
+
+    async def decide(client: LangGraphClient, args: argparse.Namespace) -> None:
+        state = await client.threads.get_state(args.thread)
+        pending = [
+            interrupt
+            for interrupt in state.get("interrupts") or []
+            if isinstance(interrupt.get("value"), dict) and "request_id" in interrupt["value"]
+        ]
+        if args.request:
+            pending = [i for i in pending if i["value"]["request_id"] == args.request]
+        if len(pending) != 1:
+            ids = ", ".join(i["value"]["request_id"] for i in state.get("interrupts") or [])
+            raise Refused(
+                f"Thread {args.thread} waits on {len(pending)} matching request(s)"
+                + (f" ({ids}): pick one with --request" if ids else "")
+            )
+        [interrupt] = pending
+        request = interrupt["value"]
+        answer = {**build(args), "request_id": request["request_id"]}
+        assistant = (await client.threads.get(args.thread))["metadata"].get("assistant_id")
+        await client.runs.wait(
+            args.thread, assistant, command={"resume": {interrupt["id"]: answer}}
+        )
+        after = await client.threads.get_state(args.thread)
+        for again in after.get("interrupts") or []:
+            value = again.get("value") or {}
+            if value.get("request_id") == request["request_id"] and value.get("error"):
+                raise Refused(value["error"])
+        console.print(
+            f"Answered request {request['request_id']} ({answer.get('type', 'decision')})."
+        )
+
+    return decide
+
+
+def _decisions(decision: dict[str, Any]) -> dict[str, Any]:
+    return {"decisions": [decision]}
+
+
+def _edited(args: argparse.Namespace) -> dict[str, Any]:
+    try:
+        edited = json.loads(args.args)
+    except json.JSONDecodeError as error:
+        raise Refused(f"--args is not JSON: {error}") from None
+    return {"decisions": [{"type": "edit", "edited_action": {"name": None, "args": edited}}]}
+
+
+async def _audit(client: LangGraphClient, args: argparse.Namespace) -> None:
+    values = (await client.threads.get_state(args.thread))["values"]
+    trail = values.get("audit") or []
+    problem = verify_thread(values, args.thread) if args.verify else None
+    if args.json:
+        _print_json(
+            {
+                "audit": trail,
+                **({"verified": problem is None, "problem": problem} if args.verify else {}),
+            }
+        )
+    else:
+        table = Table(title=f"audit of {args.thread}")
+        for column in ("at", "stage", "action", "decision", "reviewer", "comment"):
+            table.add_column(column)
+        for entry in trail:
+            table.add_row(
+                entry["at"],
+                entry["stage"],
+                entry["action"],
+                entry["decision"],
+                entry["reviewer"],
+                entry.get("comment") or "",
+            )
+        console.print(table)
+        if args.verify:
+            console.print(
+                "verified: the trail is signed and chained"
+                if problem is None
+                else f"[red]NOT verified:[/red] {problem}"
+            )
+    if problem is not None:
+        raise Refused(f"the audit trail does not verify: {problem}")
+
+
+async def _stats(client: LangGraphClient, args: argparse.Namespace) -> None:
+    pending: Counter[str] = Counter()
+    oldest: str | None = None
+    async for thread in _waiting(client):
+        graph = str((thread.get("metadata") or {}).get("graph_id", ""))
+        for interrupt in waiting_interrupts(thread):
+            pending[graph] += 1
+            created = interrupt["value"].get("created_at")
+            oldest = min(filter(None, (oldest, created)), default=None)
+    today = datetime.now(UTC).date().isoformat()
+    decided: Counter[str] = Counter()
+    offset = 0
+    while True:
+        page = await client.threads.search(limit=PAGE, offset=offset, select=["values"])
+        for thread in page:
+            for entry in (thread.get("values") or {}).get("audit") or []:
+                if str(entry.get("at", "")).startswith(today):
+                    decided[entry["decision"]] += 1
+        if len(page) < PAGE:
+            break
+        offset += PAGE
+    report = {
+        "pending_by_graph": dict(pending),
+        "oldest_waiting_since": oldest,
+        "decisions_today": dict(decided),
+    }
+    if args.json:
+        _print_json(report)
+        return
+    table = Table(title="signoff")
+    table.add_column("what")
+    table.add_column("count")
+    for graph, count in sorted(pending.items()):
+        table.add_row(f"pending: {graph}", str(count))
+    table.add_row("oldest waiting", _age(oldest) if oldest else "none")
+    for decision, count in sorted(decided.items()):
+        table.add_row(f"decided today: {decision}", str(count))
+    console.print(table)
+
+
+async def _sweep(client: LangGraphClient, args: argparse.Namespace) -> None:
+    report = await sweep(client)
+    delivered = await asyncio.to_thread(deliver_due)
+    console.print(
+        f"expired {len(report.expired)}, escalated {len(report.escalated)}, reminded "
+        f"{len(report.reminded)}, left busy {len(report.busy)}; webhooks: {delivered}"
+    )
+
+
+COMMANDS: dict[str, Callable[[LangGraphClient, argparse.Namespace], Coroutine[Any, Any, None]]] = {
+    "pending": _pending,
+    "show": _show,
+    "approve": _answer(lambda args: _decisions({"type": "approve"})),
+    "reject": _answer(lambda args: _decisions({"type": "reject", "message": args.reason})),
+    "edit": _answer(_edited),
+    "respond": _answer(lambda args: _decisions({"type": "respond", "message": args.message})),
+    "withdraw": _answer(
+        lambda args: {"type": "withdraw", **({"message": args.reason} if args.reason else {})}
+    ),
+    "audit": _audit,
+    "stats": _stats,
+    "sweep": _sweep,
+}
+
+
+async def _waiting(client: LangGraphClient):  # noqa: ANN202 - an async iterator of threads
+    offset = 0
+    while True:
+        page = await client.threads.search(status="interrupted", limit=PAGE, offset=offset)
+        for thread in page:
+            yield thread
+        if len(page) < PAGE:
+            return
+        offset += PAGE
+
+
+async def _requests_of(client: LangGraphClient, thread_id: str) -> list[dict[str, Any]]:
+    state = await client.threads.get_state(thread_id)
+    return [
+        interrupt["value"]
+        for interrupt in state.get("interrupts") or []
+        if isinstance(interrupt.get("value"), dict) and "request_id" in interrupt["value"]
+    ]
+
+
+def _actions(request: dict[str, Any]) -> str:
+    return ", ".join(action["name"] for action in request.get("action_requests") or [])
+
+
+def _age(created_at: str | None) -> str:
+    if not created_at:
+        return ""
+    seconds = int((datetime.now(UTC) - datetime.fromisoformat(created_at)).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _detail(error: httpx.HTTPStatusError) -> str:
+    try:
+        return str(error.response.json().get("detail") or error.response.text)
+    except ValueError:
+        return error.response.text
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
 if __name__ == "__main__":
