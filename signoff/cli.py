@@ -42,7 +42,7 @@ from langgraph_sdk.client import LangGraphClient
 from rich.console import Console
 from rich.table import Table
 
-from signoff.approval.pending import waiting_interrupts
+from signoff.approval.pending import approval_interrupts, waiting_interrupts
 from signoff.audit import verify_thread
 from signoff.notify import deliver_due
 from signoff.sweeper import sweep
@@ -188,11 +188,7 @@ def _answer(build: Callable[[argparse.Namespace], Any]) -> Callable[..., Corouti
 
     async def decide(client: LangGraphClient, args: argparse.Namespace) -> None:
         state = await client.threads.get_state(args.thread)
-        pending = [
-            interrupt
-            for interrupt in state.get("interrupts") or []
-            if isinstance(interrupt.get("value"), dict) and "request_id" in interrupt["value"]
-        ]
+        pending = approval_interrupts(state.get("interrupts") or [])
         if args.request:
             pending = [i for i in pending if i["value"]["request_id"] == args.request]
         if len(pending) != 1:
@@ -345,11 +341,7 @@ async def _waiting(client: LangGraphClient):  # noqa: ANN202 - an async iterator
 
 async def _requests_of(client: LangGraphClient, thread_id: str) -> list[dict[str, Any]]:
     state = await client.threads.get_state(thread_id)
-    return [
-        interrupt["value"]
-        for interrupt in state.get("interrupts") or []
-        if isinstance(interrupt.get("value"), dict) and "request_id" in interrupt["value"]
-    ]
+    return [interrupt["value"] for interrupt in approval_interrupts(state.get("interrupts") or [])]
 
 
 def _actions(request: dict[str, Any]) -> str:

@@ -83,9 +83,18 @@ def _actions(interrupt: Interrupt) -> list[PendingAction]:
 def waiting_interrupts(thread: dict[str, Any]) -> list[dict[str, Any]]:
     """The pending interrupts (`{"id", "value"}`) of a server thread record (as
     `threads.search` returns it) that are signoff approval requests."""
-    return [
+    return approval_interrupts(
         interrupt
         for interrupts in (thread.get("interrupts") or {}).values()
+        for interrupt in interrupts
+    )
+
+
+def approval_interrupts(interrupts: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Those of `interrupts` (server `{"id", "value"}` records, e.g. a thread state's) whose
+    value is a signoff approval request."""
+    return [
+        interrupt
         for interrupt in interrupts
         if isinstance(interrupt.get("value"), dict) and "request_id" in interrupt["value"]
     ]
