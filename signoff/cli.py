@@ -46,9 +46,9 @@ from signoff.approval.pending import approval_interrupts, waiting_interrupts
 from signoff.audit import verify_thread
 from signoff.notify import deliver_due
 from signoff.sweeper import sweep
+from signoff.thread_pages import searched_threads
 
 DEFAULT_URL = "http://127.0.0.1:2024"
-PAGE = 1000
 console = Console()
 
 
@@ -115,7 +115,7 @@ async def _run(args: argparse.Namespace) -> None:
 
 async def _pending(client: LangGraphClient, args: argparse.Namespace) -> None:
     rows = []
-    async for thread in _waiting(client):
+    async for thread in searched_threads(client, status="interrupted"):
         graph = str((thread.get("metadata") or {}).get("graph_id", ""))
         if args.graph and graph != args.graph:
             continue
@@ -266,7 +266,7 @@ async def _audit(client: LangGraphClient, args: argparse.Namespace) -> None:
 async def _stats(client: LangGraphClient, args: argparse.Namespace) -> None:
     pending: Counter[str] = Counter()
     oldest: str | None = None
-    async for thread in _waiting(client):
+    async for thread in searched_threads(client, status="interrupted"):
         graph = str((thread.get("metadata") or {}).get("graph_id", ""))
         for interrupt in waiting_interrupts(thread):
             pending[graph] += 1
@@ -274,16 +274,10 @@ async def _stats(client: LangGraphClient, args: argparse.Namespace) -> None:
             oldest = min(filter(None, (oldest, created)), default=None)
     today = datetime.now(UTC).date().isoformat()
     decided: Counter[str] = Counter()
-    offset = 0
-    while True:
-        page = await client.threads.search(limit=PAGE, offset=offset, select=["values"])
-        for thread in page:
-            for entry in (thread.get("values") or {}).get("audit") or []:
-                if str(entry.get("at", "")).startswith(today):
-                    decided[entry["decision"]] += 1
-        if len(page) < PAGE:
-            break
-        offset += PAGE
+    async for thread in searched_threads(client, select=["values"]):
+        for entry in (thread.get("values") or {}).get("audit") or []:
+            if str(entry.get("at", "")).startswith(today):
+                decided[entry["decision"]] += 1
     report = {
         "pending_by_graph": dict(pending),
         "oldest_waiting_since": oldest,
@@ -326,17 +320,6 @@ COMMANDS: dict[str, Callable[[LangGraphClient, argparse.Namespace], Coroutine[An
     "stats": _stats,
     "sweep": _sweep,
 }
-
-
-async def _waiting(client: LangGraphClient):  # noqa: ANN202 - an async iterator of threads
-    offset = 0
-    while True:
-        page = await client.threads.search(status="interrupted", limit=PAGE, offset=offset)
-        for thread in page:
-            yield thread
-        if len(page) < PAGE:
-            return
-        offset += PAGE
 
 
 async def _requests_of(client: LangGraphClient, thread_id: str) -> list[dict[str, Any]]:

@@ -23,9 +23,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from signoff.approval.pending import waiting_interrupts
 from signoff.deadlines import now
+from signoff.thread_pages import searched_threads
 
 REGISTRY = CollectorRegistry()
-PAGE = 1000
 WEEK_SECONDS = 7 * 86400
 
 DECISIONS = Counter(
@@ -80,23 +80,16 @@ async def scrape(client: LangGraphClient) -> bytes:
     """The metrics in Prometheus text format, the gauges read from `client`'s threads now."""
     counts: dict[tuple[str, str], int] = {}
     oldest: datetime | None = None
-    offset = 0
-    while True:
-        page = await client.threads.search(
-            status="interrupted", limit=PAGE, offset=offset, select=["metadata", "interrupts"]
-        )
-        for thread in page:
-            graph = str((thread.get("metadata") or {}).get("graph_id", ""))
-            for interrupt in waiting_interrupts(thread):
-                request = interrupt["value"]
-                key = (graph, str(request.get("stage", "")))
-                counts[key] = counts.get(key, 0) + 1
-                if created := request.get("created_at"):
-                    moment = datetime.fromisoformat(created)
-                    oldest = moment if oldest is None else min(oldest, moment)
-        if len(page) < PAGE:
-            break
-        offset += PAGE
+    waiting = searched_threads(client, status="interrupted", select=["metadata", "interrupts"])
+    async for thread in waiting:
+        graph = str((thread.get("metadata") or {}).get("graph_id", ""))
+        for interrupt in waiting_interrupts(thread):
+            request = interrupt["value"]
+            key = (graph, str(request.get("stage", "")))
+            counts[key] = counts.get(key, 0) + 1
+            if created := request.get("created_at"):
+                moment = datetime.fromisoformat(created)
+                oldest = moment if oldest is None else min(oldest, moment)
     PENDING.clear()
     for (graph, stage), count in counts.items():
         PENDING.labels(graph=graph, stage=stage).set(count)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -39,11 +38,11 @@ from signoff.approval.pending import waiting_interrupts
 from signoff.approval.shapes import EXPIRE
 from signoff.deadlines import is_due, now
 from signoff.metrics import record_escalation
+from signoff.thread_pages import searched_threads
 
 log = logging.getLogger("signoff.sweeper")
 
 DEFAULT_SWEEP_SECONDS = 30.0
-PAGE = 100
 
 
 @dataclass
@@ -62,7 +61,7 @@ async def sweep(client: LangGraphClient, at: datetime | None = None) -> SweepRep
     """One pass over every pending request (see the module docstring)."""
     at = at or now()
     report = SweepReport()
-    async for thread in _waiting_threads(client):
+    async for thread in searched_threads(client, status="interrupted"):
         thread_id, metadata = thread["thread_id"], thread.get("metadata") or {}
         graph = str(metadata.get("graph_id", ""))
         expiries: dict[str, dict[str, str]] = {}
@@ -102,17 +101,6 @@ async def sweep_forever(client: LangGraphClient, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), timeout=interval)
         except TimeoutError:
             continue
-
-
-async def _waiting_threads(client: LangGraphClient) -> AsyncIterator[dict[str, Any]]:
-    offset = 0
-    while True:
-        page = await client.threads.search(status="interrupted", limit=PAGE, offset=offset)
-        for thread in page:
-            yield thread
-        if len(page) < PAGE:
-            return
-        offset += PAGE
 
 
 async def _expire(

@@ -38,16 +38,18 @@ def receiver() -> Iterator[WebhookReceiver]:
         yield running
 
 
-def deadline_server(workdir: Path, emulator, receiver: WebhookReceiver) -> LanggraphServer:
-    """A server sweeping every second, posting signed webhooks to `receiver`, its checkpoints
-    in SQLite in `workdir` (so a restart keeps them)."""
+def deadline_server(
+    workdir: Path, emulator, receiver: WebhookReceiver, sweep_seconds: int = 1
+) -> LanggraphServer:
+    """A server sweeping every `sweep_seconds`, posting signed webhooks to `receiver`, its
+    checkpoints in SQLite in `workdir` (so a restart keeps them)."""
     return LanggraphServer(
         copy_project(workdir),
         env={
             "DATABRICKS_HOST": emulator.url,
             "DATABRICKS_TOKEN": emulator.token,
             "SIGNOFF_CHECKPOINTER": f"sqlite:///{workdir / 'checkpoints.sqlite'}",
-            "SIGNOFF_SWEEP_SECONDS": "1",
+            "SIGNOFF_SWEEP_SECONDS": str(sweep_seconds),
             "SIGNOFF_WEBHOOK_URL": receiver.url,
             "SIGNOFF_WEBHOOK_SECRET": SECRET,
         },
@@ -69,13 +71,19 @@ async def with_deadlines(server, emulator) -> AsyncIterator[Callable[..., Awaita
     async with signed_in_clients(server.url) as clients:
 
         async def flow(**deadlines: Any) -> Flow:
-            assistant = await clients("erin").assistants.create("approve_reject", context=deadlines)
-            started = Flow(clients, server, emulator, "approve_reject")
-            started.graph = assistant["assistant_id"]
-            await started.start(PAYMENT)
-            return started
+            return await started_with_deadlines(clients, server, emulator, **deadlines)
 
         yield flow
+
+
+async def started_with_deadlines(clients, server, emulator, **deadlines: Any) -> Flow:
+    """A flow of an approve_reject assistant (made by erin, an admin) with `deadlines` in its
+    context, started by alice on `server`."""
+    assistant = await clients("erin").assistants.create("approve_reject", context=deadlines)
+    started = Flow(clients, server, emulator, "approve_reject")
+    started.graph = assistant["assistant_id"]
+    await started.start(PAYMENT)
+    return started
 
 
 async def until(check: Callable[[], Awaitable[Any]], timeout: float = 45) -> Any:
@@ -190,12 +198,7 @@ async def test_a_restart_during_the_wait_still_enforces_the_deadline(tmp_path, e
     server = await asyncio.to_thread(deadline_server(tmp_path, emulator, receiver).start)
     try:
         async with signed_in_clients(server.url) as clients:
-            assistant = await clients("erin").assistants.create(
-                "approve_reject", context={"expire_after_seconds": 3}
-            )
-            run = Flow(clients, server, emulator, "approve_reject")
-            run.graph = assistant["assistant_id"]
-            await run.start(PAYMENT)
+            run = await started_with_deadlines(clients, server, emulator, expire_after_seconds=3)
         await asyncio.to_thread(server.stop)
         await asyncio.sleep(4)  # the deadline passes while no server runs
         await asyncio.to_thread(server.start)
@@ -226,25 +229,14 @@ def _about(delivery: Any, runs: list[Flow]) -> bool:
     return json.loads(delivery.body).get("thread_id") in {run.thread_id for run in runs}
 
 
-async def test_signoff_sweep_expires_for_a_server_that_does_not_sweep(tmp_path, emulator):
+async def test_signoff_sweep_expires_for_a_server_that_does_not_sweep(tmp_path, emulator, receiver):
     """`signoff sweep` is the same pass as one command (e.g. a scheduled job)."""
-    quiet = LanggraphServer(
-        copy_project(tmp_path),
-        env={
-            "DATABRICKS_HOST": emulator.url,
-            "DATABRICKS_TOKEN": emulator.token,
-            "SIGNOFF_SWEEP_SECONDS": "3600",  # one pass at start-up, then none in this test
-        },
-    )
+    # one sweep at start-up, then none during this test
+    quiet = deadline_server(tmp_path, emulator, receiver, sweep_seconds=3600)
     await asyncio.to_thread(quiet.start)
     try:
         async with signed_in_clients(quiet.url) as clients:
-            assistant = await clients("erin").assistants.create(
-                "approve_reject", context={"expire_after_seconds": 2}
-            )
-            run = Flow(clients, quiet, emulator, "approve_reject")
-            run.graph = assistant["assistant_id"]
-            await run.start(PAYMENT)
+            run = await started_with_deadlines(clients, quiet, emulator, expire_after_seconds=2)
             await asyncio.sleep(2.5)
             assert await run.status() == "interrupted"  # nothing in the server expires it
             swept = await asyncio.to_thread(
