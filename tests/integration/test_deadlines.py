@@ -185,8 +185,9 @@ async def test_a_failing_receiver_loses_nothing_holds_no_run_and_gets_the_same_e
     retried = await until(lambda: _requested(receiver, runs[0].thread_id, at_least=2))
     assert not [d for d in receiver.requests if d.status < 300 and _about(d, runs)]
     receiver.recover()
-    for run in runs:
-        await until(lambda run=run: _types_of(receiver, run.thread_id, "approval.decided"), 90)
+    for run in runs:  # each event retries on its own backoff: wait for every one
+        for event in ("approval.requested", "approval.decided"):
+            await until(lambda run=run, e=event: _types_of(receiver, run.thread_id, e), 90)
     deliveries = await _requested(receiver, runs[0].thread_id, at_least=3)
     assert len(retried) >= 2 and [d.status for d in deliveries][-1] < 300
     assert len({d.headers["X-Signoff-Event-Id"] for d in deliveries}) == 1
