@@ -31,7 +31,6 @@ import asyncio
 import json
 import os
 import sys
-from collections import Counter
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
@@ -42,18 +41,15 @@ from langgraph_sdk.client import LangGraphClient
 from rich.console import Console
 from rich.table import Table
 
-from signoff.approval.pending import approval_interrupts, waiting_interrupts
+from signoff.answering import Refused, answer_request, server_message
+from signoff.approval.pending import approval_interrupts
 from signoff.audit import verify_thread
 from signoff.notify import deliver_due
+from signoff.pending_requests import approval_stats, pending_requests
 from signoff.sweeper import sweep
-from signoff.thread_pages import searched_threads
 
 DEFAULT_URL = "http://127.0.0.1:2024"
 console = Console()
-
-
-class Refused(Exception):
-    """The server refused the command, or the request did not accept the answer."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,30 +106,15 @@ async def _run(args: argparse.Namespace) -> None:
         try:
             await COMMANDS[args.command](client, args)
         except httpx.HTTPStatusError as error:  # the SDK raises this or its subclasses
-            raise Refused(_detail(error)) from None
+            raise Refused(server_message(error)) from None
 
 
 async def _pending(client: LangGraphClient, args: argparse.Namespace) -> None:
-    rows = []
-    async for thread in searched_threads(client, status="interrupted"):
-        graph = str((thread.get("metadata") or {}).get("graph_id", ""))
-        if args.graph and graph != args.graph:
-            continue
-        for interrupt in waiting_interrupts(thread):
-            request = interrupt["value"]
-            rows.append(
-                {
-                    "thread_id": thread["thread_id"],
-                    "graph": graph,
-                    "stage": request.get("stage"),
-                    "action": _actions(request),
-                    "requested_by": request.get("requested_by"),
-                    "decided_by": request.get("decided_by"),
-                    "created_at": request.get("created_at"),
-                    "expires_at": request.get("expires_at"),
-                    "request_id": request.get("request_id"),
-                }
-            )
+    rows = [
+        pending.as_row()
+        async for pending in pending_requests(client)
+        if not args.graph or pending.graph == args.graph
+    ]
     rows.sort(key=lambda row: row["created_at"] or "")
     if args.json:
         _print_json(rows)
@@ -187,28 +168,8 @@ def _answer(build: Callable[[argparse.Namespace], Any]) -> Callable[..., Corouti
     """A decision command: `build(args)` is the decision object it sends."""
 
     async def decide(client: LangGraphClient, args: argparse.Namespace) -> None:
-        state = await client.threads.get_state(args.thread)
-        pending = approval_interrupts(state.get("interrupts") or [])
-        if args.request:
-            pending = [i for i in pending if i["value"]["request_id"] == args.request]
-        if len(pending) != 1:
-            ids = ", ".join(i["value"]["request_id"] for i in state.get("interrupts") or [])
-            raise Refused(
-                f"Thread {args.thread} waits on {len(pending)} matching request(s)"
-                + (f" ({ids}): pick one with --request" if ids else "")
-            )
-        [interrupt] = pending
-        request = interrupt["value"]
-        answer = {**build(args), "request_id": request["request_id"]}
-        assistant = (await client.threads.get(args.thread))["metadata"].get("assistant_id")
-        await client.runs.wait(
-            args.thread, assistant, command={"resume": {interrupt["id"]: answer}}
-        )
-        after = await client.threads.get_state(args.thread)
-        for again in after.get("interrupts") or []:
-            value = again.get("value") or {}
-            if value.get("request_id") == request["request_id"] and value.get("error"):
-                raise Refused(value["error"])
+        answer = build(args)
+        request = await answer_request(client, args.thread, answer, args.request)
         console.print(
             f"Answered request {request['request_id']} ({answer.get('type', 'decision')})."
         )
@@ -264,35 +225,17 @@ async def _audit(client: LangGraphClient, args: argparse.Namespace) -> None:
 
 
 async def _stats(client: LangGraphClient, args: argparse.Namespace) -> None:
-    pending: Counter[str] = Counter()
-    oldest: str | None = None
-    async for thread in searched_threads(client, status="interrupted"):
-        graph = str((thread.get("metadata") or {}).get("graph_id", ""))
-        for interrupt in waiting_interrupts(thread):
-            pending[graph] += 1
-            created = interrupt["value"].get("created_at")
-            oldest = min(filter(None, (oldest, created)), default=None)
-    today = datetime.now(UTC).date().isoformat()
-    decided: Counter[str] = Counter()
-    async for thread in searched_threads(client, select=["values"]):
-        for entry in (thread.get("values") or {}).get("audit") or []:
-            if str(entry.get("at", "")).startswith(today):
-                decided[entry["decision"]] += 1
-    report = {
-        "pending_by_graph": dict(pending),
-        "oldest_waiting_since": oldest,
-        "decisions_today": dict(decided),
-    }
+    stats = await approval_stats(client)
     if args.json:
-        _print_json(report)
+        _print_json(stats.as_dict())
         return
     table = Table(title="signoff")
     table.add_column("what")
     table.add_column("count")
-    for graph, count in sorted(pending.items()):
+    for graph, count in sorted(stats.pending_by_graph.items()):
         table.add_row(f"pending: {graph}", str(count))
-    table.add_row("oldest waiting", _age(oldest) if oldest else "none")
-    for decision, count in sorted(decided.items()):
+    table.add_row("oldest waiting", _age(stats.oldest) if stats.oldest else "none")
+    for decision, count in sorted(stats.decisions_today.items()):
         table.add_row(f"decided today: {decision}", str(count))
     console.print(table)
 
@@ -339,13 +282,6 @@ def _age(created_at: str | None) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
-
-
-def _detail(error: httpx.HTTPStatusError) -> str:
-    try:
-        return str(error.response.json().get("detail") or error.response.text)
-    except ValueError:
-        return error.response.text
 
 
 def _print_json(value: Any) -> None:

@@ -15,15 +15,17 @@ are computed at each scrape. Built on `prometheus-client`; nothing here writes t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from cachetools import TTLCache
-from langgraph_sdk.client import LangGraphClient
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from signoff.approval.pending import waiting_interrupts
 from signoff.deadlines import now
-from signoff.thread_pages import searched_threads
+
+if TYPE_CHECKING:  # the review nodes record here: importing the reader would loop back
+    from signoff.pending_requests import PendingRequest
 
 REGISTRY = CollectorRegistry()
 WEEK_SECONDS = 7 * 86400
@@ -76,20 +78,17 @@ def record_escalation(graph: str, request_id: str) -> None:
         ESCALATED.labels(graph=graph).inc()
 
 
-async def scrape(client: LangGraphClient) -> bytes:
-    """The metrics in Prometheus text format, the gauges read from `client`'s threads now."""
+def exposition(pending: Iterable[PendingRequest]) -> bytes:
+    """The metrics in Prometheus text format, the gauges set from `pending` (every request
+    waiting now, as `signoff.pending_requests` reads them)."""
     counts: dict[tuple[str, str], int] = {}
     oldest: datetime | None = None
-    waiting = searched_threads(client, status="interrupted", select=["metadata", "interrupts"])
-    async for thread in waiting:
-        graph = str((thread.get("metadata") or {}).get("graph_id", ""))
-        for interrupt in waiting_interrupts(thread):
-            request = interrupt["value"]
-            key = (graph, str(request.get("stage", "")))
-            counts[key] = counts.get(key, 0) + 1
-            if created := request.get("created_at"):
-                moment = datetime.fromisoformat(created)
-                oldest = moment if oldest is None else min(oldest, moment)
+    for request in pending:
+        key = (request.graph, request.stage)
+        counts[key] = counts.get(key, 0) + 1
+        if request.created_at:
+            moment = datetime.fromisoformat(request.created_at)
+            oldest = moment if oldest is None else min(oldest, moment)
     PENDING.clear()
     for (graph, stage), count in counts.items():
         PENDING.labels(graph=graph, stage=stage).set(count)

@@ -27,8 +27,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from signoff.metrics import scrape
+from signoff.metrics import exposition
 from signoff.notify import delivery_loop
+from signoff.pending_requests import pending_requests
 from signoff.sweeper import sweep_forever
 
 
@@ -49,7 +50,8 @@ async def lifespan(_: Starlette) -> AsyncIterator[None]:
 
 async def metrics(_: Request) -> Response:
     """The approvals' Prometheus metrics, the pending ones read now."""
-    return Response(await scrape(get_client()), media_type=CONTENT_TYPE_LATEST)
+    pending = [request async for request in pending_requests(get_client())]
+    return Response(exposition(pending), media_type=CONTENT_TYPE_LATEST)
 
 
 app = Starlette(routes=[Route("/signoff/metrics", metrics)], lifespan=lifespan)

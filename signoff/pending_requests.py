@@ -1,0 +1,149 @@
+"""Every approval request the server's threads wait on, and the numbers the inbox shows.
+
+`pending_requests(client)` reads them from `threads.search` (only the fields it needs, page by
+page) as `PendingRequest`s; the web inbox, the command line and the metrics all list them this
+way. `decisions_since(client, moment)` counts the audit trail's decisions since a moment,
+reading only the threads updated since then; `approval_stats` puts both together as the
+numbers the inbox's panel and `signoff stats` show.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from langgraph_sdk.client import LangGraphClient
+
+from signoff.approval.pending import waiting_interrupts
+from signoff.approval.shapes import ApprovalRequest
+from signoff.deadlines import now
+from signoff.thread_pages import searched_threads
+
+
+@dataclass(frozen=True)
+class PendingRequest:
+    """One approval request a thread waits on, with where it waits."""
+
+    thread_id: str
+    graph: str
+    """The graph the thread runs (its `graph_id`)."""
+    assistant_id: str
+    """The assistant that runs the thread (its context set the request's deadlines)."""
+    interrupt_id: str
+    """The key that answers it in a resume map."""
+    request: ApprovalRequest
+
+    @property
+    def request_id(self) -> str:
+        """The request's id (stable across re-pauses of it)."""
+        return self.request["request_id"]
+
+    @property
+    def stage(self) -> str:
+        """The approval stage asked, e.g. `review`, `manager`."""
+        return self.request["stage"]
+
+    @property
+    def action(self) -> str:
+        """The names of the actions it shows, e.g. `issue_refund`."""
+        return ", ".join(action["name"] for action in self.request["action_requests"])
+
+    @property
+    def created_at(self) -> str:
+        """When it was raised (ISO 8601, UTC); `""` if unknown."""
+        return self.request.get("created_at") or ""
+
+    @property
+    def expires_at(self) -> str | None:
+        """When it expires, if its policy sets an expiry."""
+        return self.request.get("expires_at")
+
+    def as_row(self) -> dict[str, Any]:
+        """The flat record scripts get (`signoff pending --json`)."""
+        return {
+            "thread_id": self.thread_id,
+            "graph": self.graph,
+            "stage": self.stage,
+            "action": self.action,
+            "requested_by": self.request.get("requested_by"),
+            "decided_by": self.request.get("decided_by"),
+            "created_at": self.created_at or None,
+            "escalates_at": self.request.get("escalates_at"),
+            "expires_at": self.expires_at,
+            "request_id": self.request_id,
+        }
+
+
+async def pending_requests(client: LangGraphClient) -> AsyncIterator[PendingRequest]:
+    """Every approval request of every interrupted thread `client` can read."""
+    fields = ["thread_id", "metadata", "interrupts"]
+    async for thread in searched_threads(client, status="interrupted", select=fields):
+        metadata = thread.get("metadata") or {}
+        graph = str(metadata.get("graph_id") or "")
+        for interrupt in waiting_interrupts(thread):
+            yield PendingRequest(
+                thread_id=thread["thread_id"],
+                graph=graph,
+                assistant_id=str(metadata.get("assistant_id") or graph),
+                interrupt_id=interrupt["id"],
+                request=interrupt["value"],
+            )
+
+
+async def decisions_since(client: LangGraphClient, moment: datetime) -> Counter[str]:
+    """Audit entries recorded at or after `moment`, counted by decision. Threads come newest
+    update first, so the scan stops at the first thread untouched since `moment`."""
+    since = moment.isoformat()
+    counted: Counter[str] = Counter()
+    newest_first = {"sort_by": "updated_at", "sort_order": "desc"}
+    fields = ["updated_at", "values"]
+    async for thread in searched_threads(client, select=fields, **newest_first):
+        if _iso(thread.get("updated_at")) < since:
+            break
+        for entry in (thread.get("values") or {}).get("audit") or []:
+            if str(entry.get("at", "")) >= since:
+                counted[str(entry.get("decision"))] += 1
+    return counted
+
+
+def _iso(value: Any) -> str:
+    """A server timestamp (text or datetime) as ISO 8601 text, comparable with audit times."""
+    return value.isoformat() if isinstance(value, datetime) else str(value or "")
+
+
+@dataclass(frozen=True)
+class ApprovalStats:
+    """Pending requests by graph, the oldest one's `created_at`, and today's decisions."""
+
+    pending_by_graph: Counter[str]
+    oldest: str | None
+    decisions_today: Counter[str]
+    """By decision (approve, edit, reject, respond, withdraw, auto_approve, state_edit)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """What `signoff stats --json` prints."""
+        return {
+            "pending_by_graph": dict(self.pending_by_graph),
+            "oldest_waiting_since": self.oldest,
+            "decisions_today": dict(self.decisions_today),
+        }
+
+
+def stats_of(pending: Iterable[PendingRequest], decisions_today: Counter[str]) -> ApprovalStats:
+    """The stats of requests already read."""
+    pending = list(pending)
+    return ApprovalStats(
+        pending_by_graph=Counter(request.graph for request in pending),
+        oldest=min((request.created_at for request in pending if request.created_at), default=None),
+        decisions_today=decisions_today,
+    )
+
+
+async def approval_stats(client: LangGraphClient) -> ApprovalStats:
+    """The stats now: every pending request, and decisions since midnight UTC."""
+    midnight = datetime.combine(now().date(), datetime.min.time(), tzinfo=UTC)
+    pending = [request async for request in pending_requests(client)]
+    return stats_of(pending, await decisions_since(client, midnight))
