@@ -2,7 +2,7 @@
 
     signoff pending [--graph G] [--json]
     signoff show THREAD [--json]
-    signoff approve THREAD
+    signoff approve THREAD [--comment TEXT]
     signoff reject THREAD --reason TEXT
     signoff edit THREAD --args JSON
     signoff respond THREAD --message TEXT
@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--json", action="store_true")
     commands.choices["audit"].add_argument("--verify", action="store_true")
     for name, option, help_text in (
-        ("approve", None, "approve the pending request"),
+        ("approve", "--comment", "approve the pending request (with a comment, if given)"),
         ("reject", "--reason", "reject it, with the reason"),
         ("edit", "--args", "approve it with these arguments (JSON)"),
         ("respond", "--message", "answer it with this text instead of running it"),
@@ -90,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("thread")
         command.add_argument("--request", help="the request_id, when several are pending")
         if option:
-            command.add_argument(option, required=name != "withdraw")
+            command.add_argument(option, required=name not in ("approve", "withdraw"))
     stats = commands.add_parser("stats", help="pending by graph, the oldest, decisions today")
     stats.add_argument("--json", action="store_true")
     commands.add_parser("sweep", help="remind, escalate and expire pending requests")
@@ -181,6 +181,10 @@ def _decisions(decision: dict[str, Any]) -> dict[str, Any]:
     return {"decisions": [decision]}
 
 
+def _with_message(answer: dict[str, Any], message: str | None) -> dict[str, Any]:
+    return {**answer, "message": message} if message else answer
+
+
 def _edited(args: argparse.Namespace) -> dict[str, Any]:
     try:
         edited = json.loads(args.args)
@@ -252,13 +256,11 @@ async def _sweep(client: LangGraphClient, args: argparse.Namespace) -> None:
 COMMANDS: dict[str, Callable[[LangGraphClient, argparse.Namespace], Coroutine[Any, Any, None]]] = {
     "pending": _pending,
     "show": _show,
-    "approve": _answer(lambda args: _decisions({"type": "approve"})),
+    "approve": _answer(lambda args: _decisions(_with_message({"type": "approve"}, args.comment))),
     "reject": _answer(lambda args: _decisions({"type": "reject", "message": args.reason})),
     "edit": _answer(_edited),
     "respond": _answer(lambda args: _decisions({"type": "respond", "message": args.message})),
-    "withdraw": _answer(
-        lambda args: {"type": "withdraw", **({"message": args.reason} if args.reason else {})}
-    ),
+    "withdraw": _answer(lambda args: _with_message({"type": "withdraw"}, args.reason)),
     "audit": _audit,
     "stats": _stats,
     "sweep": _sweep,

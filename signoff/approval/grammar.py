@@ -42,8 +42,8 @@ class AnswerForm:
 GRAMMAR: tuple[AnswerForm, ...] = (
     AnswerForm(
         type="approve",
-        means="run the action with the arguments shown",
-        langchain='{"type": "approve"}',
+        means="run the action with the arguments shown (`message`: an optional comment)",
+        langchain='{"type": "approve", "message"?}',
         inbox="accept",
         inbox_fields="`args` may echo the action; it must equal what was shown",
         words=("approve", "yes", "approved", "y", "accept", "accepted", "ok"),

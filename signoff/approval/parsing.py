@@ -213,7 +213,13 @@ def _normalise(
     kind = INBOX_TYPES.get(item["type"], item["type"])
     if kind == "approve":
         _check_accepted_args(item.get("args"), action, where)
-        return ApproveDecision(type="approve"), None
+        comment = _optional_text(item.get("message"), where)
+        return (
+            ApproveDecision(type="approve", message=comment)
+            if comment
+            else ApproveDecision(type="approve"),
+            None,
+        )
     if kind == "edit":
         name, args = _edited_action(item, action, where)
         return EditDecision(type="edit", args=args), name

@@ -116,6 +116,8 @@ class ApproveDecision(TypedDict):
     """Run the action with the arguments shown."""
 
     type: Literal["approve"]
+    message: NotRequired[str]
+    """The approver's comment, when given (recorded in the audit entry)."""
 
 
 class EditDecision(TypedDict):

@@ -63,10 +63,11 @@ async def test_a_refused_decision_exits_non_zero_with_the_servers_reason(flow, s
     await run.start(PAYMENT)
     refused = await signoff(server, "alice", "approve", run.thread_id)
     assert refused.returncode == 1 and "needs a member of managers" in refused.stdout
-    approved = await signoff(server, "bob", "approve", run.thread_id)
+    approved = await signoff(server, "bob", "approve", run.thread_id, "--comment", "INV-7 ok")
     assert approved.returncode == 0, approved.stdout
     values = await run.values()
     assert values["status"] == "executed" and values["reviewers"] == ["bob@signoff.local"]
+    assert values["audit"][0]["comment"] == "INV-7 ok"
 
 
 async def test_an_invalid_edit_exits_non_zero_then_a_valid_one_sends(flow, server):

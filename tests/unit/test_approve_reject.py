@@ -58,6 +58,15 @@ async def test_approve_executes_exactly_once(flow):
     assert entry["args_before"] == entry["args_after"]
 
 
+async def test_an_approval_comment_is_audited(flow):
+    run = flow("approve_reject")
+    await run.start(PAYMENT)
+    approval = {"decisions": [{"type": "approve", "message": "invoice INV-7 checked"}]}
+    result = await run.resume(approval)
+    assert result["status"] == "executed"
+    assert result["audit"][0]["comment"] == "invoice INV-7 checked"
+
+
 async def test_reject_ends_with_the_reason_and_runs_nothing(flow):
     run = flow("approve_reject")
     await run.start(PAYMENT)

@@ -39,6 +39,17 @@ def test_plain_approval_words(text):
     assert parse_answer(text, request()) == [{"type": "approve"}]
 
 
+def test_an_approval_may_carry_a_comment():
+    answer = {"decisions": [{"type": "approve", "message": "  checked the invoice "}]}
+    assert parse_answer(answer, request()) == [
+        {"type": "approve", "message": "checked the invoice"}
+    ]
+    blank = {"decisions": [{"type": "approve", "message": "   "}]}
+    assert parse_answer(blank, request()) == [{"type": "approve"}]
+    with pytest.raises(InvalidAnswer, match="the message must be text"):
+        parse_answer({"decisions": [{"type": "approve", "message": 5}]}, request())
+
+
 @pytest.mark.parametrize("text", ["reject", "rejected", "no", "No.", "deny"])
 def test_plain_rejection_words(text):
     assert parse_answer(text, request()) == [{"type": "reject"}]
