@@ -66,6 +66,7 @@ def review_draft(state: State) -> Command[Literal["send", "__end__"]]:
     action = ActionRequest(
         name=ACTION,
         args=draft,
+        args_schema=MessageDraft.model_json_schema(),
         description=f"Send {draft.get('subject')!r} to {', '.join(draft.get('to') or [])}."
         + (
             f" The draft in state is not sendable ({problem}): edit or reject it."

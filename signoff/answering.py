@@ -23,6 +23,12 @@ class Refused(Exception):
     """The server refused the answer, or the request did not accept it; the message is the
     server's (who may decide, or what is accepted)."""
 
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+        """The server's error status (401, 403, 404, 409), or 422 for an answer the request
+        did not accept."""
+
 
 async def answer_request(
     client: LangGraphClient,
@@ -37,7 +43,7 @@ async def answer_request(
         pending = approval_interrupts(state.get("interrupts") or [])
         matching = [i for i in pending if request_id in (None, i["value"]["request_id"])]
         if len(matching) != 1:
-            raise Refused(_not_one(thread_id, pending, request_id))
+            raise Refused(_not_one(thread_id, pending, request_id), 409)
         [interrupt] = matching
         request: ApprovalRequest = interrupt["value"]
         thread = await client.threads.get(thread_id)
@@ -46,7 +52,7 @@ async def answer_request(
         await client.runs.wait(thread_id, assistant, command={"resume": resume})
         after = await client.threads.get_state(thread_id)
     except httpx.HTTPStatusError as error:  # the SDK raises this or its subclasses
-        raise Refused(server_message(error)) from None
+        raise Refused(server_message(error), error.response.status_code) from None
     for again in approval_interrupts(after.get("interrupts") or []):
         if again["value"]["request_id"] == request["request_id"] and again["value"]["error"]:
             raise Refused(again["value"]["error"])

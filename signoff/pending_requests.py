@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Any
 
 from langgraph_sdk.client import LangGraphClient
@@ -93,6 +93,11 @@ async def pending_requests(client: LangGraphClient) -> AsyncIterator[PendingRequ
             )
 
 
+async def every_pending_request(client: LangGraphClient) -> list[PendingRequest]:
+    """`pending_requests(client)`, as a list."""
+    return [request async for request in pending_requests(client)]
+
+
 async def decisions_since(client: LangGraphClient, moment: datetime) -> Counter[str]:
     """Audit entries recorded at or after `moment`, counted by decision. Threads come newest
     update first, so the scan stops at the first thread untouched since `moment`."""
@@ -142,8 +147,11 @@ def stats_of(pending: Iterable[PendingRequest], decisions_today: Counter[str]) -
     )
 
 
+async def decisions_today(client: LangGraphClient) -> Counter[str]:
+    """The audit trail's decisions since midnight UTC, by type."""
+    return await decisions_since(client, datetime.combine(now().date(), time(0), UTC))
+
+
 async def approval_stats(client: LangGraphClient) -> ApprovalStats:
-    """The stats now: every pending request, and decisions since midnight UTC."""
-    midnight = datetime.combine(now().date(), datetime.min.time(), tzinfo=UTC)
-    pending = [request async for request in pending_requests(client)]
-    return stats_of(pending, await decisions_since(client, midnight))
+    """The stats now: every pending request, and today's decisions."""
+    return stats_of(await every_pending_request(client), await decisions_today(client))

@@ -148,7 +148,14 @@ def build_reviewed_agent(
         (following `trail`), as a state update."""
         tool = by_name[call["name"]]
         review = ask_for_decisions(
-            [ActionRequest(name=call["name"], args=call["args"], description=tool.description)],
+            [
+                ActionRequest(
+                    name=call["name"],
+                    args=call["args"],
+                    description=tool.description,
+                    args_schema=tool.tool_call_schema.model_json_schema(),
+                )
+            ],
             [policy[call["name"]]],
             stage="tool_review",
             rule=call["name"],

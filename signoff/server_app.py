@@ -8,10 +8,11 @@ Its lifespan runs two loops in the server process for as long as it serves:
 - webhook delivery (`signoff.notify`): posts queued events to `SIGNOFF_WEBHOOK_URL`, with
   retries, apart from any run, so a slow or dead receiver never slows one.
 
-It also serves `GET /signoff/metrics`: Prometheus metrics of the approvals
-(`signoff.metrics`). Like `/ok`, it needs no token: it shows counts and ages, never a
-request's content. The sweeper and the metrics read the server through the in-process
-`langgraph-sdk` client.
+It serves the web inbox at `/inbox` (`signoff.inbox`), and `GET /signoff/metrics`:
+Prometheus metrics of the approvals (`signoff.metrics`). Like `/ok`, the metrics need no
+token: they show counts and ages, never a request's content. The sweeper, the metrics and the
+inbox's reads go through the in-process `langgraph-sdk` client; the inbox's answers go to the
+API as the signed-in user.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from signoff.inbox.pages import routes as inbox_routes
 from signoff.metrics import exposition
 from signoff.notify import delivery_loop
-from signoff.pending_requests import pending_requests
+from signoff.pending_requests import every_pending_request
 from signoff.sweeper import sweep_forever
 
 
@@ -50,8 +52,8 @@ async def lifespan(_: Starlette) -> AsyncIterator[None]:
 
 async def metrics(_: Request) -> Response:
     """The approvals' Prometheus metrics, the pending ones read now."""
-    pending = [request async for request in pending_requests(get_client())]
+    pending = await every_pending_request(get_client())
     return Response(exposition(pending), media_type=CONTENT_TYPE_LATEST)
 
 
-app = Starlette(routes=[Route("/signoff/metrics", metrics)], lifespan=lifespan)
+app = Starlette(routes=[Route("/signoff/metrics", metrics), *inbox_routes()], lifespan=lifespan)

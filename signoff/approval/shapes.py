@@ -47,6 +47,10 @@ class ActionRequest(TypedDict):
     description: NotRequired[str]
     """A human-readable account of what approving would do."""
 
+    args_schema: NotRequired[dict[str, Any]]
+    """JSON Schema of `args`, where the action may be edited: what the web inbox builds its
+    edit form from. The review node validates edits with the same model."""
+
     arguments: NotRequired[dict[str, Any]]
     """The same arguments under the key Agent Inbox reads (its HITL adapter shows and edits
     `arguments`); set by `build_request`, never read back."""
