@@ -23,6 +23,7 @@ lint: setup
 # emulator over HTTP, PostgreSQL, Chromium).
 test: lint
 	@scripts/ensure-postgres.sh
+	@scripts/ensure-chromium.sh
 	.venv/bin/pytest
 
 # The fast layer alone, under 30 s: every graph path, decision and malformed answer in process

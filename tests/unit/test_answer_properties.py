@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from graphs.approve_reject import graph as approve_reject
@@ -27,6 +27,7 @@ from signoff.approval import InvalidAnswer, parse_answer
 from signoff.drafts import validate_draft
 from signoff.ledger import read_entries
 from tests.in_process import RefundDesk, ScriptedModel, Thread, reviewed_refund_agent
+from tests.property_settings import EXAMPLES
 
 LEAVES = (
     st.none()
@@ -95,11 +96,6 @@ ANSWERS = (
     | DEEP
     | DEEP_TEXT
     | HUGE_TEXT
-)
-EXAMPLES = settings(
-    max_examples=int(os.environ.get("SIGNOFF_PROPERTY_EXAMPLES", "150")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
 
