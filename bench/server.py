@@ -15,7 +15,8 @@ take the same flow, interleaved chunk by chunk so load from other processes hits
 Then, on the signoff server only, M more pending approvals are started in steps, all pending
 ones being listed after each step, and finally listed in four ways: page by page (offset,
 1,000 per page) with full records, page by page with `select=["thread_id", "interrupts"]`,
-and with every page requested at once (both ways). M defaults to 4,000: the dev server's
+and with every page requested at once (both ways); then the web inbox's list is timed with
+all of them pending, against reading them all. M defaults to 4,000: the dev server's
 in-memory runtime slows down as it holds more threads and runs (about 65 starts/s when
 empty, about 6/s at 8,000 on 2 cores), so the issue's 10,000 (`--listed 10000`) takes about
 15 minutes to set up on its own.
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from langgraph_sdk.client import LangGraphClient
 
 from bench.projects import RAW_GRAPH, raw_project, serving, signoff_project
@@ -48,6 +50,8 @@ SIGNOFF = "signoff"
 RAW = "raw"
 GRAPHS = {SIGNOFF: "approve_reject", RAW: RAW_GRAPH}
 SELECT = ["thread_id", "interrupts"]
+INBOX_CACHE_SECONDS = 2.0
+"""The inbox list's default cache lifetime (`signoff.inbox.queue`)."""
 
 
 @dataclass(frozen=True)
@@ -341,7 +345,54 @@ async def many_pending(client: LangGraphClient, settings: ServerSettings) -> lis
             "For the issue's 10,000: --listed 10000 (or BENCH_LISTED=10000); on 2 cores the "
             "dev server then needs ~15 min to start them, as its start rate falls with size."
         )
-    return [scaling, listing]
+    return [scaling, listing, await inbox_pages(client, total, settings)]
+
+
+async def inbox_pages(client: LangGraphClient, total: int, settings: ServerSettings) -> Table:
+    """The web inbox's list with every pending approval held, as bob (a manager, who may
+    decide them all), against the floor of reading them: the select listing above."""
+    url = str(client.http.client.base_url).rstrip("/")
+    async with httpx.AsyncClient(base_url=url, timeout=600) as browser:
+        signed_in = await browser.post("/inbox/sign-in", data={"token": "dapi-dev-bob"})
+        cookie = signed_in.cookies.get("signoff_session") or ""
+        browser.cookies.set("signoff_session", cookie, path="/inbox")
+
+        async def page(query: str, cold: bool) -> float:
+            if cold:
+                await asyncio.sleep(INBOX_CACHE_SECONDS + 0.2)  # the list is read again
+            start = time.perf_counter()
+            response = await browser.get(f"/inbox{query}")
+            response.raise_for_status()
+            return time.perf_counter() - start
+
+        floor = [
+            (await list_pending(client, total, select=SELECT))[0]
+            for _ in range(settings.list_repeats)
+        ]
+        table = Table(
+            f"The web inbox's list with {total:,} pending (signoff server, as bob)",
+            ["page", "time (median)", "vs reading them all (select)", "target"],
+        )
+        for label, query, cold in (
+            ("first page, list read again", "", True),
+            ("first page, list cached", "", False),
+            (
+                "last page by deadline, one graph, cached",
+                "?sort=deadline&graph=approve_reject&page=100000",
+                False,
+            ),
+        ):
+            times = [await page(query, cold) for _ in range(max(settings.list_repeats, 3))]
+            table.add(
+                label, f"{median(times):.3f} s", f"{median(times) / median(floor):.2f}x", "< 1 s"
+            )
+    table.note(
+        f"Reading them all (pages of {PAGE}, select thread_id+interrupts): median "
+        f"{median(floor):.3f} s. The inbox reads every pending request at most once per "
+        f"SIGNOFF_INBOX_CACHE_SECONDS ({INBOX_CACHE_SECONDS:g} s) for all users, then filters, "
+        "sorts and pages in memory."
+    )
+    return table
 
 
 async def run_flows(urls: dict[str, str], settings: ServerSettings) -> dict[str, Flow]:

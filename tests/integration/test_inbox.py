@@ -11,6 +11,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
@@ -257,3 +258,23 @@ async def test_sign_in_refuses_an_unknown_token_and_the_cookie_is_locked_down(br
     await expect(page.get_by_label("Token")).to_be_visible()
     assert await context.cookies() == []
     await context.close()
+
+
+async def test_forms_without_the_sessions_csrf_value_an_unknown_thread_and_no_sign_in(flow, server):
+    run = flow("approve_reject")
+    await run.start(PAYMENT)
+    request_id = (await run.request())["request_id"]
+    answer = f"/inbox/{run.thread_id}/answer"
+    approve = {"decision": "approve", "request_id": request_id}
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        assert (await http.post(answer, data=approve)).status_code == 401  # not signed in
+        signed = await http.post("/inbox/sign-in", data={"token": "dapi-dev-bob"})
+        http.cookies.set("signoff_session", signed.cookies["signoff_session"], path="/inbox")
+        forged = await http.post(answer, data={**approve, "csrf": "guessed"})
+        assert forged.status_code == 403 and "stale or from another site" in forged.text
+        missing = await http.get("/inbox/00000000-0000-0000-0000-000000000000")
+        assert missing.status_code == 404 and "There is no thread" in missing.text
+        assert (await http.get("/inbox/not-a-thread")).status_code == 404
+        page = await http.get(f"/inbox/{run.thread_id}")
+        assert page.headers["content-security-policy"].startswith("default-src 'none'")
+    assert await run.status() == "interrupted" and run.executions() == []
