@@ -59,6 +59,17 @@ async def answer_request(
     return request
 
 
+async def continue_thread(client: LangGraphClient, thread_id: str) -> None:
+    """Run a thread that waits on no request but has work left (after an admin's state edit
+    of a paused request), so that it shows its request again; raises `Refused`."""
+    try:
+        thread = await client.threads.get(thread_id)
+        assistant = (thread.get("metadata") or {}).get("assistant_id")
+        await client.runs.wait(thread_id, assistant, input=None, multitask_strategy="reject")
+    except httpx.HTTPStatusError as error:
+        raise Refused(server_message(error), error.response.status_code) from None
+
+
 def server_message(error: httpx.HTTPStatusError) -> str:
     """The `detail` the server gave with an error status, or its body."""
     try:

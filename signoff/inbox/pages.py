@@ -5,6 +5,7 @@
     POST /inbox/sign-out
     GET  /inbox/{thread_id}           a thread's pending requests, its draft diff, its audit trail
     POST /inbox/{thread_id}/answer    decide: approve, edit, reject, respond or withdraw
+    POST /inbox/{thread_id}/continue  show a request again after an admin's state edit
 
 Pages are rendered on the server (Jinja2, autoescaped) from plain forms, with one stylesheet
 served from the package: nothing comes from the network, and every control is a labelled
@@ -32,7 +33,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from signoff.answering import Refused, answer_request
+from signoff.answering import Refused, answer_request, continue_thread
 from signoff.approval.pending import approval_interrupts
 from signoff.approval.shapes import ApprovalRequest
 from signoff.audit import changes_between, verify_thread
@@ -110,7 +111,8 @@ async def answer(request: Request) -> Response:
         if view is None:
             raise Refused(f"Request {request_id} is no longer pending on this thread.", 409)
         built = answer_from_form(decision, view, _posted(form))
-        await answer_request(_api(request, session), thread_id, built, request_id)
+        async with _api(request, session) as api:
+            await answer_request(api, thread_id, built, request_id)
     except Refused as refusal:
         return await _thread_page(
             request, session, error=str(refusal), posted=_posted(form), status=refusal.status
@@ -118,6 +120,25 @@ async def answer(request: Request) -> Response:
     PENDING.forget()
     TODAY.forget()
     return RedirectResponse(f"/inbox/{thread_id}?answered={decision}", status_code=303)
+
+
+async def continue_run(request: Request) -> Response:
+    """Continue a thread whose paused request was changed by a state edit, so that the
+    request is shown again (as it is now) and can be decided."""
+    session = await signed_in(request)
+    if session is None:
+        return _to_sign_in(request, status=401)
+    form = await request.form()
+    if not csrf_ok(session, _text(form, "csrf")):
+        return _message(session, "This form is stale or from another site: reload and retry.", 403)
+    thread_id = request.path_params["thread_id"]
+    try:
+        async with _api(request, session) as api:
+            await continue_thread(api, thread_id)
+    except Refused as refusal:
+        return await _thread_page(request, session, error=str(refusal), status=refusal.status)
+    PENDING.forget()
+    return RedirectResponse(f"/inbox/{thread_id}", status_code=303)
 
 
 async def sign_in_page(request: Request) -> Response:
@@ -153,6 +174,7 @@ def routes() -> list[BaseRoute]:
         Mount("/inbox/static", StaticFiles(packages=[("signoff.inbox", "static")])),
         Route("/inbox/{thread_id}", thread_view),
         Route("/inbox/{thread_id}/answer", answer, methods=["POST"]),
+        Route("/inbox/{thread_id}/continue", continue_run, methods=["POST"]),
     ]
 
 
@@ -183,6 +205,7 @@ async def _thread_page(
         thread_id=thread_id,
         graph=(thread.get("metadata") or {}).get("graph_id"),
         status_text=values.get("status"),
+        to_continue=not views and bool(state.get("next")),
         heading=_heading(views, thread_id),
         views=views,
         notice=notice,

@@ -93,7 +93,7 @@ async def test_sign_in_filter_and_approve_with_a_comment(flow, signed_in):
     await expect(page.get_by_text(re.compile("Deadline: expires"))).to_be_visible()
     await screenshot(page, "inbox-request")
     await page.get_by_label("Comment (optional)").fill("invoice INV-7 checked")
-    await page.get_by_role("button", name="Approve").click()
+    await page.get_by_role("button", name="Approve", exact=True).click()
     await expect(page.get_by_role("status")).to_have_text("Request approved.")
     await expect(page.get_by_text("This thread waits for no decision now.")).to_be_visible()
     await expect(page.get_by_text("Verified:")).to_be_visible()
@@ -176,7 +176,7 @@ async def test_a_chain_shows_earlier_decisions_and_four_eyes(flow, signed_in):
     await run.start(RELEASE)
     manager = await signed_in("dave")  # managers and security
     await open_request(manager, run.thread_id)
-    await manager.get_by_role("button", name="Approve").click()
+    await manager.get_by_role("button", name="Approve", exact=True).click()
     await expect(manager.get_by_text("stage security")).to_be_visible()
     await expect(manager.get_by_text("already decided stage 'manager'")).to_be_visible()
     await expect(manager.get_by_role("button", name="Approve")).to_have_count(0)
@@ -185,7 +185,7 @@ async def test_a_chain_shows_earlier_decisions_and_four_eyes(flow, signed_in):
     await open_request(security, run.thread_id)
     earlier = security.get_by_role("table").first
     await expect(earlier).to_contain_text("dave@signoff.local")
-    await security.get_by_role("button", name="Approve").click()
+    await security.get_by_role("button", name="Approve", exact=True).click()
     await expect(security.get_by_role("status")).to_have_text("Request approved.")
     values = await run.values()
     assert values["status"] == "executed"
@@ -204,6 +204,39 @@ async def test_a_tool_call_can_be_answered_with_a_response(flow, signed_in):
     messages = (await run.values())["messages"]
     assert any(m.get("content") == "Already refunded by phone." for m in messages)
     assert run.refunds() == []
+
+
+async def test_a_tool_calls_numbers_are_edited_in_their_own_fields(flow, signed_in):
+    run = flow("review_tool_calls")
+    await run.start(said(f"refund 25 on order 17 because damaged {run.tag}"))
+    page = await signed_in("bob")
+    await open_request(page, run.thread_id)
+    await page.get_by_label("Amount").fill("ten")
+    await page.get_by_role("button", name="Save edits and approve").click()
+    await expect(page.get_by_role("alert")).to_contain_text("amount")
+    assert run.refunds() == []
+    await page.get_by_label("Amount").fill("10")
+    await page.get_by_role("button", name="Save edits and approve").click()
+    await expect(page.get_by_role("status")).to_have_text("Request edited and approved.")
+    [refund] = run.refunds()
+    assert (refund["order_id"], refund["amount"]) == (17, 10.0)
+
+
+async def test_a_draft_changed_by_an_admin_shows_its_diff(flow, signed_in, admin):
+    run = flow("edit_state")
+    await run.start(BRIEF)
+    draft = (await run.request())["action_requests"][0]["args"]
+    changed = {**draft, "body": draft["body"].replace("Hello", "Dear team")}
+    await admin.threads.update_state(run.thread_id, {"draft": changed})
+    page = await signed_in("bob")
+    await page.goto(f"/inbox/{run.thread_id}")  # e.g. from the link the admin sent
+    await page.get_by_role("button", name="Show the request again").click()
+    diff = page.get_by_role("region", name="Changes to the prepared draft")
+    await expect(diff).to_contain_text("-Hello,")
+    await expect(diff).to_contain_text("+Dear team,")
+    await page.get_by_role("button", name="Approve", exact=True).click()
+    await expect(page.get_by_role("status")).to_have_text("Request approved.")
+    assert (await run.values())["final"]["body"].startswith("Dear team,")
 
 
 async def test_a_databricks_job_is_approved_with_the_keyboard_alone(flow, signed_in):
