@@ -17,7 +17,7 @@ from typing import Any
 
 from langgraph_sdk.client import LangGraphClient
 
-from signoff.approval.pending import waiting_interrupts
+from signoff.approval.pending import approval_interrupts, waiting_interrupts
 from signoff.approval.shapes import ApprovalRequest
 from signoff.deadlines import now
 from signoff.thread_pages import searched_threads
@@ -81,16 +81,27 @@ async def pending_requests(client: LangGraphClient) -> AsyncIterator[PendingRequ
     """Every approval request of every interrupted thread `client` can read."""
     fields = ["thread_id", "metadata", "interrupts"]
     async for thread in searched_threads(client, status="interrupted", select=fields):
-        metadata = thread.get("metadata") or {}
-        graph = str(metadata.get("graph_id") or "")
-        for interrupt in waiting_interrupts(thread):
-            yield PendingRequest(
-                thread_id=thread["thread_id"],
-                graph=graph,
-                assistant_id=str(metadata.get("assistant_id") or graph),
-                interrupt_id=interrupt["id"],
-                request=interrupt["value"],
-            )
+        for request in requests_of(thread, waiting_interrupts(thread)):
+            yield request
+
+
+def requests_of(
+    thread: dict[str, Any], interrupts: Iterable[dict[str, Any]]
+) -> list[PendingRequest]:
+    """The approval requests among `interrupts` (server `{"id", "value"}` records) that the
+    server thread record `thread` waits on."""
+    metadata = thread.get("metadata") or {}
+    graph = str(metadata.get("graph_id") or "")
+    return [
+        PendingRequest(
+            thread_id=thread["thread_id"],
+            graph=graph,
+            assistant_id=str(metadata.get("assistant_id") or graph),
+            interrupt_id=interrupt["id"],
+            request=interrupt["value"],
+        )
+        for interrupt in approval_interrupts(interrupts)
+    ]
 
 
 async def every_pending_request(client: LangGraphClient) -> list[PendingRequest]:

@@ -34,7 +34,6 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from signoff.answering import Refused, answer_request, continue_thread
-from signoff.approval.pending import approval_interrupts
 from signoff.approval.shapes import ApprovalRequest
 from signoff.audit import changes_between, verify_thread
 from signoff.deadlines import deciding_groups, now
@@ -42,7 +41,7 @@ from signoff.identity import UnknownToken
 from signoff.inbox.decisions import RequestView, answer_from_form, request_view
 from signoff.inbox.queue import Filters, list_page, pending_index, todays_decisions
 from signoff.inbox.session import Session, csrf_ok, forget, keep, sign_in, signed_in
-from signoff.pending_requests import PendingRequest, stats_of
+from signoff.pending_requests import PendingRequest, requests_of, stats_of
 from signoff.policy import HOW_TO_SIGN_IN, is_admin
 
 TEMPLATES = Environment(
@@ -97,12 +96,10 @@ async def thread_view(request: Request) -> Response:
 async def answer(request: Request) -> Response:
     """Send the posted decision as the signed-in user; back to the thread, with the server's
     message if it was not accepted."""
-    session = await signed_in(request)
-    if session is None:
-        return _to_sign_in(request, status=401)
-    form = await request.form()
-    if not csrf_ok(session, _text(form, "csrf")):
-        return _message(session, "This form is stale or from another site: reload and retry.", 403)
+    posted = await _posted_form(request)
+    if isinstance(posted, Response):
+        return posted
+    session, form = posted
     thread_id, request_id = request.path_params["thread_id"], _text(form, "request_id")
     decision = _text(form, "decision")
     try:
@@ -125,12 +122,10 @@ async def answer(request: Request) -> Response:
 async def continue_run(request: Request) -> Response:
     """Continue a thread whose paused request was changed by a state edit, so that the
     request is shown again (as it is now) and can be decided."""
-    session = await signed_in(request)
-    if session is None:
-        return _to_sign_in(request, status=401)
-    form = await request.form()
-    if not csrf_ok(session, _text(form, "csrf")):
-        return _message(session, "This form is stale or from another site: reload and retry.", 403)
+    posted = await _posted_form(request)
+    if isinstance(posted, Response):
+        return posted
+    session, _ = posted
     thread_id = request.path_params["thread_id"]
     try:
         async with _api(request, session) as api:
@@ -192,9 +187,7 @@ async def _thread_page(
         thread, state = await _read(get_client(), thread_id)
     except Refused as missing:
         return _message(session, str(missing), missing.status)
-    views = [
-        request_view(session.identity, pending, posted) for pending in _pending_of(thread, state)
-    ]
+    views = [request_view(session.identity, p, posted) for p in _waiting(thread, state)]
     values = state.get("values") or {}
     audit = values.get("audit") or []
     prepared, draft = values.get("prepared_draft"), values.get("draft")
@@ -220,7 +213,7 @@ async def _thread_page(
 
 async def _views(client: LangGraphClient, session: Session, thread_id: str) -> list[RequestView]:
     thread, state = await _read(client, thread_id)
-    return [request_view(session.identity, p, None) for p in _pending_of(thread, state)]
+    return [request_view(session.identity, p, None) for p in _waiting(thread, state)]
 
 
 async def _read(client: LangGraphClient, thread_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -233,19 +226,20 @@ async def _read(client: LangGraphClient, thread_id: str) -> tuple[dict[str, Any]
         raise
 
 
-def _pending_of(thread: dict[str, Any], state: dict[str, Any]) -> list[PendingRequest]:
-    metadata = thread.get("metadata") or {}
-    graph = str(metadata.get("graph_id") or "")
-    return [
-        PendingRequest(
-            thread_id=thread["thread_id"],
-            graph=graph,
-            assistant_id=str(metadata.get("assistant_id") or graph),
-            interrupt_id=interrupt["id"],
-            request=interrupt["value"],
-        )
-        for interrupt in approval_interrupts(state.get("interrupts") or [])
-    ]
+def _waiting(thread: dict[str, Any], state: dict[str, Any]) -> list[PendingRequest]:
+    return requests_of(thread, state.get("interrupts") or [])
+
+
+async def _posted_form(request: Request) -> tuple[Session, FormData] | Response:
+    """The session and form of a POST that changes something; the refusal page for one
+    without a sign-in or without the session's CSRF value."""
+    session = await signed_in(request)
+    if session is None:
+        return _to_sign_in(request, status=401)
+    form = await request.form()
+    if not csrf_ok(session, _text(form, "csrf")):
+        return _message(session, "This form is stale or from another site: reload and retry.", 403)
+    return session, form
 
 
 def _heading(views: list[RequestView], thread_id: str) -> str:
