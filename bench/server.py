@@ -357,40 +357,44 @@ async def inbox_pages(client: LangGraphClient, total: int, settings: ServerSetti
         cookie = signed_in.cookies.get("signoff_session") or ""
         browser.cookies.set("signoff_session", cookie, path="/inbox")
 
-        async def page(query: str, cold: bool) -> float:
-            if cold:
-                await asyncio.sleep(INBOX_CACHE_SECONDS + 0.2)  # the list is read again
+        async def page(query: str = "", after: float = 0.0) -> float:
+            await asyncio.sleep(after)
             start = time.perf_counter()
             response = await browser.get(f"/inbox{query}")
             response.raise_for_status()
             return time.perf_counter() - start
 
-        floor = [
-            (await list_pending(client, total, select=SELECT))[0]
-            for _ in range(settings.list_repeats)
-        ]
-        table = Table(
-            f"The web inbox's list with {total:,} pending (signoff server, as bob)",
-            ["page", "time (median)", "vs reading them all (select)", "target"],
+        floor = median(
+            [
+                (await list_pending(client, total, select=SELECT))[0]
+                for _ in range(settings.list_repeats)
+            ]
         )
-        for label, query, cold in (
-            ("first page, list read again", "", True),
-            ("first page, list cached", "", False),
-            (
-                "last page by deadline, one graph, cached",
-                "?sort=deadline&graph=approve_reject&page=100000",
-                False,
+        first = await page()
+        await asyncio.sleep(INBOX_CACHE_SECONDS)  # let the first list settle
+        repeats = max(settings.list_repeats, 3)
+        rows = {
+            "first view after start (waits for the list)": first,
+            f"list older than {INBOX_CACHE_SECONDS:g} s (served, read again behind it)": median(
+                [await page(after=INBOX_CACHE_SECONDS + 0.5) for _ in range(repeats)]
             ),
-        ):
-            times = [await page(query, cold) for _ in range(max(settings.list_repeats, 3))]
-            table.add(
-                label, f"{median(times):.3f} s", f"{median(times) / median(floor):.2f}x", "< 1 s"
-            )
+            "list fresh": median([await page() for _ in range(repeats)]),
+            "last page by deadline, one graph": median(
+                [await page("?sort=deadline&graph=approve_reject&page=999") for _ in range(repeats)]
+            ),
+        }
+    table = Table(
+        f"The web inbox's list with {total:,} pending (signoff server, as bob)",
+        ["page view", "time (median)", "vs reading them all (select)", "target"],
+    )
+    for label, seconds in rows.items():
+        table.add(label, f"{seconds:.3f} s", f"{seconds / floor:.2f}x", "< 1 s")
     table.note(
-        f"Reading them all (pages of {PAGE}, select thread_id+interrupts): median "
-        f"{median(floor):.3f} s. The inbox reads every pending request at most once per "
-        f"SIGNOFF_INBOX_CACHE_SECONDS ({INBOX_CACHE_SECONDS:g} s) for all users, then filters, "
-        "sorts and pages in memory."
+        f"Reading them all (pages of {PAGE}, select thread_id+interrupts): median {floor:.3f} s. "
+        "The inbox keeps one list of every pending request for all users; a view that finds it "
+        f"older than SIGNOFF_INBOX_CACHE_SECONDS ({INBOX_CACHE_SECONDS:g} s) is served it at "
+        "once and starts a read in the background. Each view filters, sorts and pages it in "
+        "memory."
     )
     return table
 

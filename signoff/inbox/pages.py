@@ -114,8 +114,8 @@ async def answer(request: Request) -> Response:
         return await _thread_page(
             request, session, error=str(refusal), posted=_posted(form), status=refusal.status
         )
-    PENDING.forget()
-    TODAY.forget()
+    PENDING.update(lambda pending: [p for p in pending if p.request_id != request_id])
+    TODAY.read_again()
     return RedirectResponse(f"/inbox/{thread_id}?answered={decision}", status_code=303)
 
 
@@ -132,7 +132,7 @@ async def continue_run(request: Request) -> Response:
             await continue_thread(api, thread_id)
     except Refused as refusal:
         return await _thread_page(request, session, error=str(refusal), status=refusal.status)
-    PENDING.forget()
+    PENDING.read_again()
     return RedirectResponse(f"/inbox/{thread_id}", status_code=303)
 
 

@@ -5,16 +5,18 @@ those they raised (which they may withdraw); admins see every one. Filters: grap
 role (a group allowed to decide). Sorts: oldest first, newest first, or soonest deadline
 first (requests without an expiry last).
 
-Every pending request is read from the server at most once per `SIGNOFF_INBOX_CACHE_SECONDS`
-(default 2) whoever asks (`pending_index`), and again at once after the inbox sends an
-answer; each page view then filters and sorts that list in memory, which is what keeps a page
-fast with 10,000 requests pending. Today's decisions, for the stats panel, are counted at most
-once per 30 s and after each answer (`todays_decisions`).
+Every pending request is read from the server once for all users (`pending_index`) and
+read again in the background when a page view finds the list older than
+`SIGNOFF_INBOX_CACHE_SECONDS` (default 2); the request a user just answered leaves the list at
+once. Each page view filters, sorts and pages that list in memory, which is what keeps a page
+fast with 10,000 requests pending. Today's decisions, for the stats panel, are counted the
+same way, at most once per 30 s (`todays_decisions`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
 import time
@@ -30,6 +32,7 @@ from signoff.identity import Identity
 from signoff.pending_requests import PendingRequest, decisions_today, every_pending_request
 from signoff.policy import decision_refusal, is_admin
 
+log = logging.getLogger(__name__)
 PAGE_SIZE = 50
 T = TypeVar("T")
 SORTS = ("age", "newest", "deadline")
@@ -122,26 +125,51 @@ def list_page(pending: Sequence[PendingRequest], identity: Identity, filters: Fi
 
 
 class Cached(Generic[T]):
-    """What `read(client)` returns, read again at most once per `max_age` seconds whoever asks,
-    and at once after `forget()`."""
+    """What `read(client)` returns, shared by every page view: the first view waits for it;
+    later ones get the last value at once, and one that finds it older than `max_age` seconds
+    starts a read in the background for the views after it (stale-while-revalidate). A read
+    that fails keeps the last value and is logged."""
 
     def __init__(self, read: Callable[[LangGraphClient], Awaitable[T]], max_age: float) -> None:
         self._read, self.max_age = read, max_age
         self._read_at = -math.inf
         self._value: T | None = None
-        self._lock = asyncio.Lock()
+        self._first_read = asyncio.Lock()
+        self._reading: asyncio.Task[None] | None = None
 
     async def current(self, client: LangGraphClient) -> T:
-        """The value, read again if the last read is older than `max_age`."""
-        async with self._lock:  # one read for everyone who asks at once
-            if self._value is None or time.monotonic() - self._read_at > self.max_age:
-                self._value = await self._read(client)
-                self._read_at = time.monotonic()
-            return self._value
+        """The last value read, reading it first if there is none yet."""
+        if self._value is None:
+            async with self._first_read:  # everyone who asks at once waits for one read
+                if self._value is None:
+                    await self._refresh(client)
+        elif time.monotonic() - self._read_at > self.max_age and not self._busy():
+            self._reading = asyncio.create_task(self._refresh(client))
+        assert self._value is not None
+        return self._value
 
-    def forget(self) -> None:
-        """Read again next time (after an answer changed what is pending)."""
+    def update(self, change: Callable[[T], T]) -> None:
+        """Apply what the inbox itself just changed, and read again at the next view."""
+        if self._value is not None:
+            self._value = change(self._value)
+        self.read_again()
+
+    def read_again(self) -> None:
+        """Start a read at the next view (something changed that the inbox cannot apply)."""
         self._read_at = -math.inf
+
+    def _busy(self) -> bool:
+        return self._reading is not None and not self._reading.done()
+
+    async def _refresh(self, client: LangGraphClient) -> None:
+        started = time.monotonic()
+        try:
+            self._value = await self._read(client)
+            self._read_at = started
+        except Exception:  # noqa: BLE001 - a page keeps the last list; the next view retries
+            log.exception("Reading the inbox's list failed; showing the last one read")
+            if self._value is None:
+                raise
 
 
 def pending_index() -> Cached[list[PendingRequest]]:

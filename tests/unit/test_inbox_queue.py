@@ -3,6 +3,7 @@ the edit form built from an argument schema, and the answers a form may make."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,7 +16,7 @@ from signoff.drafts import MessageDraft
 from signoff.identity import Identity
 from signoff.inbox.decisions import answer_from_form, request_view
 from signoff.inbox.forms import edit_fields, edited_args
-from signoff.inbox.queue import PAGE_SIZE, Filters, list_page
+from signoff.inbox.queue import PAGE_SIZE, Cached, Filters, list_page
 from signoff.pending_requests import PendingRequest
 from tests.property_settings import EXAMPLES
 
@@ -184,3 +185,44 @@ def test_offers_follow_the_request_and_the_policy_and_refuse_the_rest():
         "name": "send_message",
         "args": {"to": ["x@example.com"], "subject": "s", "body": "b"},
     }
+
+
+async def test_the_shared_list_is_read_once_then_again_in_the_background_when_stale():
+    reads: list[int] = []
+    release = asyncio.Event()
+
+    async def read(_client) -> list[int]:
+        reads.append(len(reads))
+        if len(reads) > 1:
+            await release.wait()  # a slow server: views meanwhile get the last list
+        return list(reads)
+
+    cached = Cached(read, max_age=0.0)
+    assert await asyncio.gather(cached.current(None), cached.current(None)) == [[0], [0]]
+    assert await cached.current(None) == [0]  # stale: a read starts, this view does not wait
+    await asyncio.sleep(0)  # the read is under way, waiting on the server
+    assert await cached.current(None) == [0] and len(reads) == 2  # one read at a time
+    release.set()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert await cached.current(None) == [0, 1]
+    cached.update(lambda value: [*value, 99])  # what the inbox itself just changed
+    assert (await cached.current(None))[:3] == [0, 1, 99]
+
+
+async def test_a_failed_background_read_keeps_the_last_list():
+    outcomes = iter([["first"], RuntimeError("server down"), ["third"]])
+
+    async def read(_client):
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    cached = Cached(read, max_age=0.0)
+    assert await cached.current(None) == ["first"]
+    assert await cached.current(None) == ["first"]  # the failing read starts in background
+    await asyncio.sleep(0.01)
+    assert await cached.current(None) == ["first"]  # kept; another read starts
+    await asyncio.sleep(0.01)
+    assert await cached.current(None) == ["third"]
