@@ -29,6 +29,8 @@ from signoff.outcome import Outcome, record_review, starts_request
 from signoff.state_api import served
 
 ACTION = "send_message"
+DRAFT_SCHEMA = MessageDraft.model_json_schema()
+"""What an edit form of the draft is built from (`signoff.inbox.forms`)."""
 
 
 class Input(TypedDict):
@@ -66,7 +68,7 @@ def review_draft(state: State) -> Command[Literal["send", "__end__"]]:
     action = ActionRequest(
         name=ACTION,
         args=draft,
-        args_schema=MessageDraft.model_json_schema(),
+        args_schema=DRAFT_SCHEMA,
         description=f"Send {draft.get('subject')!r} to {', '.join(draft.get('to') or [])}."
         + (
             f" The draft in state is not sendable ({problem}): edit or reject it."

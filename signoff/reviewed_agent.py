@@ -111,6 +111,11 @@ def build_reviewed_agent(
     unknown = set(policy) - set(by_name)
     if unknown:
         raise ValueError(f"policy names tools the agent does not have: {sorted(unknown)}")
+    editable = {  # an edit form is built from the schema (`signoff.inbox.forms`)
+        name: {"args_schema": by_name[name].tool_call_schema.model_json_schema()}
+        for name, decisions in policy.items()
+        if "edit" in decisions
+    }
 
     def call_model(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         """Ask the model for the next message, with the tools bound."""
@@ -153,7 +158,7 @@ def build_reviewed_agent(
                     name=call["name"],
                     args=call["args"],
                     description=tool.description,
-                    args_schema=tool.tool_call_schema.model_json_schema(),
+                    **editable.get(call["name"], {}),
                 )
             ],
             [policy[call["name"]]],
