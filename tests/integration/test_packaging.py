@@ -88,6 +88,8 @@ def test_the_wheel_carries_the_product_and_not_the_emulator(tmp_path):
         metadata = Parser().parsestr(archive.read(metadata_file).decode())
     for module in ("signoff/__init__.py", "signoff/workspace.py", "graphs/__init__.py"):
         assert module in names
+    for page in ("templates/request.html", "templates/list.html", "static/inbox.css"):
+        assert f"signoff/inbox/{page}" in names  # the web inbox's pages ship with the product
     for package in ("signoff/", "graphs/", "tools/"):
         assert any(n.startswith(package) and n.endswith(".py") for n in names), package
     assert not [n for n in names if n.startswith("emulator/") or "/emulator/" in n]
