@@ -249,7 +249,8 @@ async def _sweep(client: LangGraphClient, args: argparse.Namespace) -> None:
     delivered = await asyncio.to_thread(deliver_due)
     console.print(
         f"expired {len(report.expired)}, escalated {len(report.escalated)}, reminded "
-        f"{len(report.reminded)}, left busy {len(report.busy)}; webhooks: {delivered}"
+        f"{len(report.reminded)}, shown again {len(report.shown_again)}, left busy "
+        f"{len(report.busy)}; webhooks: {delivered}"
     )
 
 

@@ -12,6 +12,11 @@ time has come (its `remind_at`, `escalates_at`, `expires_at`, from the checkpoin
   `escalates_at` the policy lets `escalate_to` decide);
 - due for a reminder: announces `approval.reminded`.
 
+It also shows again a request an admin's state edit (`update_state`) changed while it waited:
+such a thread is paused with no request until something runs it, so the sweeper starts a run
+without input, and the review node raises the request as it now is (a new `request_id`,
+announced as `approval.requested`), in every inbox.
+
 Announcements have stable ids, so every pass may repeat them: each is enqueued once. Several
 sweepers at once expire a request once: a thread that is running refuses a second run (409),
 and an expiry that arrives after the request was decided finds no request with its id.
@@ -53,6 +58,8 @@ class SweepReport:
     """Requests whose expiry run was started."""
     escalated: list[str] = field(default_factory=list)
     reminded: list[str] = field(default_factory=list)
+    shown_again: list[str] = field(default_factory=list)
+    """Threads whose changed request was raised again (by thread id)."""
     busy: list[str] = field(default_factory=list)
     """Threads left for the next pass: running, or just finished by someone else."""
 
@@ -79,11 +86,24 @@ async def sweep(client: LangGraphClient, at: datetime | None = None) -> SweepRep
                 await asyncio.to_thread(announce, "approval.reminded", request, **where)
                 report.reminded.append(request["request_id"])
         assistant = str(metadata.get("assistant_id") or graph)  # its context: its deadlines
-        if expiries and await _expire(client, thread_id, assistant, expiries):
+        if expiries and await _start(client, thread_id, assistant, command={"resume": expiries}):
             report.expired += [expiry["request_id"] for expiry in expiries.values()]
         elif expiries:
             report.busy.append(thread_id)
+        elif (
+            not thread.get("interrupts")
+            and await _changed_while_paused(client, thread_id)
+            and await _start(client, thread_id, assistant, input=None)
+        ):
+            report.shown_again.append(thread_id)
     return report
+
+
+async def _changed_while_paused(client: LangGraphClient, thread_id: str) -> bool:
+    """Whether a paused thread with no pending request has work left: a state edit of the
+    request it waited on."""
+    state = await client.threads.get_state(thread_id)
+    return bool(state.get("next")) and not state.get("interrupts")
 
 
 async def sweep_forever(client: LangGraphClient, stop: asyncio.Event) -> None:
@@ -103,21 +123,17 @@ async def sweep_forever(client: LangGraphClient, stop: asyncio.Event) -> None:
             continue
 
 
-async def _expire(
-    client: LangGraphClient, thread_id: str, assistant: str, expiries: dict[str, Any]
-) -> bool:
-    """Start the run that resumes `thread_id` with `expiries`, on the assistant that runs it
-    (whose context set the deadlines), without waiting for it: a sweep never queues behind a
-    run. `False` when the thread is busy (another sweeper, or a person just in time); an
-    expiry that arrives after its request was decided changes nothing."""
+async def _start(client: LangGraphClient, thread_id: str, assistant: str, **run: Any) -> bool:
+    """Start a run on `thread_id` (an expiry, or showing a changed request again) on the
+    assistant that runs it (whose context set the deadlines), without waiting for it: a sweep
+    never queues behind a run. `False` when the thread is busy (another sweeper, or a person
+    just in time); an expiry that arrives after its request was decided changes nothing."""
     try:
-        await client.runs.create(
-            thread_id, assistant, command={"resume": expiries}, multitask_strategy="reject"
-        )
+        await client.runs.create(thread_id, assistant, multitask_strategy="reject", **run)
     except (APIStatusError, httpx.HTTPStatusError) as error:  # the SDK raises either
         status = getattr(error.response, "status_code", None)
         if status in (404, 409, 422):
-            log.info("Thread %s not expired now (%s): left for the next pass", thread_id, status)
+            log.info("Thread %s not run now (%s): left for the next pass", thread_id, status)
             return False
         raise
     return True

@@ -121,15 +121,17 @@ async def answer(request: Request) -> Response:
 
 async def continue_run(request: Request) -> Response:
     """Continue a thread whose paused request was changed by a state edit, so that the
-    request is shown again (as it is now) and can be decided."""
+    request is shown again (as it is now) and can be decided; the sweeper does the same
+    within `SIGNOFF_SWEEP_SECONDS`."""
     posted = await _posted_form(request)
     if isinstance(posted, Response):
         return posted
     session, _ = posted
     thread_id = request.path_params["thread_id"]
     try:
-        async with _api(request, session) as api:
-            await continue_thread(api, thread_id)
+        if not await _views(get_client(), session, thread_id):  # else the sweeper did it
+            async with _api(request, session) as api:
+                await continue_thread(api, thread_id)
     except Refused as refusal:
         return await _thread_page(request, session, error=str(refusal), status=refusal.status)
     PENDING.read_again()

@@ -211,6 +211,35 @@ async def test_a_restart_during_the_wait_still_enforces_the_deadline(tmp_path, e
         server.stop()
 
 
+async def test_a_request_changed_by_a_state_edit_is_shown_again_and_announced(
+    server, emulator, receiver
+):
+    """After an admin's update_state the thread waits on no request until something runs it:
+    the sweeper runs it, so the changed request is raised again, in every inbox."""
+    async with signed_in_clients(server.url) as clients:
+        run = Flow(clients, server, emulator, "edit_state")
+        await run.start({"brief": {"to": ["ops@example.com"], "topic": "the outage"}})
+        before = await run.request()
+        changed = {**before["action_requests"][0]["args"], "subject": "Resolved"}
+        await clients("erin").threads.update_state(run.thread_id, {"draft": changed})
+
+        async def shown_again() -> dict[str, Any] | None:
+            pending = await run.pending()
+            return pending[0]["value"] if pending else None
+
+        again = await until(shown_again)
+        assert again["request_id"] != before["request_id"]
+        assert again["action_requests"][0]["args"] == changed
+        announced = await until(lambda: _requested(receiver, run.thread_id, at_least=2))
+        assert {json.loads(d.body)["request_id"] for d in announced} == {
+            before["request_id"],
+            again["request_id"],
+        }
+        approval = {"decisions": [{"type": "approve"}], "request_id": again["request_id"]}
+        result = await run.resume(approval)
+        assert result["status"] == "sent" and result["final"] == changed
+
+
 async def _finished(run: Flow) -> dict[str, Any] | None:
     values = await run.values()
     return values if values.get("status") else None

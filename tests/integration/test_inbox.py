@@ -230,7 +230,9 @@ async def test_a_draft_changed_by_an_admin_shows_its_diff(flow, signed_in, admin
     await admin.threads.update_state(run.thread_id, {"draft": changed})
     page = await signed_in("bob")
     await page.goto(f"/inbox/{run.thread_id}")  # e.g. from the link the admin sent
-    await page.get_by_role("button", name="Show the request again").click()
+    show_again = page.get_by_role("button", name="Show the request again")
+    if await show_again.count():  # unless the server's sweeper has just shown it again
+        await show_again.click()
     diff = page.get_by_role("region", name="Changes to the prepared draft")
     await expect(diff).to_contain_text("-Hello,")
     await expect(diff).to_contain_text("+Dear team,")
