@@ -240,6 +240,16 @@ async def test_a_request_changed_by_a_state_edit_is_shown_again_and_announced(
         assert result["status"] == "sent" and result["final"] == changed
 
 
+async def test_the_sweeper_never_runs_a_thread_an_edit_moved_past_its_review(server, emulator):
+    async with signed_in_clients(server.url) as clients:
+        run = Flow(clients, server, emulator, "approve_reject")
+        await run.start(PAYMENT)
+        await clients("erin").threads.update_state(run.thread_id, {}, as_node="auto_approve")
+        await asyncio.sleep(3)  # three sweeps
+        state = await run.client.threads.get_state(run.thread_id)
+        assert state["next"] == ["execute"] and run.executions() == []
+
+
 async def _finished(run: Flow) -> dict[str, Any] | None:
     values = await run.values()
     return values if values.get("status") else None
