@@ -46,9 +46,8 @@ async def answer_request(
             raise Refused(_not_one(thread_id, pending, request_id), 409)
         [interrupt] = matching
         request: ApprovalRequest = interrupt["value"]
-        thread = await client.threads.get(thread_id)
-        assistant = (thread.get("metadata") or {}).get("assistant_id")  # its context applies
         resume = {interrupt["id"]: {**answer, "request_id": request["request_id"]}}
+        assistant = await _assistant_of(client, thread_id)
         await client.runs.wait(thread_id, assistant, command={"resume": resume})
         after = await client.threads.get_state(thread_id)
     except httpx.HTTPStatusError as error:  # the SDK raises this or its subclasses
@@ -63,8 +62,7 @@ async def continue_thread(client: LangGraphClient, thread_id: str) -> None:
     """Run a thread that waits on no request but has work left (after an admin's state edit
     of a paused request), so that it shows its request again; raises `Refused`."""
     try:
-        thread = await client.threads.get(thread_id)
-        assistant = (thread.get("metadata") or {}).get("assistant_id")
+        assistant = await _assistant_of(client, thread_id)
         await client.runs.wait(thread_id, assistant, input=None, multitask_strategy="reject")
     except httpx.HTTPStatusError as error:
         raise Refused(server_message(error), error.response.status_code) from None
@@ -76,6 +74,13 @@ def server_message(error: httpx.HTTPStatusError) -> str:
         return str(error.response.json().get("detail") or error.response.text)
     except ValueError:
         return error.response.text
+
+
+async def _assistant_of(client: LangGraphClient, thread_id: str) -> str | None:
+    """The assistant that runs `thread_id`: a run on it applies its context (deadlines,
+    thresholds), as the runs that raised the request did."""
+    thread = await client.threads.get(thread_id)
+    return (thread.get("metadata") or {}).get("assistant_id")
 
 
 def _not_one(thread_id: str, pending: list[dict[str, Any]], request_id: str | None) -> str:

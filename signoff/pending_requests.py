@@ -2,9 +2,11 @@
 
 `pending_requests(client)` reads them from `threads.search` (only the fields it needs, page by
 page) as `PendingRequest`s; the web inbox, the command line and the metrics all list them this
-way. `decisions_since(client, moment)` counts the audit trail's decisions since a moment,
-reading only the threads updated since then; `approval_stats` puts both together as the
-numbers the inbox's panel and `signoff stats` show.
+way. `changed_while_paused` finds a thread whose request an admin's state edit hid until it
+runs again (the sweeper and the inbox show it again). `decisions_since(client, moment)`
+counts the audit trail's decisions since a moment, reading only the threads updated since
+then; `approval_stats` puts both together as the numbers the inbox's panel and `signoff
+stats` show.
 """
 
 from __future__ import annotations
@@ -102,6 +104,21 @@ def requests_of(
         )
         for interrupt in approval_interrupts(interrupts)
     ]
+
+
+async def changed_while_paused(client: LangGraphClient, thread_id: str) -> bool:
+    """Whether a thread waiting on no request was edited (an admin's `update_state`) while a
+    review node waited, and that node is next again: running it raises the request as it now
+    is. An edit that moved the thread past its review is not this: nobody but whoever made it
+    should run that thread on."""
+    latest, *before = await client.threads.get_history(thread_id, limit=2)
+    asking = {
+        task["name"]
+        for task in (before[0].get("tasks") or [] if before else [])
+        if approval_interrupts(task.get("interrupts") or [])
+    }
+    upcoming = set(latest.get("next") or [])
+    return bool(upcoming) and upcoming <= asking and not latest.get("interrupts")
 
 
 async def every_pending_request(client: LangGraphClient) -> list[PendingRequest]:

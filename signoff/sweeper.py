@@ -39,10 +39,11 @@ from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import APIStatusError
 
 from signoff.announcements import announce
-from signoff.approval.pending import approval_interrupts, waiting_interrupts
+from signoff.approval.pending import waiting_interrupts
 from signoff.approval.shapes import EXPIRE
 from signoff.deadlines import is_due, now
 from signoff.metrics import record_escalation
+from signoff.pending_requests import changed_while_paused
 from signoff.thread_pages import searched_threads
 
 log = logging.getLogger("signoff.sweeper")
@@ -92,25 +93,11 @@ async def sweep(client: LangGraphClient, at: datetime | None = None) -> SweepRep
             report.busy.append(thread_id)
         elif (
             not thread.get("interrupts")
-            and await _changed_while_paused(client, thread_id)
+            and await changed_while_paused(client, thread_id)
             and await _start(client, thread_id, assistant, input=None)
         ):
             report.shown_again.append(thread_id)
     return report
-
-
-async def _changed_while_paused(client: LangGraphClient, thread_id: str) -> bool:
-    """Whether a paused thread with no pending request was edited while a review node waited,
-    and that node is next again: it will raise the request as it now is. (An edit that moves
-    the thread past its review is left for whoever made it: the sweeper runs no other node.)"""
-    now, *before = await client.threads.get_history(thread_id, limit=2)
-    asking = {
-        task["name"]
-        for task in (before[0].get("tasks") or [] if before else [])
-        if approval_interrupts(task.get("interrupts") or [])
-    }
-    upcoming = set(now.get("next") or [])
-    return bool(upcoming) and upcoming <= asking and not now.get("interrupts")
 
 
 async def sweep_forever(client: LangGraphClient, stop: asyncio.Event) -> None:

@@ -41,13 +41,10 @@ def edit_fields(action: ActionRequest, posted: dict[str, str] | None = None) -> 
     where given, else the arguments shown."""
     schema = action.get("args_schema") or _schema_of(action["args"])
     required = set(schema.get("required") or [])
-    names = [
-        *schema.get("properties", {}),
-        *(n for n in action["args"] if n not in schema.get("properties", {})),
-    ]
+    properties: dict[str, Any] = schema.get("properties") or {}
     fields = []
-    for name in names:
-        spec = schema.get("properties", {}).get(name, {})
+    for name in [*properties, *(name for name in action["args"] if name not in properties)]:
+        spec = properties.get(name, {})
         kind = _kind(spec)
         shown = (
             posted[name] if posted and name in posted else _as_text(action["args"].get(name), kind)

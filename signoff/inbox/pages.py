@@ -41,7 +41,7 @@ from signoff.identity import UnknownToken
 from signoff.inbox.decisions import RequestView, answer_from_form, request_view
 from signoff.inbox.queue import Filters, list_page, pending_index, todays_decisions
 from signoff.inbox.session import Session, csrf_ok, forget, keep, sign_in, signed_in
-from signoff.pending_requests import PendingRequest, requests_of, stats_of
+from signoff.pending_requests import PendingRequest, changed_while_paused, requests_of, stats_of
 from signoff.policy import HOW_TO_SIGN_IN, is_admin
 
 TEMPLATES = Environment(
@@ -129,7 +129,7 @@ async def continue_run(request: Request) -> Response:
     session, _ = posted
     thread_id = request.path_params["thread_id"]
     try:
-        if not await _views(get_client(), session, thread_id):  # else the sweeper did it
+        if await changed_while_paused(get_client(), thread_id):  # not if the sweeper did it
             async with _api(request, session) as api:
                 await continue_thread(api, thread_id)
     except Refused as refusal:
@@ -200,7 +200,7 @@ async def _thread_page(
         thread_id=thread_id,
         graph=(thread.get("metadata") or {}).get("graph_id"),
         status_text=values.get("status"),
-        to_continue=not views and bool(state.get("next")),
+        to_continue=not views and await changed_while_paused(get_client(), thread_id),
         heading=_heading(views, thread_id),
         views=views,
         notice=notice,

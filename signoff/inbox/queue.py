@@ -85,11 +85,6 @@ def may_decide(identity: Identity, request: PendingRequest) -> bool:
     return decision_refusal(identity, request.request) is None
 
 
-def may_withdraw(identity: Identity, request: PendingRequest) -> bool:
-    """Whether `identity` may withdraw `request`: its requester or an admin."""
-    return decision_refusal(identity, request.request, withdrawing=True) is None
-
-
 def list_page(pending: Sequence[PendingRequest], identity: Identity, filters: Filters) -> ListPage:
     """The page of `pending` that `identity` asked for with `filters`."""
     admin = is_admin(identity)

@@ -313,3 +313,16 @@ async def test_forms_without_the_sessions_csrf_value_an_unknown_thread_and_no_si
         page = await http.get(f"/inbox/{run.thread_id}")
         assert page.headers["content-security-policy"].startswith("default-src 'none'")
     assert await run.status() == "interrupted" and run.executions() == []
+
+
+async def test_no_show_again_for_an_edit_that_moved_a_thread_past_its_review(flow, server, admin):
+    run = flow("approve_reject")
+    await run.start(PAYMENT)
+    await admin.threads.update_state(run.thread_id, {}, as_node="auto_approve")
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        signed = await http.post("/inbox/sign-in", data={"token": "dapi-dev-bob"})
+        http.cookies.set("signoff_session", signed.cookies["signoff_session"], path="/inbox")
+        page = await http.get(f"/inbox/{run.thread_id}")
+    assert page.status_code == 200 and "waits for no decision now" in page.text
+    assert "Show the request again" not in page.text  # the sweeper's rule, the same check
+    assert run.executions() == []
