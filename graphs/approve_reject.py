@@ -26,8 +26,12 @@ from signoff.approval import ActionRequest, ask_for_decisions, current_request_i
 from signoff.audit import SYSTEM, auto_approval_entry
 from signoff.execution import execute_once
 from signoff.outcome import Outcome, finished, record_review, starts_request
+from signoff.policy import request_policy
 from signoff.risk import Risk, RiskPolicy, classify
 from signoff.state_api import served
+
+RULE = "approve_reject"
+"""The policy rule of this graph's requests (`signoff.toml` `[policy.deciders]`)."""
 
 
 class Operation(BaseModel):
@@ -58,10 +62,12 @@ class State(Outcome):
 def assess_risk(
     state: State, runtime: Runtime[RiskPolicy]
 ) -> Command[Literal["auto_approve", "review", "__end__"]]:
-    """Validate the operation and classify its risk under the context's policy."""
+    """Validate the operation, classify its risk under the context's policy, and fix the
+    policy of the request it may raise."""
+    context = runtime.context or RiskPolicy()
     operation = Operation.model_validate(state["operation"]).model_dump()
-    risk = classify(operation, runtime.context or RiskPolicy())
-    update = {"operation": operation, "risk": risk}
+    risk = classify(operation, context)
+    update = {"operation": operation, "risk": risk, "policy": request_policy(RULE, context)}
     return Command(update=update, goto="auto_approve" if risk["level"] == "low" else "review")
 
 
@@ -87,8 +93,9 @@ def review(state: State) -> Command[Literal["execute", "__end__"]]:
         [action],
         [["approve", "reject"]],
         stage="review",
-        rule="approve_reject",
+        rule=RULE,
         requested_by=state["requested_by"],
+        policy=state.get("policy"),
     )
     update = record_review(review, state["audit"])
     return Command(update=update, goto=END if finished(update) else "execute")

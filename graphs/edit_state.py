@@ -18,6 +18,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
 from langgraph.types import Command
 from pydantic import ValidationError
 
@@ -26,9 +27,12 @@ from signoff.deadlines import DeadlineOverrides
 from signoff.drafts import Brief, MessageDraft, prepare_draft, validate_draft
 from signoff.execution import execute_once
 from signoff.outcome import Outcome, record_review, starts_request
+from signoff.policy import request_policy
 from signoff.state_api import served
 
 ACTION = "send_message"
+RULE = "edit_state"
+"""The policy rule of this graph's reviews (`signoff.toml` `[policy.deciders]`)."""
 DRAFT_SCHEMA = MessageDraft.model_json_schema()
 """What an edit form of the draft is built from (`signoff.inbox.forms`)."""
 
@@ -49,10 +53,11 @@ class State(Outcome):
 
 
 @starts_request
-def draft_message(state: State) -> dict[str, Any]:
-    """Turn the brief into a first draft."""
+def draft_message(state: State, runtime: Runtime[DeadlineOverrides]) -> dict[str, Any]:
+    """Turn the brief into a first draft, and fix the policy of its review."""
     draft = prepare_draft(Brief.model_validate(state["brief"])).model_dump()
-    return {"prepared_draft": draft, "draft": draft, "final": None}
+    policy = request_policy(RULE, runtime.context)
+    return {"prepared_draft": draft, "draft": draft, "final": None, "policy": policy}
 
 
 def route_draft(state: State) -> Literal["review_draft", "__end__"]:
@@ -81,8 +86,9 @@ def review_draft(state: State) -> Command[Literal["send", "__end__"]]:
         [action],
         [allowed],
         stage="review",
-        rule="edit_state",
+        rule=RULE,
         requested_by=state["requested_by"],
+        policy=state.get("policy"),
         validate_args=validate_draft,
         require_reference=draft != prepared,
     )

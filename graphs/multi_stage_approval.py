@@ -1,16 +1,19 @@
 """multi_stage_approval: an ordered chain of approvers; the action runs once all approve.
 
-    plan_chain ──▶ review_stage ──approve, more stages──▶ review_stage
-        │               ├──approve, last stage──▶ execute ──▶ END
+    plan_chain ──▶ review_stage ──approve, a stage still to approve──▶ review_stage
+        │               ├──approve, every stage approved──▶ execute ──▶ END
         │               └──reject / withdraw at any stage──▶ END (`rejected_at` names it)
         └──invalid input──▶ END (status "invalid", with the validation error)
 
 Input: `{"action": {"name": "deploy_release", "args": {...}, "description": "..."}}`.
 The chain (default `manager` then `security`) comes from the runtime context and is fixed
-into state when the thread starts, so changing an assistant never reshuffles a pending chain.
-Each stage is its own pause and shows the decisions of the stages before it. Stage `s` is
-decided by the groups of rule `multi_stage_approval.s` in `signoff.toml` (default: manager →
-managers, security → security); nobody decides two stages, and the requester decides none.
+into state when the thread starts, with each stage's policy, so changing an assistant never
+reshuffles a pending chain. Each stage is its own pause and shows the approvals before it.
+Stage `s` is decided by the groups of rule `multi_stage_approval.s` in `signoff.toml` (default:
+manager → managers, security → security); nobody decides two stages, and the requester
+decides none. Every stage of the chain as it was raised must approve exactly the arguments
+that run: an edit of the arguments (an admin's `update_state`) after a stage approved asks
+that stage again, and an edit of the stages after the chain was raised runs nothing.
 """
 
 from __future__ import annotations
@@ -24,11 +27,17 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 from pydantic import BaseModel, Field
 
-from signoff.approval import ActionRequest, ask_for_decisions
-from signoff.audit import AuditEntry
+from signoff.approval import ActionRequest, Chain, ask_for_decisions, current_request_id
 from signoff.deadlines import DeadlineOverrides
-from signoff.execution import chain_refusal, execute_once, refused
+from signoff.execution import (
+    chain_refusal,
+    execute_once,
+    refused,
+    stage_approvals,
+    stages_as_raised,
+)
 from signoff.outcome import InvalidInput, Outcome, finished, record_review, starts_request
+from signoff.policy import RequestPolicy, request_policy
 from signoff.state_api import served
 
 
@@ -57,12 +66,14 @@ class Input(TypedDict):
 
 
 class State(Outcome):
-    """The action, its chain, the chain's decisions so far, and (from `Outcome`) the result."""
+    """The action, its chain and each stage's policy, and (from `Outcome`) the result."""
 
     action: dict[str, Any]
     stages: NotRequired[list[str]]
-    chain_decisions: NotRequired[list[AuditEntry]]
-    """This action's stage decisions, oldest first (`audit` keeps the whole thread's)."""
+    chain_id: NotRequired[str]
+    """The chain's id: its stages' requests and decisions carry it (`Chain`)."""
+    policies: NotRequired[dict[str, RequestPolicy]]
+    """Stage → the policy its request is raised with, fixed when the chain is planned."""
     rejected_at: NotRequired[str | None]
 
 
@@ -70,24 +81,32 @@ class State(Outcome):
 def plan_chain(
     state: State, runtime: Runtime[ApprovalChain]
 ) -> Command[Literal["review_stage", "__end__"]]:
-    """Validate the action and fix the chain of stages for this thread."""
-    stages = (runtime.context or ApprovalChain()).stages
+    """Validate the action and fix the chain of stages, and each stage's policy."""
+    context = runtime.context or ApprovalChain()
+    stages = context.stages
     action = Action.model_validate(state["action"]).model_dump()
     if not stages or len(set(stages)) != len(stages):
         raise InvalidInput(f"stages must be a non-empty list of distinct names, got {stages!r}")
     update = {
         "action": action,
         "stages": stages,
-        "chain_decisions": [],
+        "chain_id": current_request_id(),
+        "policies": {s: request_policy(f"multi_stage_approval.{s}", context) for s in stages},
         "rejected_at": None,
     }
     return Command(update=update, goto="review_stage")
 
 
 def review_stage(state: State) -> Command[Literal["review_stage", "execute", "__end__"]]:
-    """Ask the next stage in the chain, showing what the earlier stages decided."""
-    action, earlier = state["action"], state["chain_decisions"]
-    stage = state["stages"][len(earlier)]
+    """Ask the first stage that has not approved the action as it is now, showing the
+    approvals of the stages before it."""
+    action, chain, trail = state["action"], chain_of(state), state["audit"]
+    stages = stages_as_raised(trail, chain)
+    approved = stage_approvals(trail, chain, action["name"], action["args"])
+    waiting = [stage for stage in stages if stage not in approved]
+    if not waiting:  # every stage approved already (an admin ran the thread on from here)
+        return Command(goto="execute")
+    stage = waiting[0]
     review = ask_for_decisions(
         [
             ActionRequest(
@@ -100,22 +119,32 @@ def review_stage(state: State) -> Command[Literal["review_stage", "execute", "__
         stage=stage,
         rule=f"multi_stage_approval.{stage}",
         requested_by=state["requested_by"],
-        earlier_decisions=list(earlier),
+        policy=state.get("policies", {}).get(stage),
+        earlier_decisions=[approved[s] for s in stages if s in approved],
+        chain=chain,
     )
-    update = record_review(review, state["audit"])
-    update["chain_decisions"] = [*earlier, *update["audit"]]
+    update = record_review(review, trail)
     if finished(update):
         return Command(update={**update, "rejected_at": stage}, goto=END)
-    last = len(earlier) + 1 == len(state["stages"])
-    return Command(update=update, goto="execute" if last else "review_stage")
+    now_approved = stage_approvals(
+        [*trail, *update["audit"]], chain, action["name"], action["args"]
+    )
+    done = all(stage in now_approved for stage in stages)
+    return Command(update=update, goto="execute" if done else "review_stage")
 
 
 def execute(state: State) -> dict[str, Any]:
-    """Run the action the whole chain approved (each stage by someone else), once."""
-    action, chain, trail = state["action"], state["chain_decisions"], state["audit"]
-    if reason := chain_refusal(state["stages"], chain, trail):
+    """Run the action every stage of the chain approved (each a different person), once."""
+    action, trail = state["action"], state["audit"]
+    if reason := chain_refusal(trail, chain_of(state), action["name"], action["args"]):
         return refused(reason)
     return execute_once(action["name"], action["args"], trail)
+
+
+def chain_of(state: State) -> Chain:
+    """The thread's chain: its id (none for a chain planned before chains had one, whose
+    stages are then all asked again) and its stages."""
+    return Chain(id=state.get("chain_id", ""), stages=state["stages"])
 
 
 builder = StateGraph(State, context_schema=ApprovalChain, input_schema=Input)

@@ -34,7 +34,7 @@ from typing import Any, NotRequired, TypedDict
 
 from langgraph.config import get_config
 
-from signoff.approval.shapes import SYSTEM, ApprovalRequest, Decision, args_to_run
+from signoff.approval.shapes import SYSTEM, ApprovalRequest, Chain, Decision, args_to_run
 
 KEY_VARIABLE = "SIGNOFF_AUDIT_KEY"
 DEV_KEY_FILE = Path(".signoff/audit.key")
@@ -76,6 +76,12 @@ class AuditEntry(TypedDict):
     request_id: NotRequired[str]
     """The approval request this answers, when there was one."""
 
+    args_digest: NotRequired[str]
+    """The `args_digest` of that request: the arguments shown, its policy and its chain."""
+
+    chain: NotRequired[Chain]
+    """For a stage of a chain: the chain as it was raised (its id and every stage)."""
+
     call_id: NotRequired[str]
     """For tool reviews: the id of the tool call decided."""
 
@@ -109,6 +115,9 @@ def decision_entries(
             comment=decision.get("message"),
         )
         entry["request_id"] = request["request_id"]
+        entry["args_digest"] = request["args_digest"]
+        if "chain" in request:
+            entry["chain"] = request["chain"]
         if call_id is not None:
             entry["call_id"] = call_id
         if escalated_to is not None:

@@ -2,15 +2,20 @@
 
 Every request needs `Authorization: Bearer <token>`; the token is resolved to a user and
 groups by `signoff.identity` (the Databricks workspace by default). No token, or one nobody
-owns: 401. Then, before anything is written, the handlers apply `signoff.policy`:
+owns: 401. Then, before anything is written, the handlers apply the rules of
+`signoff.admission` (runs, cancellations, thread creation), `signoff.visibility` (who may see a
+thread: reads, runs and searches), `signoff.policy` (who may answer) and
+`signoff.store_scope` (whose store items), reading what they need of a thread through the
+server's in-process client (`signoff.thread_facts`). Each refusal is an HTTP error whose text
+says what would be allowed; the thread is exactly as it was.
 
-- answering a request (a run with `command.resume`): only its deciders, never its requester,
-  never one person for two stages; the requester or an admin may withdraw it. Else 403 with
-  who may, and the request stays pending with the same `request_id`.
-- new input to a thread waiting on a request: 409 naming the request (withdraw it first).
-- admin only (403 otherwise): state edits (`update_state`, `command.update`/`goto`), runs
-  forked from a checkpoint, run-time `context`/`configurable` (it overrides the assistant's
-  thresholds), deleting threads, cancelling with rollback, and managing assistants and crons.
+- runs: see `signoff.admission` (answers by the policy's deciders only, 403; anything else on a
+  pending request, another assistant or graph, 409; out of bounds, 422; admin-only parts, 403);
+- reads of a thread (its state, history, runs): only who may see it, else 404;
+- `threads.search`: filtered to the threads the caller may see (after indexing what changed);
+- state and metadata edits, deleting threads, copying them, managing assistants and crons:
+  admins only (403); cancelling a run: its starter or an admin;
+- the store: each user their own namespaces.
 
 Studio's development bypass is off (`disable_studio_auth`): Studio users add the same
 `Authorization` header in Studio's connection settings. The server's own in-process calls
@@ -20,15 +25,34 @@ Studio's development bypass is off (`disable_studio_auth`): Studio users add the
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import contextvars
+import logging
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
+from cachetools import TTLCache
 from langgraph_sdk import Auth, get_client
 
-from signoff.approval.permission import resume_refusal
+from signoff.admission import (
+    Refusal,
+    RunRequest,
+    ThreadFacts,
+    cancel_refusal,
+    run_refusal,
+    thread_create_refusal,
+)
 from signoff.identity import Identity, UnknownToken, identity_of, resolve_token
 from signoff.policy import HOW_TO_SIGN_IN, admin_refusal
+from signoff.store_scope import checked_value, scoped
+from signoff.thread_facts import ViewersIndex, thread_facts
+from signoff.visibility import OWNER, VIEWERS, may_see, not_visible, search_filter, user_principal
+
+log = logging.getLogger("signoff.auth")
 
 auth = Auth()
+INDEX = ViewersIndex()
+_graph_of_assistant: TTLCache[str, str] = TTLCache(maxsize=1024, ttl=3600)
+T = TypeVar("T")
 
 
 @auth.authenticate
@@ -50,41 +74,74 @@ async def authenticate(authorization: str | None) -> dict[str, Any]:
 
 @auth.on.threads.create_run
 async def on_run(ctx: Auth.types.AuthContext, value: Auth.types.RunsCreate) -> None:
-    """Check a run before it is queued: answers against the policy, new input against pending
-    requests, and the admin-only parts of a run."""
+    """Admit a run (`signoff.admission.run_refusal`) before it is queued; a run that creates
+    its thread makes the caller its owner."""
     identity = identity_of(ctx.user)
-    kwargs = value.get("kwargs") or {}
-    command = kwargs.get("command") or {}
-    configurable = (kwargs.get("config") or {}).get("configurable") or {}
-    if command.get("update") is not None or command.get("goto"):
-        _forbid_unless_admin(identity, "write state with command.update or command.goto")
-    if configurable.get("checkpoint_id"):
-        _forbid_unless_admin(identity, "run a thread from an earlier checkpoint")
-    if kwargs.get("context"):
-        _forbid_unless_admin(
-            identity,
-            "set run-time context or configurable (it overrides the assistant's thresholds, "
-            "stages and endpoints; create an assistant for other settings)",
-        )
-    thread_id = value.get("thread_id")
-    answering, adding_input = "resume" in command, kwargs.get("input") is not None
-    if thread_id is None or not (answering or adding_input):
-        return  # a new thread, or a run that only continues: nothing pending to protect
-    pending = await _pending_requests(str(thread_id))
-    if answering and pending:
-        if refusal := resume_refusal(identity, pending, command["resume"]):
-            raise Auth.exceptions.HTTPException(status_code=403, detail=refusal)
-    elif adding_input and pending:
-        raise Auth.exceptions.HTTPException(status_code=409, detail=_still_pending(pending))
+    run = RunRequest.of(value, await _graph_of(str(value.get("assistant_id"))))
+    facts = await _facts(run.thread_id) if run.thread_id else None
+    _raise(run_refusal(identity, run, facts))
+    if facts is None:
+        _own(value, identity)
+    else:
+        await _refresh(facts)
+
+
+@auth.on.threads.create
+async def on_thread_create(
+    ctx: Auth.types.AuthContext, value: Auth.types.ThreadsCreate
+) -> dict[str, Any] | None:
+    """A new thread is its creator's; copying threads is for admins. An existing thread
+    (`if_exists="do_nothing"`) is returned only to who may see it."""
+    identity = identity_of(ctx.user)
+    copying = "metadata" not in value  # the server's copy names only the new thread's id
+    _raise(thread_create_refusal(identity, value.get("metadata"), copying))
+    if not copying:
+        _own(value, identity)
+    return search_filter(identity)
+
+
+@auth.on.threads.read
+async def on_thread_read(ctx: Auth.types.AuthContext, value: Auth.types.ThreadsRead) -> None:
+    """A thread's state, history and runs: only for who may see it (404 otherwise)."""
+    identity = identity_of(ctx.user)
+    thread_id = str(value.get("thread_id"))
+    facts = await _facts(thread_id)
+    if facts is None:
+        return  # the server answers 404 itself
+    if not may_see(identity, facts.viewers):
+        _raise(Refusal(404, not_visible(thread_id, identity)))
+    await _refresh(facts)
+
+
+@auth.on.threads.search
+async def on_thread_search(
+    ctx: Auth.types.AuthContext, value: Auth.types.ThreadsSearch
+) -> dict[str, Any] | None:
+    """Only the threads the caller may see, with what changed since the last search indexed."""
+    try:
+        await _as_server(INDEX.catch_up(get_client()))
+    except Exception:  # noqa: BLE001 - a stale index must not fail the search
+        log.exception("Indexing who may see the threads failed; searching the last index")
+    return search_filter(identity_of(ctx.user))
 
 
 @auth.on.threads.update
 async def on_thread_update(ctx: Auth.types.AuthContext, value: Auth.types.ThreadsUpdate) -> None:
-    """State edits, metadata edits and rollbacks are for admins; anyone may cancel a run."""
-    if value.get("action") == "interrupt":
+    """Cancelling a run: its starter or an admin. State edits, metadata edits and rollbacks:
+    admins."""
+    identity = identity_of(ctx.user)
+    action = value.get("action")
+    if action in ("interrupt", "rollback"):
+        thread_id = value.get("thread_id")
+        run_ids = (value.get("metadata") or {}).get("run_ids")
+        starters = None
+        if thread_id is not None and run_ids:
+            starters = {str(r): await _starter(str(thread_id), str(r)) for r in run_ids}
+        tid = None if thread_id is None else str(thread_id)
+        _raise(cancel_refusal(identity, str(action), tid, starters))
         return
     _forbid_unless_admin(
-        identity_of(ctx.user),
+        identity,
         "edit thread state or metadata (to close a pending request, its requester withdraws "
         'it by answering "withdraw")',
     )
@@ -112,36 +169,81 @@ async def on_crons(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> None:
     _forbid_unless_admin(identity_of(ctx.user), "manage crons")
 
 
+@auth.on.store
+async def on_store(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> None:
+    """Each user their own namespaces of the store (`signoff.store_scope`)."""
+    identity = identity_of(ctx.user)
+    try:
+        value["namespace"] = scoped(identity, value.get("namespace"))
+        if ctx.action == "put" and value.get("value") is not None:
+            checked_value(value["value"])
+    except Refusal as refusal:
+        raise _http_error(refusal) from None
+
+
+def _own(value: dict[str, Any], identity: Identity | None) -> None:
+    """Make the thread `value` creates its creator's: the owner and first viewer."""
+    if identity is None:
+        return
+    metadata = value.get("metadata")
+    if not isinstance(metadata, dict):
+        metadata = value["metadata"] = {}
+    metadata[OWNER] = identity.user
+    metadata[VIEWERS] = [user_principal(identity.user)]
+
+
+async def _as_server(call: Coroutine[Any, Any, T]) -> T:
+    """Await `call` as the server itself. The in-process API would otherwise run it as the
+    caller of the request being checked (it takes the auth context it finds), and so through
+    these very handlers."""
+    return await asyncio.create_task(call, context=contextvars.Context())
+
+
+async def _facts(thread_id: str) -> ThreadFacts | None:
+    """The thread's facts (`thread_facts`), read as the server; a `Refusal` as the HTTP error."""
+    try:
+        return await _as_server(thread_facts(get_client(), thread_id))
+    except Refusal as refusal:
+        raise _http_error(refusal) from None
+
+
+async def _refresh(facts: ThreadFacts) -> None:
+    """Index who may see the thread `facts` describes (`ViewersIndex.refresh`)."""
+    await _as_server(INDEX.refresh(get_client(), facts.thread_id, facts.metadata, facts.viewers))
+
+
+async def _graph_of(assistant_id: str) -> str:
+    """The graph `assistant_id` runs (an assistant never changes graph)."""
+    if (graph := _graph_of_assistant.get(assistant_id)) is None:
+        try:
+            assistant = await _as_server(get_client().assistants.get(assistant_id))
+            graph = str(assistant.get("graph_id"))
+        except Exception:  # noqa: BLE001 - an unknown assistant: the server answers 404
+            return ""
+        _graph_of_assistant[assistant_id] = graph
+    return graph
+
+
+async def _starter(thread_id: str, run_id: str) -> str | None:
+    """Who started run `run_id` of `thread_id` (`None` if there is no such run)."""
+    try:
+        run = await _as_server(get_client().runs.get(thread_id, run_id))
+    except Exception:  # noqa: BLE001 - no such run: nobody started it
+        return None
+    configurable = ((run.get("kwargs") or {}).get("config") or {}).get("configurable") or {}
+    return configurable.get("langgraph_auth_user_id")
+
+
 def _forbid_unless_admin(identity: Identity | None, doing: str) -> None:
     if refusal := admin_refusal(identity, doing):
         raise Auth.exceptions.HTTPException(status_code=403, detail=refusal)
 
 
-async def _pending_requests(thread_id: str) -> dict[str, dict[str, Any]]:
-    """Interrupt id → approval request, for every request the thread's latest checkpoint
-    waits on (none for a thread that does not exist yet). Read from the checkpoint, not the
-    thread record, which a server restart can lose; through the in-process client."""
-    try:
-        state = await get_client().threads.get_state(thread_id)
-    except Exception as error:  # noqa: BLE001 - a missing thread waits on nothing
-        if getattr(getattr(error, "response", None), "status_code", None) == 404:
-            return {}
-        raise
-    return {
-        interrupt["id"]: interrupt["value"]
-        for interrupt in state.get("interrupts") or []
-        if isinstance(interrupt.get("value"), dict)
-    }
+def _raise(refusal: Refusal | None) -> None:
+    """Raise `refusal`, if any, as the HTTP error it stands for."""
+    if refusal is not None:
+        raise _http_error(refusal)
 
 
-def _still_pending(pending: dict[str, dict[str, Any]]) -> str:
-    requests = "; ".join(
-        f"request {request.get('request_id')} (stage {request.get('stage')!r}: "
-        f"{', '.join(action['name'] for action in request.get('action_requests', []))}, "
-        f"raised by {request.get('requested_by')})"
-        for request in pending.values()
-    )
-    return (
-        f"This thread waits on {requests}. Answer it first, or withdraw it (its requester or an "
-        'admin resumes with "withdraw"); then send new input.'
-    )
+def _http_error(refusal: Refusal) -> Auth.exceptions.HTTPException:
+    return Auth.exceptions.HTTPException(status_code=refusal.status, detail=refusal.detail)

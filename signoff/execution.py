@@ -8,7 +8,10 @@ state edit that skips a review, a forged or altered entry, or a reordered trail.
 
 - `execute_once` runs an approved operation of the single-action graphs through the ledger
   (`signoff.ledger`), keyed by the approved request, so a retry after a crash runs nothing new.
-- `chain_refusal` checks that every stage of a chain approved, each by a different person.
+- `chain_refusal` checks that every stage of a chain, as it was raised, approved exactly the
+  arguments that run, each by a different person (`stage_approvals`: an approval of other
+  arguments does not count, so a stage must approve again after an edit).
+- `approved_not_run` finds what a stopped run left approved but not run.
 - `run_tool_calls` runs an agent turn's tool calls as their signed decisions say; it never
   reads anything but the verified trail.
 """
@@ -22,7 +25,7 @@ from langchain_core.messages import ToolCall, ToolMessage
 from langchain_core.tools import BaseTool, ToolException
 
 from signoff import ledger
-from signoff.approval.shapes import WITHDRAW
+from signoff.approval.shapes import WITHDRAW, Chain
 from signoff.audit import AuditEntry, trail_problem
 from signoff.idempotency import idempotency_key
 
@@ -61,22 +64,93 @@ def execute_once(
     return {"status": status, "result": {"ledger_id": entry["id"], "at": entry["at"]}}
 
 
+def chain_decisions(trail: list[AuditEntry], chain: Chain) -> list[AuditEntry]:
+    """The decisions of `chain`'s stages on `trail`, oldest first."""
+    return [e for e in trail if (e.get("chain") or {}).get("id") == chain["id"]]
+
+
+def stages_as_raised(trail: list[AuditEntry], chain: Chain) -> list[str]:
+    """The stages `chain` requires: as its first decision recorded them (the request as
+    raised), or as `chain` says while none has decided."""
+    decided = chain_decisions(trail, chain)
+    return list(decided[0]["chain"]["stages"]) if decided else list(chain["stages"])
+
+
+def stage_approvals(
+    trail: list[AuditEntry], chain: Chain, action: str, args: dict[str, Any]
+) -> dict[str, AuditEntry]:
+    """Stage → its latest decision, for each stage of `chain` whose latest decision approved
+    exactly `action` with `args`. A stage that approved other arguments must approve again."""
+    latest = {entry["stage"]: entry for entry in chain_decisions(trail, chain)}
+    return {
+        stage: entry
+        for stage, entry in latest.items()
+        if entry["decision"] in APPROVALS
+        and entry["action"] == action
+        and entry["args_after"] == args
+    }
+
+
 def chain_refusal(
-    stages: list[str], chain: list[AuditEntry], trail: list[AuditEntry]
+    trail: list[AuditEntry], chain: Chain, action: str, args: dict[str, Any]
 ) -> str | None:
-    """Why the `chain` of stage decisions does not approve the action, or `None`: every stage
-    must have approved in order, each by a different person, each entry on the signed trail."""
-    on_trail = {entry["signature"] for entry in trail}
-    if any(entry.get("signature") not in on_trail for entry in chain):
-        return "the chain's decisions are not on the signed audit trail; nothing was executed"
-    if [entry["stage"] for entry in chain] != stages:
-        decided = {entry["stage"] for entry in chain}
-        missing = [stage for stage in stages if stage not in decided]
-        return f"stages {missing} have not approved; nothing was executed"
-    reviewers = [entry["reviewer"] for entry in chain]
+    """Why `chain` does not approve running `action` with `args`, or `None`: every stage of
+    the chain as it was raised approved exactly these arguments, each a different person (the
+    trail itself is verified before anything runs, `execute_once`)."""
+    required = stages_as_raised(trail, chain)
+    changed = [
+        entry["stage"]
+        for entry in chain_decisions(trail, chain)
+        if entry["chain"]["stages"] != required
+    ]
+    if changed:
+        return (
+            f"the chain's stages changed after it was raised as {required} (at {changed}); "
+            "nothing was executed"
+        )
+    approvals = stage_approvals(trail, chain, action, args)
+    if missing := [stage for stage in required if stage not in approvals]:
+        return f"stages {missing} have not approved these exact arguments; nothing was executed"
+    reviewers = [approvals[stage]["reviewer"] for stage in required]
     if len(set(reviewers)) != len(reviewers):
         return f"one person decided two stages ({reviewers}); nothing was executed"
     return None
+
+
+def approved_not_run(values: Any) -> list[str]:
+    """The actions a thread's state shows approved but not yet run: a run stopped between the
+    approval and the execution (cancelled, or its worker died). Reads the server's JSON form
+    of the state (or the graph's own); anything malformed counts as nothing approved.
+
+    A single-action graph's approval is the outcome's `decision` with no `status` yet; an
+    agent's is a signed decision on a tool call of its last message that has no result."""
+    if not isinstance(values, dict):
+        return []
+    messages, trail = values.get("messages"), values.get("audit")
+    if not isinstance(messages, list):
+        if values.get("decision") not in APPROVALS or values.get("status"):
+            return []
+        latest = trail[-1] if isinstance(trail, list) and trail else None
+        return [str(latest.get("action") if isinstance(latest, dict) else values["decision"])]
+    if not messages or not isinstance(trail, list):
+        return []
+    answered = {_field(message, "tool_call_id") for message in messages}
+    calls = _field(messages[-1], "tool_calls") or []
+    approved = {
+        entry.get("call_id"): entry.get("action")
+        for entry in trail
+        if isinstance(entry, dict) and entry.get("decision") in APPROVALS
+    }
+    return [
+        str(approved[call["id"]])
+        for call in calls
+        if isinstance(call, dict) and call.get("id") in approved and call["id"] not in answered
+    ]
+
+
+def _field(message: Any, name: str) -> Any:
+    """A field of a message in either form: the server's JSON, or a langchain message."""
+    return message.get(name) if isinstance(message, dict) else getattr(message, name, None)
 
 
 def run_tool_calls(

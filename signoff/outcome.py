@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from signoff.approval import Review
 from signoff.audit import AuditEntry, decision_entries
 from signoff.identity import run_identity
+from signoff.policy import RequestPolicy
 
 Status = Literal["invalid", "executed", "sent", "rejected", "withdrawn", "expired", "refused"]
 
@@ -39,6 +40,10 @@ class Outcome(TypedDict):
     requested_by: NotRequired[str]
     """The authenticated user who started the run that raised the request; never a field a
     client sends."""
+
+    policy: NotRequired[RequestPolicy]
+    """Who decides the request and how long it may wait, fixed when the request starts:
+    whatever runs on the thread later, the request keeps it (`signoff.policy`)."""
 
     reviewers: Annotated[list[str], operator.add]
     """Everyone who decided, in order (`system` for auto-approvals)."""

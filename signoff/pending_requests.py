@@ -2,11 +2,14 @@
 
 `pending_requests(client)` reads them from `threads.search` (only the fields it needs, page by
 page) as `PendingRequest`s; the web inbox, the command line and the metrics all list them this
-way. `changed_while_paused` finds a thread whose request an admin's state edit hid until it
-runs again (the sweeper and the inbox show it again). `decisions_since(client, moment)`
-counts the audit trail's decisions since a moment, reading only the threads updated since
-then; `approval_stats` puts both together as the numbers the inbox's panel and `signoff
-stats` show.
+way. `run_on_reason` finds a thread that waits on no request but should be run on: one whose
+request an admin's state edit hid until it runs again, or one whose last run stopped between
+an approval and its execution (the sweeper and the inbox run both on).
+`decisions_since(client, moment)` counts the audit trail's decisions since a moment, reading
+only the threads updated since then; `approval_stats` puts both together as the numbers the
+inbox's panel and `signoff stats` show. Every reader skips (and logs) what it cannot read: a
+malformed request (`approval.pending.approval_interrupts`), an audit trail or entry that is
+not one, a thread the server cannot send (`thread_pages`).
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
-from typing import Any
+from typing import Any, Literal
 
 from langgraph_sdk.client import LangGraphClient
 
 from signoff.approval.pending import approval_interrupts, waiting_interrupts
 from signoff.approval.shapes import ApprovalRequest
 from signoff.deadlines import now
+from signoff.execution import approved_not_run
 from signoff.thread_pages import searched_threads
 
 
@@ -106,19 +110,32 @@ def requests_of(
     ]
 
 
-async def changed_while_paused(client: LangGraphClient, thread_id: str) -> bool:
-    """Whether a thread waiting on no request was edited (an admin's `update_state`) while a
-    review node waited, and that node is next again: running it raises the request as it now
-    is. An edit that moved the thread past its review is not this: nobody but whoever made it
-    should run that thread on."""
+RunOn = Literal["show again", "finish"]
+"""Why a thread that waits on no request should be run on (without input)."""
+
+
+async def run_on_reason(client: LangGraphClient, thread_id: str) -> RunOn | None:
+    """Why `thread_id`, which waits on no request but has work left, should be run on:
+
+    - "show again": an admin's `update_state` edited it while a review node waited, and that
+      node is next again, so running it raises the request as it now is (an edit that moved
+      the thread past its review is not this: nobody but whoever made it should run it on);
+    - "finish": its last run stopped (cancelled, or its worker died) after an approval and
+      before the execution, so running it runs what was approved, once.
+
+    `None` for every other thread."""
     latest, *before = await client.threads.get_history(thread_id, limit=2)
+    upcoming = set(latest.get("next") or [])
+    if not upcoming or latest.get("interrupts"):
+        return None
+    if (latest.get("metadata") or {}).get("source") == "loop":
+        return "finish" if approved_not_run(latest.get("values")) else None
     asking = {
         task["name"]
         for task in (before[0].get("tasks") or [] if before else [])
         if approval_interrupts(task.get("interrupts") or [])
     }
-    upcoming = set(latest.get("next") or [])
-    return bool(upcoming) and upcoming <= asking and not latest.get("interrupts")
+    return "show again" if upcoming <= asking else None
 
 
 async def every_pending_request(client: LangGraphClient) -> list[PendingRequest]:
@@ -136,10 +153,16 @@ async def decisions_since(client: LangGraphClient, moment: datetime) -> Counter[
     async for thread in searched_threads(client, select=fields, **newest_first):
         if _iso(thread.get("updated_at")) < since:
             break
-        for entry in (thread.get("values") or {}).get("audit") or []:
+        for entry in _trail(thread.get("values")):
             if str(entry.get("at", "")) >= since:
                 counted[str(entry.get("decision"))] += 1
     return counted
+
+
+def _trail(values: Any) -> list[dict[str, Any]]:
+    """The entries of a thread's audit trail that are entries at all."""
+    audit = values.get("audit") if isinstance(values, dict) else None
+    return [entry for entry in audit if isinstance(entry, dict)] if isinstance(audit, list) else []
 
 
 def _iso(value: Any) -> str:

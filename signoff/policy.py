@@ -8,6 +8,9 @@ The rules live in `signoff.toml` `[policy]` (see `signoff.settings`):
   started the run that raised it), and nobody decides two stages of one chain;
 - once a request's `escalates_at` has passed, members of its `escalate_to` group may decide
   it too (`signoff.deadlines`);
+- a request's policy (its deciders, escalation, reminder and expiry: `RequestPolicy`) is fixed
+  in the thread's state before the request is first raised (`request_policy`), so raising it
+  again, after any run, keeps it; changing it is an admin's audited state edit;
 - the requester or an admin may withdraw a request;
 - only admins edit thread state, fork runs from old checkpoints, set run-time context, delete
   threads and manage assistants and crons.
@@ -19,11 +22,11 @@ of defence: the node pauses again with the refusal as its error, and nothing run
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
-from signoff.deadlines import deciding_groups
+from signoff.deadlines import deciding_groups, policy_for
 from signoff.identity import Identity
-from signoff.settings import load_settings
+from signoff.settings import DeadlinePolicy, load_settings
 
 HOW_TO_SIGN_IN = (
     "Send `Authorization: Bearer <token>`: a Databricks token of the workspace (offline: one of "
@@ -40,6 +43,54 @@ def deciders_for(rule: str) -> list[str]:
         if name in deciders:
             return sorted(deciders[name])
     return sorted(deciders["default"])
+
+
+class RequestPolicy(TypedDict):
+    """Who decides a request and how long it may wait: fixed before the request is first
+    raised, shown in it (`decided_by`, `escalate_to` and the deadlines) and bound by its
+    `args_digest`."""
+
+    rule: str
+    """The rule it falls under: a graph, `graph.stage` or a tool."""
+
+    decided_by: list[str]
+    """The groups whose members may decide it."""
+
+    remind_after: float | None
+    """Seconds until the deciders are reminded."""
+
+    escalate_after: float | None
+    """Seconds until members of `escalate_to` may decide it too."""
+
+    escalate_to: str | None
+    """The group escalation adds."""
+
+    expire_after: float | None
+    """Seconds until it expires (rejected, decided by `system`)."""
+
+
+def request_policy(rule: str, context: Any = None) -> RequestPolicy:
+    """The policy of a request under `rule` now: `signoff.toml` and the assistant's
+    `context` (its deadline overrides)."""
+    timing = policy_for(rule, context)
+    return RequestPolicy(
+        rule=rule,
+        decided_by=deciders_for(rule),
+        remind_after=timing.remind_after,
+        escalate_after=timing.escalate_after,
+        escalate_to=timing.escalate_to,
+        expire_after=timing.expire_after,
+    )
+
+
+def timing_of(policy: RequestPolicy) -> DeadlinePolicy:
+    """The deadlines part of `policy`."""
+    return DeadlinePolicy(
+        remind_after=policy["remind_after"],
+        escalate_after=policy["escalate_after"],
+        escalate_to=policy["escalate_to"],
+        expire_after=policy["expire_after"],
+    )
 
 
 def admin_groups() -> list[str]:

@@ -54,6 +54,7 @@ from signoff.approval import ActionRequest, DecisionType, ask_for_decisions
 from signoff.audit import AuditEntry, decision_entries
 from signoff.execution import run_tool_calls
 from signoff.outcome import UNIDENTIFIED, requester
+from signoff.policy import RequestPolicy, request_policy
 
 ToolPolicy = dict[str, list[DecisionType]]
 """Sensitive tool name → the decisions a reviewer may make on its calls. Absent = safe."""
@@ -78,6 +79,9 @@ class AgentState(TypedDict):
     requested_by: NotRequired[str]
     """The authenticated user who sent the latest user message: the requester of the turn's
     sensitive calls."""
+    review_policies: NotRequired[Annotated[dict[str, RequestPolicy], merge_by_key]]
+    """Tool-call id → the policy its review is raised with, fixed when the model made the
+    call (`signoff.policy`)."""
     audit: Annotated[list[AuditEntry], operator.add]
 
 
@@ -86,6 +90,8 @@ class PendingCall(TypedDict):
 
     tool_call: ToolCall
     requested_by: str
+    policy: RequestPolicy | None
+    """The call's review policy, as fixed when the model made it."""
     after: list[AuditEntry]
     """The last audit entry when the turn fanned out (none on a fresh thread): the entry this
     review's own entry follows."""
@@ -124,7 +130,11 @@ def build_reviewed_agent(
         if not _ran_any(state["messages"], answer_after):
             model = model.bind_tools(list(tools))
         reply = model.invoke([SystemMessage(context.system_prompt), *state["messages"]])
-        update: dict[str, Any] = {"messages": [_with_unique_call_ids(reply, state["messages"])]}
+        reply = _with_unique_call_ids(reply, state["messages"])
+        update: dict[str, Any] = {"messages": [reply]}
+        if calls := sensitive_calls(reply):  # their reviews keep the policy of this moment
+            policies = {c["id"]: request_policy(c["name"], context) for c in calls}
+            update["review_policies"] = policies
         if isinstance(state["messages"][-1], HumanMessage):
             update["requested_by"] = requester()  # a new turn: its sender is the requester
         return update
@@ -139,18 +149,29 @@ def build_reviewed_agent(
         sensitive = sensitive_calls(message)
         if len(sensitive) > 1:
             requested_by, after = state.get("requested_by", UNIDENTIFIED), state["audit"][-1:]
+            policies = state.get("review_policies") or {}
             return [
                 Send(
                     "review_tool_call",
-                    PendingCall(tool_call=c, requested_by=requested_by, after=after),
+                    PendingCall(
+                        tool_call=c,
+                        requested_by=requested_by,
+                        policy=policies.get(c["id"] or ""),
+                        after=after,
+                    ),
                 )
                 for c in sensitive
             ]
         return "run_tools" if message.tool_calls else END
 
-    def reviewed(call: ToolCall, requested_by: str, trail: list[AuditEntry]) -> dict[str, Any]:
-        """Pause until a person decides on one sensitive call; its signed audit entry
-        (following `trail`), as a state update."""
+    def reviewed(
+        call: ToolCall,
+        requested_by: str,
+        review_policy: RequestPolicy | None,
+        trail: list[AuditEntry],
+    ) -> dict[str, Any]:
+        """Pause until a person decides on one sensitive call (under its `review_policy`); its
+        signed audit entry (following `trail`), as a state update."""
         tool = by_name[call["name"]]
         review = ask_for_decisions(
             [
@@ -165,6 +186,7 @@ def build_reviewed_agent(
             stage="tool_review",
             rule=call["name"],
             requested_by=requested_by,
+            policy=review_policy,
             key=call["id"] or "",
             validate_args=lambda _name, args: _validated_args(tool, args),
         )
@@ -180,7 +202,8 @@ def build_reviewed_agent(
 
     def review_tool_call(pending: PendingCall) -> dict[str, Any]:
         """Pause for one of several sensitive calls; record the signed decision."""
-        return reviewed(pending["tool_call"], pending["requested_by"], pending["after"])
+        call, frozen = pending["tool_call"], pending.get("policy")
+        return reviewed(call, pending["requested_by"], frozen, pending["after"])
 
     def run_tools(state: AgentState) -> dict[str, Any]:
         """Execute the turn's calls as the verified audit trail says; the only place tools
@@ -189,7 +212,8 @@ def build_reviewed_agent(
         update: dict[str, Any] = {}
         trail = state["audit"]
         if len(lone := sensitive_calls(message)) == 1:
-            update = reviewed(lone[0], state.get("requested_by", UNIDENTIFIED), trail)
+            frozen = (state.get("review_policies") or {}).get(lone[0]["id"] or "")
+            update = reviewed(lone[0], state.get("requested_by", UNIDENTIFIED), frozen, trail)
             trail = [*trail, *update["audit"]]
         calls_as_run, results = run_tool_calls(message.tool_calls, policy, by_name, trail)
         update |= record_results(results) if record_results else {}

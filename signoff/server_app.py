@@ -9,15 +9,20 @@ Its lifespan runs two loops in the server process for as long as it serves:
   retries, apart from any run, so a slow or dead receiver never slows one.
 
 It serves the web inbox at `/inbox` (`signoff.inbox`), and `GET /signoff/metrics`:
-Prometheus metrics of the approvals (`signoff.metrics`). Like `/ok`, the metrics need no
-token: they show counts and ages, never a request's content. The sweeper, the metrics and the
-inbox's reads go through the in-process `langgraph-sdk` client; the inbox's answers go to the
-API as the signed-in user.
+Prometheus metrics of the approvals (`signoff.metrics`). A scrape signs in like any client
+(`Authorization: Bearer <token>` of a user), or sends the scrape token `SIGNOFF_METRICS_TOKEN`
+when one is set (Prometheus: `authorization: {credentials: ...}`); without either it is a 401.
+A scrape reads no thread: its gauges come from the list of pending requests the inbox keeps
+(read at most every `SIGNOFF_INBOX_CACHE_SECONDS`), so scrapes cost the server nothing
+however often they come. The sweeper, the metrics and the inbox's reads go through the
+in-process `langgraph-sdk` client; the inbox's answers go to the API as the signed-in user.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -25,13 +30,15 @@ from langgraph_sdk import get_client
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from signoff.identity import UnknownToken, resolve_token
+from signoff.inbox.pages import PENDING
 from signoff.inbox.pages import routes as inbox_routes
 from signoff.metrics import exposition
 from signoff.notify import delivery_loop
-from signoff.pending_requests import every_pending_request
+from signoff.policy import HOW_TO_SIGN_IN
 from signoff.sweeper import sweep_forever
 
 
@@ -50,10 +57,32 @@ async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await asyncio.gather(*loops, return_exceptions=True)
 
 
-async def metrics(_: Request) -> Response:
-    """The approvals' Prometheus metrics, the pending ones read now."""
-    pending = await every_pending_request(get_client())
+async def metrics(request: Request) -> Response:
+    """The approvals' Prometheus metrics, for a signed-in user or the scrape token."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not await _may_scrape(token.strip()):
+        return PlainTextResponse(
+            "Metrics need `Authorization: Bearer <token>`: the scrape token set in "
+            f"SIGNOFF_METRICS_TOKEN, or a user's token. {HOW_TO_SIGN_IN}",
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    pending = await PENDING.current(get_client())
     return Response(exposition(pending), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _may_scrape(token: str) -> bool:
+    """Whether `token` is the scrape token, or signs a user in."""
+    if not token:
+        return False
+    scrape_token = os.environ.get("SIGNOFF_METRICS_TOKEN", "")
+    if scrape_token and hmac.compare_digest(token.encode(), scrape_token.encode()):
+        return True
+    try:
+        await asyncio.to_thread(resolve_token, token)
+    except UnknownToken:
+        return False
+    return True
 
 
 app = Starlette(routes=[Route("/signoff/metrics", metrics), *inbox_routes()], lifespan=lifespan)

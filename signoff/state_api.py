@@ -6,7 +6,10 @@ admin, the keys written and their values before and after: `served(graph)` is th
 `langgraph.json` points at, and for the state API (`access_context == "threads.update"`) it
 hands the server a copy of the graph whose `abulk_update_state` appends that entry to every
 update. An edit that writes `audit` itself breaks the chain, so execution refuses to run
-anything on it. Clearing a pending request (`values: null`) is refused: withdraw it instead.
+anything on it; an `audit` value that is not a list of entries (objects with an entry's
+fields) is refused outright (400), so that no reader of the trail ever meets one. Every edit
+is bounded like any other value a client sends (`signoff.approval.bounds`). Clearing a pending
+request (`values: null`) is refused: withdraw it instead.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from langgraph.pregel import Pregel
 from langgraph.types import StateUpdate
 from langgraph_sdk.runtime import ServerRuntime
 
-from signoff.audit import audit_key, state_edit_entry
+from signoff.approval.bounds import check_bounds
+from signoff.audit import AuditEntry, audit_key, state_edit_entry
 from signoff.identity import identity_of
 
 EDITOR = "signoff_state_editor"
@@ -37,11 +41,15 @@ def served(source: GraphSource) -> Callable[[ServerRuntime], Awaitable[CompiledS
         if runtime.access_context != "threads.update":
             return compiled
         identity = identity_of(runtime.user)
-        editor = identity.user if identity else "the server (in-process call)"
-        attrs = {k: v for k, v in compiled.__dict__.items() if k != "__orig_class__"}
-        return StateEditsAudited(**attrs).with_config(configurable={EDITOR: editor})
+        return edited_by(compiled, identity.user if identity else "the server (in-process call)")
 
     return graph
+
+
+def edited_by(compiled: CompiledStateGraph, editor: str) -> CompiledStateGraph:
+    """`compiled`, whose state edits are audited as made by `editor`."""
+    attrs = {k: v for k, v in compiled.__dict__.items() if k != "__orig_class__"}
+    return StateEditsAudited(**attrs).with_config(configurable={EDITOR: editor})
 
 
 class StateEditsAudited(CompiledStateGraph):
@@ -60,11 +68,7 @@ class StateEditsAudited(CompiledStateGraph):
         for superstep in supersteps:
             step = []
             for update in superstep:
-                if not isinstance(update.values, dict):
-                    raise ValueError(
-                        "A state edit must write an object of state keys. To close a pending "
-                        'request, its requester or an admin withdraws it by answering "withdraw".'
-                    )
+                _check_edit(update.values)
                 before = {key: values.get(key) for key in update.values}
                 entry = state_edit_entry(
                     editor, before, update.values, update.as_node, trail, thread_id
@@ -75,3 +79,27 @@ class StateEditsAudited(CompiledStateGraph):
                 trail = [*trail, *update.values.get("audit", []), entry]
             audited.append(step)
         return await super().abulk_update_state(config, audited)
+
+
+ENTRY_FIELDS = frozenset(AuditEntry.__required_keys__)
+"""What every audit entry holds; an edit of `audit` must write entries with all of them."""
+
+
+def _check_edit(values: object) -> None:
+    """Raise `ValueError` (the server's 400) for an edit that is not an object of state keys
+    within bounds, or whose `audit` is not a list of entries."""
+    if not isinstance(values, dict):
+        raise ValueError(
+            "A state edit must write an object of state keys. To close a pending "
+            'request, its requester or an admin withdraws it by answering "withdraw".'
+        )
+    check_bounds(values, "state edit")
+    audit = values.get("audit", [])
+    if not isinstance(audit, list) or not all(
+        isinstance(entry, dict) and entry.keys() >= ENTRY_FIELDS for entry in audit
+    ):
+        raise ValueError(
+            "A state edit of `audit` must write a list of audit entries (objects with "
+            f"{', '.join(sorted(ENTRY_FIELDS))}); anything else would break every reader of "
+            "the trail. Entries not signed by the server are kept but run nothing."
+        )

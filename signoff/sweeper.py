@@ -12,10 +12,13 @@ time has come (its `remind_at`, `escalates_at`, `expires_at`, from the checkpoin
   `escalates_at` the policy lets `escalate_to` decide);
 - due for a reminder: announces `approval.reminded`.
 
-It also shows again a request an admin's state edit (`update_state`) changed while it waited:
-such a thread is paused with no request until something runs it, so the sweeper starts a run
-without input, and the review node raises the request as it now is (a new `request_id`,
-announced as `approval.requested`), in every inbox.
+It also runs on, without input, each thread that waits on no request but should go on
+(`pending_requests.run_on_reason`): one whose request an admin's state edit (`update_state`)
+changed while it waited, so that the review node raises the request as it now is (a new
+`request_id`, announced as `approval.requested`), in every inbox; and one whose last run was
+cancelled (or died) after an approval and before the execution, so that what was approved
+runs, once. One thread the sweeper cannot read or run is logged and skipped: it never stops
+a pass.
 
 Announcements have stable ids, so every pass may repeat them: each is enqueued once. Several
 sweepers at once expire a request once: a thread that is running refuses a second run (409),
@@ -43,7 +46,7 @@ from signoff.approval.pending import waiting_interrupts
 from signoff.approval.shapes import EXPIRE
 from signoff.deadlines import is_due, now
 from signoff.metrics import record_escalation
-from signoff.pending_requests import changed_while_paused
+from signoff.pending_requests import requests_of, run_on_reason
 from signoff.thread_pages import searched_threads
 
 log = logging.getLogger("signoff.sweeper")
@@ -61,6 +64,8 @@ class SweepReport:
     reminded: list[str] = field(default_factory=list)
     shown_again: list[str] = field(default_factory=list)
     """Threads whose changed request was raised again (by thread id)."""
+    finished: list[str] = field(default_factory=list)
+    """Threads run on to execute what a stopped run left approved (by thread id)."""
     busy: list[str] = field(default_factory=list)
     """Threads left for the next pass: running, or just finished by someone else."""
 
@@ -70,34 +75,46 @@ async def sweep(client: LangGraphClient, at: datetime | None = None) -> SweepRep
     at = at or now()
     report = SweepReport()
     async for thread in searched_threads(client, status="interrupted"):
-        thread_id, metadata = thread["thread_id"], thread.get("metadata") or {}
-        graph = str(metadata.get("graph_id", ""))
-        expiries: dict[str, dict[str, str]] = {}
-        for interrupt in waiting_interrupts(thread):
-            request = interrupt["value"]
-            where = {"thread_id": thread_id, "graph": graph}
-            if is_due(request, "expires_at", at):
-                expiries[interrupt["id"]] = {"type": EXPIRE, "request_id": request["request_id"]}
-                continue
-            if is_due(request, "escalates_at", at):
-                await asyncio.to_thread(announce, "approval.escalated", request, **where)
-                record_escalation(graph, request["request_id"])
-                report.escalated.append(request["request_id"])
-            if is_due(request, "remind_at", at):
-                await asyncio.to_thread(announce, "approval.reminded", request, **where)
-                report.reminded.append(request["request_id"])
-        assistant = str(metadata.get("assistant_id") or graph)  # its context: its deadlines
-        if expiries and await _start(client, thread_id, assistant, command={"resume": expiries}):
-            report.expired += [expiry["request_id"] for expiry in expiries.values()]
-        elif expiries:
-            report.busy.append(thread_id)
-        elif (
-            not thread.get("interrupts")
-            and await changed_while_paused(client, thread_id)
-            and await _start(client, thread_id, assistant, input=None)
-        ):
-            report.shown_again.append(thread_id)
+        try:
+            await _sweep_thread(client, thread, at, report)
+        except Exception:  # noqa: BLE001 - one thread never stops the pass
+            log.exception(
+                "Sweeping thread %s failed; it is left for the next pass", thread.get("thread_id")
+            )
     return report
+
+
+async def _sweep_thread(
+    client: LangGraphClient, thread: dict[str, Any], at: datetime, report: SweepReport
+) -> None:
+    """Remind, escalate and expire the requests of one thread, or run it on."""
+    thread_id, metadata = thread["thread_id"], thread.get("metadata") or {}
+    graph = str(metadata.get("graph_id", ""))
+    expiries: dict[str, dict[str, str]] = {}
+    for request in requests_of(thread, waiting_interrupts(thread)):
+        where = {"thread_id": thread_id, "graph": graph}
+        if is_due(request.request, "expires_at", at):
+            expiries[request.interrupt_id] = {"type": EXPIRE, "request_id": request.request_id}
+            continue
+        if is_due(request.request, "escalates_at", at):
+            await asyncio.to_thread(announce, "approval.escalated", request.request, **where)
+            record_escalation(graph, request.request_id)
+            report.escalated.append(request.request_id)
+        if is_due(request.request, "remind_at", at):
+            await asyncio.to_thread(announce, "approval.reminded", request.request, **where)
+            report.reminded.append(request.request_id)
+    assistant = str(metadata.get("assistant_id") or graph)  # its context: its deadlines
+    if expiries:
+        if await _start(client, thread_id, assistant, command={"resume": expiries}):
+            report.expired += [expiry["request_id"] for expiry in expiries.values()]
+        else:
+            report.busy.append(thread_id)
+    elif (
+        not thread.get("interrupts")
+        and (why := await run_on_reason(client, thread_id))
+        and await _start(client, thread_id, assistant, input=None)
+    ):
+        (report.shown_again if why == "show again" else report.finished).append(thread_id)
 
 
 async def sweep_forever(client: LangGraphClient, stop: asyncio.Event) -> None:

@@ -11,6 +11,7 @@ from signoff.approval.parsing import InvalidAnswer, describe_error, parse_answer
 from signoff.approval.shapes import (
     ActionRequest,
     ApprovalRequest,
+    Chain,
     Decision,
     DecisionType,
     ReviewConfig,
@@ -22,6 +23,7 @@ from signoff.approval.shapes import (
 __all__ = [
     "ActionRequest",
     "ApprovalRequest",
+    "Chain",
     "Decision",
     "DecisionType",
     "InvalidAnswer",

@@ -40,15 +40,16 @@ from signoff.approval.shapes import (
     WITHDRAW,
     ActionRequest,
     ApprovalRequest,
+    Chain,
     Decision,
     DecisionType,
     RejectDecision,
     build_request,
 )
-from signoff.deadlines import asked_at, deadlines, is_due, policy_for
+from signoff.deadlines import asked_at, deadlines, is_due
 from signoff.identity import run_identity
 from signoff.metrics import record_decision
-from signoff.policy import deciders_for, decision_refusal
+from signoff.policy import RequestPolicy, decision_refusal, request_policy, timing_of
 
 _REQUEST_NAMESPACE = uuid.UUID("5f1c7a52-8a8e-4d0b-9a55-51907ff0c0de")
 
@@ -87,32 +88,38 @@ def ask_for_decisions(
     stage: str,
     rule: str,
     requested_by: str,
+    policy: RequestPolicy | None = None,
     key: str = "",
     validate_args: ArgsValidator | None = None,
     earlier_decisions: list[dict[str, Any]] | None = None,
+    chain: Chain | None = None,
     require_reference: bool = False,
 ) -> Review:
     """Show `actions` for review and return the first answer that parses.
 
     `allowed[i]` lists the decisions accepted for `actions[i]`; `rule` names the policy rule
-    saying who may decide (a graph, `graph.stage` or a tool name); `requested_by` is who raised
-    the request (recorded in state by the run that started it). The `request_id` is derived
+    saying who may decide (a graph, `graph.stage` or a tool name); `policy` is the request's
+    policy as the graph fixed it in state before asking (`None`, for a request raised before
+    graphs fixed it: the rule's policy now); `requested_by` is who raised the request
+    (recorded in state by the run that started it); `chain` the chain of stages it belongs
+    to, as first raised. The `request_id` is derived
     from the thread and the running task (so it survives re-pauses of this node and differs for
     every other pause) and `key` (e.g. a tool-call id);
     `validate_args(name, args)` checks edited arguments; `require_reference` accepts only
     answers that name this request (see `parse_answer`).
     """
     config = get_config()
-    deadline_policy = policy_for(rule, get_runtime().context)
+    policy = policy or request_policy(rule, get_runtime().context)
     request = build_request(
         actions,
         allowed,
         request_id=current_request_id(key),
         stage=stage,
         requested_by=requested_by,
-        decided_by=deciders_for(rule),
-        deadlines=deadlines(asked_at(), deadline_policy),
+        decided_by=policy["decided_by"],
+        deadlines=deadlines(asked_at(), timing_of(policy)),
         earlier_decisions=earlier_decisions,
+        chain=chain,
     )
     where = {"thread_id": _thread_of(config), "graph": _graph_of(config)}
     announce("approval.requested", request, **where)  # once per request: a stable event id
@@ -125,7 +132,7 @@ def ask_for_decisions(
             if expiring == request["request_id"] and is_due(request, "expires_at"):
                 reason = (
                     f"expired at {request['expires_at']}: expire_after "
-                    f"{deadline_policy.expire_after:g} s of rule {rule!r}"
+                    f"{policy['expire_after']:g} s of rule {policy['rule']!r}"
                 )
                 expiry = RejectDecision(type="reject", message=reason)
                 announce("approval.expired", request, **where, decided_by=SYSTEM, reason=reason)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from signoff.approval.bounds import (
-    AnswerOutOfBounds,
+    OutOfBounds,
     check_bounds,
     check_text_depth,
     cut,
@@ -73,7 +73,7 @@ def parse_answer(
     """
     try:
         check_bounds(answer)
-    except AnswerOutOfBounds as error:
+    except OutOfBounds as error:
         raise InvalidAnswer(str(error)) from None
     if isinstance(answer, str) and _looks_like_json(answer):
         return parse_answer(
@@ -170,7 +170,7 @@ def _json_from_text(text: str) -> Any:
     try:
         check_text_depth(text)
         parsed = json.loads(text)
-    except AnswerOutOfBounds as error:
+    except OutOfBounds as error:
         raise InvalidAnswer(str(error)) from None
     except json.JSONDecodeError as error:
         raise InvalidAnswer(f"The answer looks like JSON but does not parse: {error}.") from None
@@ -331,7 +331,7 @@ def _check_decision(
             ) from None
     try:  # what validation made of them (text "NaN" may become a float) must be JSON too
         check_bounds(args)
-    except AnswerOutOfBounds as error:
+    except OutOfBounds as error:
         raise InvalidAnswer(f"Edited arguments for {action['name']!r}: {error}") from None
     return EditDecision(type="edit", args=args)
 

@@ -8,12 +8,17 @@ replies carry this list (`custom_outputs.pending_actions`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, TypedDict
 
 from langgraph.types import Interrupt
 
+from signoff.approval.bounds import cut
 from signoff.approval.shapes import ApprovalRequest, DecisionType
+
+log = logging.getLogger("signoff.approval")
 
 
 class PendingAction(TypedDict):
@@ -83,18 +88,74 @@ def _actions(interrupt: Interrupt) -> list[PendingAction]:
 def waiting_interrupts(thread: dict[str, Any]) -> list[dict[str, Any]]:
     """The pending interrupts (`{"id", "value"}`) of a server thread record (as
     `threads.search` returns it) that are signoff approval requests."""
+    by_task = thread.get("interrupts")
+    if not isinstance(by_task, dict):
+        return []
     return approval_interrupts(
         interrupt
-        for interrupts in (thread.get("interrupts") or {}).values()
+        for interrupts in by_task.values()
+        if isinstance(interrupts, list)
         for interrupt in interrupts
     )
 
 
-def approval_interrupts(interrupts: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def approval_interrupts(interrupts: Iterable[Any]) -> list[dict[str, Any]]:
     """Those of `interrupts` (server `{"id", "value"}` records, e.g. a thread state's) whose
-    value is a signoff approval request."""
-    return [
-        interrupt
-        for interrupt in interrupts
-        if isinstance(interrupt.get("value"), dict) and "request_id" in interrupt["value"]
-    ]
+    value is a signoff approval request. A value that claims to be one (it has a
+    `request_id`) but that readers could not read is skipped and logged: one malformed
+    request never fails a list, a page, the metrics or the sweeper."""
+    requests = []
+    for interrupt in interrupts:
+        value = interrupt.get("value") if isinstance(interrupt, dict) else None
+        if not isinstance(value, dict) or "request_id" not in value:
+            continue
+        if isinstance(interrupt.get("id"), str) and readable_request(value):
+            requests.append(interrupt)
+        else:
+            log.warning("Skipping a malformed approval request: %s", cut(repr(interrupt)))
+    return requests
+
+
+def readable_request(value: dict[str, Any]) -> bool:
+    """Whether `value` has every field of an `ApprovalRequest` that readers use, of the type
+    they expect, with times that parse."""
+    actions, configs = value.get("action_requests"), value.get("review_configs")
+    return (
+        all(isinstance(value.get(key), str) for key in ("request_id", "args_digest", "stage"))
+        and isinstance(value.get("requested_by"), str)
+        and _texts(value.get("decided_by"))
+        and isinstance(value.get("error"), str | None)
+        and isinstance(actions, list)
+        and isinstance(configs, list)
+        and len(actions) == len(configs) > 0
+        and all(_action(action) for action in actions)
+        and all(isinstance(c, dict) and _texts(c.get("allowed_decisions")) for c in configs)
+        and all(_time(value[key]) for key in TIMES if key in value)
+        and isinstance(value.get("escalate_to", ""), str)
+    )
+
+
+TIMES = ("created_at", "remind_at", "escalates_at", "expires_at")
+"""The request's times (ISO 8601)."""
+
+
+def _texts(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _action(action: Any) -> bool:
+    return (
+        isinstance(action, dict)
+        and isinstance(action.get("name"), str)
+        and isinstance(action.get("args"), dict)
+        and isinstance(action.get("description", ""), str)
+    )
+
+
+def _time(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        return datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False

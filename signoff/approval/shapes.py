@@ -6,11 +6,14 @@ The request is langchain's `HITLRequest` (`action_requests` + `review_configs`),
 Agent Inbox adapters and langchain users recognise it, plus signoff's own fields:
 
 - `request_id`: stable for one pending approval, across every re-pause of it.
-- `args_digest`: binds an answer to the exact arguments shown; an answer may echo it back.
+- `args_digest`: binds an answer to the exact arguments shown, and to the request's policy
+  (deciders, escalation, deadlines) and chain; an answer may echo it back, and every decision
+  entry on the audit trail records it.
 - `stage`, `requested_by`, `decided_by`: which stage is asked, who raised the request (they may
   not decide it) and which groups may (`signoff.policy`).
 - `error`: why the previous answer was refused (`None` on the first pause).
-- `earlier_decisions`: what earlier stages decided, for chains of approvals.
+- `earlier_decisions`, `chain`: for chains of approvals, what earlier stages decided, and the
+  chain's stages as it was raised.
 """
 
 from __future__ import annotations
@@ -66,6 +69,16 @@ class ReviewConfig(TypedDict):
     """The decision types accepted for that action."""
 
 
+class Chain(TypedDict):
+    """The chain of stages a request belongs to, as the chain was first raised."""
+
+    id: str
+    """The chain's id: the same for each stage's request."""
+
+    stages: list[str]
+    """Every stage that must approve, in order."""
+
+
 class ApprovalRequest(TypedDict):
     """The value of every signoff interrupt."""
 
@@ -114,6 +127,9 @@ class ApprovalRequest(TypedDict):
 
     earlier_decisions: NotRequired[list[dict[str, Any]]]
     """Audit entries of earlier stages of the same chain, oldest first."""
+
+    chain: NotRequired[Chain]
+    """The chain this stage belongs to: every stage of it must approve the same arguments."""
 
 
 class ApproveDecision(TypedDict):
@@ -170,14 +186,32 @@ def args_to_run(action: ActionRequest, decision: Decision) -> dict[str, Any] | N
     return None
 
 
-def args_digest(actions: list[ActionRequest], request_id: str = "", stage: str = "") -> str:
+DIGESTED_TERMS = (
+    "decided_by",
+    "created_at",
+    "remind_at",
+    "escalates_at",
+    "escalate_to",
+    "expires_at",
+    "chain",
+)
+"""The request fields its digest binds besides the actions: its policy and its chain."""
+
+
+def args_digest(
+    actions: list[ActionRequest],
+    request_id: str = "",
+    stage: str = "",
+    terms: dict[str, Any] | None = None,
+) -> str:
     """A SHA-256 hex digest binding the actions' names and arguments (key-order independent)
-    to the pause that shows them."""
+    to the pause that shows them and to its `terms` (`DIGESTED_TERMS` of the request)."""
     canonical = json.dumps(
         {
             "request_id": request_id,
             "stage": stage,
             "actions": [{"name": a["name"], "args": a["args"]} for a in actions],
+            **(terms or {}),
         },
         sort_keys=True,
         separators=(",", ":"),
@@ -196,6 +230,7 @@ def build_request(
     decided_by: list[str],
     deadlines: dict[str, str],
     earlier_decisions: list[dict[str, Any]] | None = None,
+    chain: Chain | None = None,
 ) -> ApprovalRequest:
     """Assemble the interrupt value for `actions`, with `allowed[i]` the decisions for action i
     and `deadlines` its `created_at` and deadline fields (`signoff.deadlines`)."""
@@ -206,7 +241,7 @@ def build_request(
             for action, decisions in zip(actions, allowed, strict=True)
         ],
         request_id=request_id,
-        args_digest=args_digest(actions, request_id, stage),
+        args_digest="",
         stage=stage,
         requested_by=requested_by,
         decided_by=decided_by,
@@ -215,4 +250,9 @@ def build_request(
     )
     if earlier_decisions is not None:
         request["earlier_decisions"] = earlier_decisions
+    if chain is not None:
+        request["chain"] = chain
+    fields: dict[str, Any] = dict(request)
+    terms = {term: fields[term] for term in DIGESTED_TERMS if term in fields}
+    request["args_digest"] = args_digest(actions, request_id, stage, terms)
     return request

@@ -5,7 +5,13 @@
     POST /inbox/sign-out
     GET  /inbox/{thread_id}           a thread's pending requests, its draft diff, its audit trail
     POST /inbox/{thread_id}/answer    decide: approve, edit, reject, respond or withdraw
-    POST /inbox/{thread_id}/continue  show a request again after an admin's state edit
+    POST /inbox/{thread_id}/continue  run a thread on: show a request changed by an admin's
+                                      state edit again, or finish what a stopped run approved
+
+A user sees only the threads the API would show them (`signoff.visibility`): any other is a
+404, as from the API. Sign-in and sign-out accept only forms posted from the inbox's own
+pages (their `Origin`, or `Referer`, is this server): another site can neither sign a
+browser in with a token of its choosing nor sign it out.
 
 Pages are rendered on the server (Jinja2, autoescaped) from plain forms, with one stylesheet
 served from the package: nothing comes from the network, and every control is a labelled
@@ -40,9 +46,18 @@ from signoff.deadlines import deciding_groups, now
 from signoff.identity import UnknownToken
 from signoff.inbox.decisions import RequestView, answer_from_form, request_view
 from signoff.inbox.queue import Filters, list_page, pending_index, todays_decisions
-from signoff.inbox.session import Session, csrf_ok, forget, keep, sign_in, signed_in
-from signoff.pending_requests import PendingRequest, changed_while_paused, requests_of, stats_of
+from signoff.inbox.session import (
+    Session,
+    csrf_ok,
+    forget,
+    from_this_site,
+    keep,
+    sign_in,
+    signed_in,
+)
+from signoff.pending_requests import PendingRequest, requests_of, run_on_reason, stats_of
 from signoff.policy import HOW_TO_SIGN_IN, is_admin
+from signoff.visibility import may_see, not_visible, viewers_of
 
 TEMPLATES = Environment(
     loader=PackageLoader("signoff.inbox"), autoescape=select_autoescape(), enable_async=False
@@ -120,16 +135,18 @@ async def answer(request: Request) -> Response:
 
 
 async def continue_run(request: Request) -> Response:
-    """Continue a thread whose paused request was changed by a state edit, so that the
-    request is shown again (as it is now) and can be decided; the sweeper does the same
-    within `SIGNOFF_SWEEP_SECONDS`."""
+    """Run on a thread that waits on no request but should go on (`run_on_reason`): its
+    paused request was changed by a state edit (it is shown again, as it is now), or its last
+    run stopped after an approval (what was approved runs); the sweeper does the same within
+    `SIGNOFF_SWEEP_SECONDS`."""
     posted = await _posted_form(request)
     if isinstance(posted, Response):
         return posted
     session, _ = posted
     thread_id = request.path_params["thread_id"]
     try:
-        if await changed_while_paused(get_client(), thread_id):  # not if the sweeper did it
+        await _read(get_client(), thread_id, session)
+        if await run_on_reason(get_client(), thread_id):  # not if the sweeper did it
             async with _api(request, session) as api:
                 await continue_thread(api, thread_id)
     except Refused as refusal:
@@ -143,6 +160,8 @@ async def sign_in_page(request: Request) -> Response:
     next_page = request.query_params.get("next", "/inbox")
     if request.method == "GET":
         return _render("sign_in.html", session=None, next=_local(next_page), error=None)
+    if not from_this_site(request):
+        return _other_site(request)
     form = await request.form()
     next_page = _local(_text(form, "next") or "/inbox")
     try:
@@ -157,6 +176,8 @@ async def sign_in_page(request: Request) -> Response:
 
 async def sign_out(request: Request) -> Response:
     """Forget the session cookie."""
+    if not from_this_site(request):
+        return _other_site(request)
     response = RedirectResponse("/inbox/sign-in", status_code=303)
     forget(response)
     return response
@@ -186,12 +207,13 @@ async def _thread_page(
 ) -> Response:
     thread_id = request.path_params["thread_id"]
     try:
-        thread, state = await _read(get_client(), thread_id)
+        thread, state = await _read(get_client(), thread_id, session)
     except Refused as missing:
         return _message(session, str(missing), missing.status)
     views = [request_view(session.identity, p, posted) for p in _waiting(thread, state)]
-    values = state.get("values") or {}
-    audit = values.get("audit") or []
+    values = state.get("values") if isinstance(state.get("values"), dict) else {}
+    trail = values.get("audit") or []
+    audit = [entry for entry in trail if isinstance(entry, dict)] if isinstance(trail, list) else []
     prepared, draft = values.get("prepared_draft"), values.get("draft")
     return _render(
         "request.html",
@@ -200,13 +222,13 @@ async def _thread_page(
         thread_id=thread_id,
         graph=(thread.get("metadata") or {}).get("graph_id"),
         status_text=values.get("status"),
-        to_continue=not views and await changed_while_paused(get_client(), thread_id),
+        run_on=None if views else await run_on_reason(get_client(), thread_id),
         heading=_heading(views, thread_id),
         views=views,
         notice=notice,
         error=error,
         audit=audit,
-        audit_problem=verify_thread(values, thread_id) if audit else None,
+        audit_problem=verify_thread(values, thread_id) if trail else None,
         draft_changes=changes_between(prepared, draft)
         if isinstance(prepared, dict) and isinstance(draft, dict)
         else None,
@@ -214,18 +236,30 @@ async def _thread_page(
 
 
 async def _views(client: LangGraphClient, session: Session, thread_id: str) -> list[RequestView]:
-    thread, state = await _read(client, thread_id)
+    thread, state = await _read(client, thread_id, session)
     return [request_view(session.identity, p, None) for p in _waiting(thread, state)]
 
 
-async def _read(client: LangGraphClient, thread_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The thread record and its state; `Refused` (404) for a thread that does not exist."""
+async def _read(
+    client: LangGraphClient, thread_id: str, session: Session
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The thread record and its state, for a user who may see it (`signoff.visibility`, as
+    the API decides); `Refused` (404) for any other thread, and for one that does not exist."""
     try:
-        return await client.threads.get(thread_id), await client.threads.get_state(thread_id)
+        thread, state = (
+            await client.threads.get(thread_id),
+            await client.threads.get_state(thread_id),
+        )
     except httpx.HTTPStatusError as failure:
         if failure.response.status_code in (404, 422):  # 422: not even a thread id
-            raise Refused(f"There is no thread {thread_id}.", 404) from None
+            raise Refused(not_visible(thread_id, session.identity), 404) from None
         raise
+    viewers = viewers_of(
+        thread.get("metadata") or {}, state.get("values"), state.get("interrupts") or []
+    )
+    if not may_see(session.identity, viewers):
+        raise Refused(not_visible(thread_id, session.identity), 404)
+    return thread, state
 
 
 def _waiting(thread: dict[str, Any], state: dict[str, Any]) -> list[PendingRequest]:
@@ -282,6 +316,17 @@ def _message(session: Session | None, text: str, status: int) -> HTMLResponse:
     return _render("message.html", session=session, text=text, status=status)
 
 
+def _other_site(request: Request) -> Response:
+    """The refusal of a sign-in or sign-out form posted from another site."""
+    source = request.headers.get("origin") or request.headers.get("referer") or "nowhere named"
+    return _message(
+        None,
+        f"This form was posted from {source}, not from this inbox: sign in and out only from "
+        "the inbox's own pages (open /inbox/sign-in on this server).",
+        403,
+    )
+
+
 def _to_sign_in(request: Request, status: int = 303) -> Response:
     if status != 303:
         return _render("sign_in.html", session=None, next="/inbox", error=None, status=status)
@@ -314,11 +359,14 @@ def _age(moment: str | None) -> str:
     return f"{seconds} s"
 
 
-def _when(moment: str | None) -> str:
-    """An ISO time as `2026-11-21 19:40 UTC`."""
+def _when(moment: Any) -> str:
+    """An ISO time as `2026-11-21 19:40 UTC` (anything else as it is)."""
     if not moment:
         return ""
-    return datetime.fromisoformat(moment).strftime("%Y-%m-%d %H:%M UTC")
+    try:
+        return datetime.fromisoformat(str(moment)).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return str(moment)
 
 
 def _readable(value: Any) -> str:

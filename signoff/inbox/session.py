@@ -6,7 +6,11 @@ the server's auth resolves an `Authorization` header, and kept in a cookie that 
 read (`HttpOnly`), that is only sent over HTTPS or to this machine (`Secure`: browsers accept it
 on `http://localhost` and `127.0.0.1`) and never with a request from another site
 (`SameSite=Strict`). Every form that changes something also carries `csrf_token(token)`, which a
-page of another site cannot know.
+page of another site cannot know. Signing in and out carry no session yet (or end it), so
+they are checked by where the form comes from instead (`from_this_site`): a browser names the
+page's origin on every form it posts, and only this server's own pages (or
+`SIGNOFF_PUBLIC_URL`'s) may sign a browser in or out, so another site can neither sign a
+victim in as its own user (login CSRF) nor sign them out.
 
 Everything the inbox decides, it sends to the API with this token, so the server's auth
 (roles, four-eyes, 403s) applies to it as to any client.
@@ -17,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import os
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -86,3 +92,15 @@ def csrf_token(token: str) -> str:
 def csrf_ok(session: Session, posted: str | None) -> bool:
     """Whether a form posted the session's own CSRF value."""
     return hmac.compare_digest(session.csrf, posted or "")
+
+
+def from_this_site(request: Request) -> bool:
+    """Whether a posted form comes from a page of this server: its `Origin` header (or, when a
+    browser sends none, its `Referer`) names this server's host, or `SIGNOFF_PUBLIC_URL`'s."""
+    source = request.headers.get("origin") or request.headers.get("referer") or ""
+    host = urlsplit(source).netloc
+    ours = {
+        request.headers.get("host", ""),
+        urlsplit(os.environ.get("SIGNOFF_PUBLIC_URL", "")).netloc,
+    }
+    return bool(host) and host in ours
