@@ -30,7 +30,7 @@ import secrets
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict, get_origin, get_type_hints
 
 from langgraph.config import get_config
 
@@ -90,6 +90,14 @@ class AuditEntry(TypedDict):
 
     changes: NotRequired[dict[str, dict[str, Any]]]
     """For edits: each changed argument's before/after, and a unified diff for text."""
+
+
+ENTRY_FIELDS = frozenset(
+    name
+    for name, hint in get_type_hints(AuditEntry, include_extras=True).items()
+    if get_origin(hint) is not NotRequired
+)
+"""The fields every audit entry has."""
 
 
 def decision_entries(

@@ -238,17 +238,25 @@ async def delivery_loop(stop: asyncio.Event, interval: float = 1.0) -> None:
 
 
 def slack_text(body: dict[str, Any]) -> str:
-    """A one-line summary of the event `body` for a Slack incoming webhook."""
-    text = f"{body.get('type', 'approval')}: {body.get('action') or 'an action'}"
+    """A one-line summary of the event `body` for a Slack incoming webhook. Everything taken
+    from the request (action, stage, who) is escaped for Slack's markup (`slack_escaped`), so
+    an action named like a link or a mention shows as text: only the inbox link is a link."""
+    text = slack_escaped(f"{body.get('type', 'approval')}: {body.get('action') or 'an action'}")
     if body.get("stage"):
-        text += f" ({body['stage']})"
+        text += slack_escaped(f" ({body['stage']})")
     if body.get("decision"):
-        text += f", {body['decision']} by {body.get('decided_by')}"
+        text += slack_escaped(f", {body['decision']} by {body.get('decided_by')}")
     elif deciders := body.get("deciders"):
-        text += ", for " + (deciders if isinstance(deciders, str) else ", ".join(deciders))
+        names = deciders if isinstance(deciders, str) else ", ".join(map(str, deciders))
+        text += slack_escaped(f", for {names}")
     if body.get("link"):
-        text += f" <{body['link']}|open>"
+        text += f" <{slack_escaped(str(body['link']))}|open>"
     return text
+
+
+def slack_escaped(text: str) -> str:
+    """`text` with Slack's control characters escaped (`&`, `<`, `>`), as Slack documents."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def outbox_path() -> Path:

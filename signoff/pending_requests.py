@@ -96,7 +96,7 @@ def requests_of(
 ) -> list[PendingRequest]:
     """The approval requests among `interrupts` (server `{"id", "value"}` records) that the
     server thread record `thread` waits on."""
-    metadata = thread.get("metadata") or {}
+    metadata = metadata_of(thread)
     graph = str(metadata.get("graph_id") or "")
     return [
         PendingRequest(
@@ -157,6 +157,12 @@ async def decisions_since(client: LangGraphClient, moment: datetime) -> Counter[
             if str(entry.get("at", "")) >= since:
                 counted[str(entry.get("decision"))] += 1
     return counted
+
+
+def metadata_of(thread: dict[str, Any]) -> dict[str, Any]:
+    """A server thread record's metadata (empty unless it is an object)."""
+    metadata = thread.get("metadata")
+    return metadata if isinstance(metadata, dict) else {}
 
 
 def _trail(values: Any) -> list[dict[str, Any]]:

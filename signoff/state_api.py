@@ -24,7 +24,7 @@ from langgraph.types import StateUpdate
 from langgraph_sdk.runtime import ServerRuntime
 
 from signoff.approval.bounds import check_bounds
-from signoff.audit import AuditEntry, audit_key, state_edit_entry
+from signoff.audit import ENTRY_FIELDS, audit_key, state_edit_entry
 from signoff.identity import identity_of
 
 EDITOR = "signoff_state_editor"
@@ -79,10 +79,6 @@ class StateEditsAudited(CompiledStateGraph):
                 trail = [*trail, *update.values.get("audit", []), entry]
             audited.append(step)
         return await super().abulk_update_state(config, audited)
-
-
-ENTRY_FIELDS = frozenset(AuditEntry.__required_keys__)
-"""What every audit entry holds; an edit of `audit` must write entries with all of them."""
 
 
 def _check_edit(values: object) -> None:

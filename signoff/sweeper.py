@@ -46,7 +46,7 @@ from signoff.approval.pending import waiting_interrupts
 from signoff.approval.shapes import EXPIRE
 from signoff.deadlines import is_due, now
 from signoff.metrics import record_escalation
-from signoff.pending_requests import requests_of, run_on_reason
+from signoff.pending_requests import metadata_of, requests_of, run_on_reason
 from signoff.thread_pages import searched_threads
 
 log = logging.getLogger("signoff.sweeper")
@@ -88,7 +88,7 @@ async def _sweep_thread(
     client: LangGraphClient, thread: dict[str, Any], at: datetime, report: SweepReport
 ) -> None:
     """Remind, escalate and expire the requests of one thread, or run it on."""
-    thread_id, metadata = thread["thread_id"], thread.get("metadata") or {}
+    thread_id, metadata = thread["thread_id"], metadata_of(thread)
     graph = str(metadata.get("graph_id", ""))
     expiries: dict[str, dict[str, str]] = {}
     for request in requests_of(thread, waiting_interrupts(thread)):

@@ -4,7 +4,9 @@ A thread is visible to
 
 - its requesters: whoever created it, and whoever raised a request on it;
 - anyone who may decide one of its pending requests, now or after it escalates (a member of
-  the request's `decided_by` groups or of its `escalate_to` group);
+  the request's `decided_by` groups or of its `escalate_to` group), and anyone who may decide
+  the request a single-action graph has in progress (its policy in state: while an admin's
+  edit hides it until it is shown again, or after it was approved and before it ran);
 - everyone who decided one of its requests (the reviewers on its audit trail);
 - admins.
 
@@ -74,6 +76,7 @@ def viewers_of(
         audit = values.get("audit")
         if isinstance(audit, list):
             names += [entry.get("reviewer") for entry in audit if isinstance(entry, dict)]
+        groups += _deciders_in_progress(values)
     for interrupt in approval_interrupts(interrupts):
         request = interrupt["value"]
         names.append(request.get("requested_by"))
@@ -82,6 +85,22 @@ def viewers_of(
         groups.append(request.get("escalate_to"))
     users |= {user_principal(n) for n in names if isinstance(n, str) and n and n != SYSTEM}
     return frozenset(users | {group_principal(g) for g in groups if isinstance(g, str) and g})
+
+
+def _deciders_in_progress(values: Mapping[str, Any]) -> list[Any]:
+    """The groups of the policies a single-action graph's state fixed for the request it has
+    in progress (no `status` yet): `policy`, or a chain's `policies` by stage."""
+    if values.get("status") or "policy" not in values and "policies" not in values:
+        return []
+    policies = values.get("policies")
+    stages = list(policies.values()) if isinstance(policies, Mapping) else []
+    groups: list[Any] = []
+    for policy in [values.get("policy"), *stages]:
+        if isinstance(policy, Mapping):
+            decided_by = policy.get("decided_by")
+            groups += decided_by if isinstance(decided_by, list) else []
+            groups.append(policy.get("escalate_to"))
+    return groups
 
 
 def may_see(identity: Identity | None, viewers: frozenset[str]) -> bool:

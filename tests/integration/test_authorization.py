@@ -49,8 +49,10 @@ async def test_wrong_role_and_own_request_are_403_and_the_right_person_executes_
     await run.start(PAYMENT, assistant="approve_reject")
     request = await run.request()
     assert (request["requested_by"], request["decided_by"]) == ("alice@signoff.local", ["managers"])
-    detail = await refused_with(403, run.resume("approve", as_user="carol"))
-    assert "needs a member of managers" in detail and "carol@signoff.local" in detail
+    detail = await refused_with(403, run.resume("approve", as_user="erin"))  # may see, not decide
+    assert "needs a member of managers" in detail and "erin@signoff.local" in detail
+    detail = await refused_with(404, run.resume("approve", as_user="carol"))  # may not see it
+    assert "no thread" in detail and "carol@signoff.local may see" in detail
     await still_pending(run, request["request_id"])
     own = flow("approve_reject")
     own.client = clients("dave")

@@ -4,6 +4,7 @@ approve, poll, cancel, Genie, streaming, and failures the agent explains."""
 from __future__ import annotations
 
 import httpx
+import pytest
 
 
 def user(text):
@@ -89,7 +90,10 @@ async def test_replaying_the_approval_starts_no_second_run(flow):
     run = flow("databricks_workflow")
     await started_run(run)
     await run.resume("approve")
-    await run.resume({"decisions": [{"type": "approve"}]})
+    replay = run.resume({"decisions": [{"type": "approve"}]}, as_user="carol")
+    with pytest.raises(httpx.HTTPStatusError) as refused:  # nothing is pending any more
+        await replay
+    assert refused.value.response.status_code == 409
     assert len(run.job_runs()) == 1
 
 
@@ -178,5 +182,12 @@ async def test_model_endpoint_comes_from_the_assistant_context(flow, client, ser
     output = await client.runs.join(run.thread_id, created["run_id"])
     assert output["__error__"]["error"] == "NotFoundError"  # the emulator serves no such endpoint
     assert "no-such-endpoint" in server.log.read_text()
-    ok = await client.runs.wait(run.thread_id, "databricks_workflow", input=user("how many orders"))
+    switch = client.runs.wait(run.thread_id, "databricks_workflow", input=user("how many orders"))
+    with pytest.raises(httpx.HTTPStatusError) as refused:  # a thread keeps its assistant
+        await switch
+    assert f"Run it with assistant_id {run.graph}" in refused.value.response.text
+    elsewhere_thread = (await client.threads.create())["thread_id"]
+    ok = await client.runs.wait(
+        elsewhere_thread, "databricks_workflow", input=user("how many orders")
+    )
     assert "orders" in answer(ok)

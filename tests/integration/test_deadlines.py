@@ -303,7 +303,10 @@ async def test_the_metrics_scrape_with_pending_decisions_latency_and_expiries(
     await decided.resume("approve")
     expiring = await with_deadlines(expire_after_seconds=1)
     await until(lambda: _finished(expiring))
-    response = await asyncio.to_thread(httpx.get, f"{server.url}/signoff/metrics", timeout=30)
+    scraper = {"Authorization": f"Bearer {TOKENS['dave']}"}
+    response = await asyncio.to_thread(
+        httpx.get, f"{server.url}/signoff/metrics", headers=scraper, timeout=30
+    )
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/")
     samples = {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value

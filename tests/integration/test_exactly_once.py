@@ -16,8 +16,10 @@ async def test_resuming_a_finished_thread_runs_nothing_new(flow):
     await run.start(PAYMENT)
     await run.resume("approve")
     assert len(run.executions()) == 1
-    await run.resume("approve")
-    await run.resume({"decisions": [{"type": "approve"}]})
+    for again in ("approve", {"decisions": [{"type": "approve"}]}):
+        with pytest.raises(httpx.HTTPStatusError) as refused:  # nothing is pending: no answer
+            await run.resume(again, as_user="bob")
+        assert refused.value.response.status_code == 409
     assert await run.status() == "idle"
     assert len(run.executions()) == 1
 
@@ -27,7 +29,9 @@ async def test_two_sequential_resumes_of_one_pause_execute_once(flow):
     await run.start(PAYMENT)
     answer = {"decisions": [{"type": "approve"}], "request_id": (await run.request())["request_id"]}
     await run.resume(answer)
-    await run.resume(answer)
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        await run.resume(answer, as_user="bob")
+    assert refused.value.response.status_code == 409
     assert await run.status() == "idle"
     assert len(run.executions()) == 1
 

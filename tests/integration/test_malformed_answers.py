@@ -1,14 +1,17 @@
 """Malformed answers through the real server: the request stays pending and answerable.
 
 The whole table of malformed answers runs in process (`unit/test_malformed_answers`); here a
-sample of it crosses HTTP to each graph as served (the real tool agent on the emulator), and
-the values langgraph itself refuses before any node runs leave the request answerable.
+sample of it crosses HTTP to each graph as served (the real tool agent on the emulator).
+Answers past the limits never reach a node: the server's auth refuses them where they enter
+(422, naming the limit), as langgraph itself refuses the values no checkpoint can hold; the
+request stays pending and answerable either way.
 """
 
 from __future__ import annotations
 
 import contextlib
 
+import httpx
 import pytest
 
 from tests.unit.test_malformed_answers import MALFORMED as UNIT_TABLE
@@ -25,7 +28,7 @@ def tagged(payload, tag):
     return {"messages": [{"role": "user", "content": text}]}
 
 
-SAMPLE = ("unknown type", "edited args fail the schema", "deeply nested object")
+SAMPLE = ("unknown type", "edited args fail the schema")
 MALFORMED = [row for row in UNIT_TABLE if row[0] in SAMPLE] + [
     # (case, graph+input, bad answer, fragment of the error): the real agent's tool
     (
@@ -34,6 +37,8 @@ MALFORMED = [row for row in UNIT_TABLE if row[0] in SAMPLE] + [
         edit("main__support__issue_refund", order_id=17, amount="lots", reason="x"),
         "amount: Input should be a valid number",
     ),
+]
+OUT_OF_BOUNDS = [row for row in UNIT_TABLE if row[0] == "deeply nested object"] + [
     ("huge text", TOOL, "x" * 100_000, "larger than 65,536 bytes"),
 ]
 
@@ -45,6 +50,23 @@ async def test_bad_answer_repauses_then_correct_answer_completes(flow, graph_inp
     graph, payload = graph_input
     run = flow(graph)
     await repauses_then_completes(run, tagged(payload, run.tag), bad, error)
+
+
+@pytest.mark.parametrize(
+    ("graph_input", "bad", "error"),
+    [pytest.param(g, b, e, id=case) for case, g, b, e in OUT_OF_BOUNDS],
+)
+async def test_an_answer_past_the_limits_is_refused_where_it_enters(flow, graph_input, bad, error):
+    graph, payload = graph_input
+    run = flow(graph)
+    await run.start(tagged(payload, run.tag))
+    first = await run.request()
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        await run.resume(bad)
+    assert refused.value.response.status_code == 422 and error in refused.value.response.text
+    assert (await run.request()) == first and run.executions() == []
+    await run.resume("approve")
+    assert await run.status() == "idle" and len(run.executions()) == 1
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,9 @@ paused is honoured, validated and audited, and never approved blind."""
 
 from __future__ import annotations
 
+import httpx
+import pytest
+
 BRIEF = {"brief": {"to": ["ops@example.com"], "topic": "the Friday outage", "details": "Fixed."}}
 
 
@@ -19,10 +22,15 @@ async def test_update_state_while_paused_is_honoured_and_audited(flow, admin):
     draft = (await run.request())["action_requests"][0]["args"]
     changed = {**draft, "subject": "Resolved: Friday outage"}
     await admin.threads.update_state(run.thread_id, {"draft": changed})
-    await run.resume("approve")  # a blind approval of a draft this answer never saw
+    blind = run.resume("approve")  # an approval of a draft this answer never saw
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        await blind
+    assert refused.value.response.status_code == 409  # no request is pending until shown again
+    await run.client.runs.wait(run.thread_id, "edit_state", input=None)
     shown = await run.request()
     assert shown["action_requests"][0]["args"] == changed
-    assert "changed after they were first shown" in shown["error"]
+    await run.resume("approve")  # still blind: it names no request
+    assert "changed after they were first shown" in (await run.request())["error"]
     assert run.executions() == []
     result = await run.resume(
         {"decisions": [{"type": "approve"}], "request_id": shown["request_id"]}

@@ -27,6 +27,7 @@ from signoff.notify import (
     event_id,
     notify,
     signature,
+    slack_text,
 )
 from tests.webhook_receiver import WebhookReceiver, down_url
 
@@ -207,6 +208,25 @@ def test_slack_format_posts_one_line_of_text(receiver, monkeypatch):
         "text": "approval.decided: pay (review), reject by bob@signoff.local "
         "<http://127.0.0.1:2024/inbox/thread-1?request_id=req-1|open>"
     }
+
+
+def test_slack_text_escapes_a_link_and_a_mention_in_the_request(receiver, monkeypatch):
+    monkeypatch.setenv("SIGNOFF_WEBHOOK_FORMAT", "slack")
+    notify("approval.requested", body(action="<https://evil.example|Approve now> <!channel>"))
+    deliver_due()
+    (request,) = receiver.requests
+    text = json.loads(request.body)["text"]
+    assert "&lt;https://evil.example|Approve now&gt; &lt;!channel&gt;" in text
+    assert text.count("<") == 1 and text.endswith("|open>")  # the inbox link alone
+
+
+@given(action=st.text(), stage=st.text(), decided_by=st.text(), deciders=st.lists(st.text()))
+def test_slack_text_holds_no_markup_but_the_inbox_link(action, stage, decided_by, deciders):
+    fields = {"action": action, "stage": stage, "deciders": deciders}
+    for event in (body(**fields), body(**fields, decision="approve", decided_by=decided_by)):
+        text, _, link = slack_text(event).rpartition(" <")
+        assert "<" not in text and ">" not in text
+        assert link == f"{event['link']}|open>"
 
 
 async def test_the_delivery_loop_delivers_in_the_background_until_stopped(receiver):

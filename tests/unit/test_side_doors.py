@@ -446,7 +446,5 @@ def _may_have_decided(approval: dict[str, Any], stage: str, graph: str | None) -
     return bool(GROUPS.get(approval["reviewer"], set()) & groups)
 
 
-SideDoors.TestCase.settings = settings(
-    EXAMPLES, stateful_step_count=25
-)
+SideDoors.TestCase.settings = settings(EXAMPLES, stateful_step_count=25)
 test_side_doors = SideDoors.TestCase
