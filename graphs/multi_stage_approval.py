@@ -12,8 +12,9 @@ reshuffles a pending chain. Each stage is its own pause and shows the approvals 
 Stage `s` is decided by the groups of rule `multi_stage_approval.s` in `signoff.toml` (default:
 manager → managers, security → security); nobody decides two stages, and the requester
 decides none. Every stage of the chain as it was raised must approve exactly the arguments
-that run: an edit of the arguments (an admin's `update_state`) after a stage approved asks
-that stage again, and an edit of the stages after the chain was raised runs nothing.
+that run. An admin's `update_state` written as `plan_chain` (audited) sends the chain back to
+review: a stage that approved other arguments is asked again, and stages cut from the chain
+after it was raised are asked all the same.
 """
 
 from __future__ import annotations
@@ -78,23 +79,26 @@ class State(Outcome):
 
 
 @starts_request
-def plan_chain(
-    state: State, runtime: Runtime[ApprovalChain]
-) -> Command[Literal["review_stage", "__end__"]]:
+def plan_chain(state: State, runtime: Runtime[ApprovalChain]) -> dict[str, Any]:
     """Validate the action and fix the chain of stages, and each stage's policy."""
     context = runtime.context or ApprovalChain()
     stages = context.stages
     action = Action.model_validate(state["action"]).model_dump()
     if not stages or len(set(stages)) != len(stages):
         raise InvalidInput(f"stages must be a non-empty list of distinct names, got {stages!r}")
-    update = {
+    return {
         "action": action,
         "stages": stages,
         "chain_id": current_request_id(),
         "policies": {s: request_policy(f"multi_stage_approval.{s}", context) for s in stages},
         "rejected_at": None,
     }
-    return Command(update=update, goto="review_stage")
+
+
+def route_chain(state: State) -> Literal["review_stage", "__end__"]:
+    """Review a planned chain. An edge, not a `Command`: `update_state` written as
+    `plan_chain` is followed by this edge too, so an edited chain goes back to review."""
+    return END if state.get("status") == "invalid" else "review_stage"
 
 
 def review_stage(state: State) -> Command[Literal["review_stage", "execute", "__end__"]]:
@@ -152,6 +156,7 @@ builder.add_node(plan_chain)
 builder.add_node(review_stage)
 builder.add_node(execute)
 builder.add_edge(START, "plan_chain")
+builder.add_conditional_edges("plan_chain", route_chain)
 builder.add_edge("execute", END)
 
 

@@ -9,9 +9,11 @@ API applies the same functions. The invariants they keep:
   has run uses that thread's graph, and a non-admin's uses its assistant too (409, naming it).
   While a request is pending, only an answer changes it: a decision by someone the policy
   allows, a withdrawal by its requester or an admin, or an expiry once it is due (the sweeper).
-  New input, runs with neither input nor answer, and (even for admins) runs that write state
-  with `command.update`/`goto`, which the audit trail would not record, are 409; an answer to
-  a thread that waits on nothing is 409 (it would approve, unseen, whatever is raised next).
+  New input and runs with neither input nor answer are 409; an answer to a thread that waits
+  on nothing is 409 (it would approve, unseen, whatever is raised next).
+- **Every state write is audited.** `command.update`/`goto` would write state the audit trail
+  does not record (and `goto` can start a second branch beside a pending one): refused from
+  everyone (403), pointing to `update_state`, which the state API audits.
 - **What enters is bounded** (`signoff.approval.bounds`): input, answers, config and
   metadata; metadata keys the server keeps (`visibility.RESERVED_METADATA`, and a run's
   `graph_id`/`assistant_id`) are the server's alone (422).
@@ -20,7 +22,7 @@ API applies the same functions. The invariants they keep:
   an approval but before the execution is 409 until the thread is run on (without input) to
   finish it; stateless runs, which delete their thread and its signed trail when they end, are
   refused (422); only a run's starter or an admin cancels it.
-- **Admins only** (403): state writes (`command.update`/`goto`), runs from a checkpoint,
+- **Admins only** (403): runs from a checkpoint,
   run-time context or configurable, `interrupt_before`/`interrupt_after`, the multitask
   strategies that cancel a run in flight (`interrupt`, `rollback`), and copying threads (a copy
   of a pending request is a second request nobody raised).
@@ -157,6 +159,14 @@ def run_refusal(
     """Why the server does not admit `run` from `identity` on `thread` (`None`: a thread that
     does not exist yet), or `None` when it does."""
     admin = is_admin(identity)
+    if run.writing:
+        return Refusal(
+            403,
+            "command.update and command.goto write state that the audit trail would not "
+            "record, so the server takes them from nobody. An admin edits state with "
+            "update_state (audited; as_node picks where the thread goes on from) and runs the "
+            "thread on without input.",
+        )
     if (doing := _admin_only_part(run)) and not admin:
         return Refusal(403, str(admin_refusal(identity, doing)))
     if problem := _malformed(run):
@@ -175,12 +185,6 @@ def run_refusal(
     if refusal := _unbound(run, thread, admin):
         return refusal
     pending = thread.pending
-    if pending and run.writing:
-        return Refusal(
-            409,
-            f"{still_pending(pending, adding_input=False)} While a request is pending, state "
-            "is changed only through update_state, which the audit trail records.",
-        )
     if run.answering:
         if not pending:
             return Refusal(409, _nothing_to_answer(thread))
@@ -265,8 +269,6 @@ def _admin_only_part(run: RunRequest) -> str | None:
     """The admin-only thing `run` asks for, as a phrase for the refusal, or `None`."""
     kwargs = run.kwargs
     configurable = (kwargs.get("config") or {}).get("configurable") or {}
-    if run.writing:
-        return "write state with command.update or command.goto"
     if any(configurable.get(key) for key in CHECKPOINT_KEYS):
         return "run a thread from an earlier checkpoint"
     if kwargs.get("context"):

@@ -107,11 +107,13 @@ async def test_admin_only_operations_are_403_for_everyone_else(flow, client, adm
         client.runs.wait(
             None, "approve_reject", input=PAYMENT, context={"auto_approve_limit": 10**9}
         ),
-        client.runs.wait(run.thread_id, "approve_reject", command={"goto": "execute"}),
         client.threads.delete(run.thread_id),
     ]
     for refusal in refusals:
         assert "only members of signoff-admins" in await refused_with(403, refusal)
+    for writer in (client, admin):  # unaudited state writes: nobody's
+        goto = writer.runs.wait(run.thread_id, "approve_reject", command={"goto": "execute"})
+        assert "An admin edits state with update_state" in await refused_with(403, goto)
     await still_pending(run, request_id)
     assistant = await admin.assistants.create("approve_reject", context={"auto_approve_limit": 1})
     assert assistant["context"] == {"auto_approve_limit": 1}

@@ -41,7 +41,7 @@ from signoff.audit import trail_problem
 from signoff.deadlines import DeadlineOverrides
 from signoff.execution import APPROVALS, stages_as_raised
 from signoff.inbox.queue import Filters, list_page
-from signoff.ledger import read_entries
+from signoff.ledger import ledger_path
 from signoff.metrics import exposition
 from signoff.pending_requests import approval_stats, every_pending_request
 from signoff.risk import RiskPolicy
@@ -113,13 +113,15 @@ EDITS = st.sampled_from(
         ({"audit": [1, 2, 3]}, None),
         (
             {"action": {"name": "deploy", "args": {"env": "production"}, "description": ""}},
-            "review_stage",
+            "plan_chain",
         ),
-        ({"stages": ["manager"]}, "review_stage"),
+        ({"stages": ["manager"]}, "plan_chain"),
         ({}, "execute"),
         ({"decision": "approve", "status": None}, "review"),
     ]
 )
+Edit = tuple[dict[str, Any], str | None]
+"""State values to write, and the node to write them as."""
 GOTOS = st.sampled_from(["review", "review_stage", "execute", "review_draft", "send"])
 
 
@@ -135,7 +137,8 @@ class SideDoors(RuleBasedStateMachine):
         self.client = LocalClient(self.server)
         self.requester: dict[str, str] = {}
         self.pending: dict[tuple[str, str], dict[str, Any]] = {}
-        self.executed = {entry["id"] for entry in read_entries()}
+        self.ledger = ledger_path()
+        self.ledger_read = self.ledger.stat().st_size if self.ledger.exists() else 0
         self.edited: set[str] = set()
         """Threads an admin edited (update_state, command.update) since the last turn."""
         self.widened: set[str] = set()
@@ -195,13 +198,13 @@ class SideDoors(RuleBasedStateMachine):
             thread, user, self._assistant_of(thread), "approve" if approve else "no", False
         )
 
-    @rule(thread=threads, edit=EDITS, goto=GOTOS)
-    def admin_edits_then_runs_on(
-        self, thread: str, edit: tuple[dict[str, Any], str | None], goto: str
-    ) -> None:
-        """An admin edits the state (audited), then runs the thread on from a node."""
+    @rule(thread=threads, edit=EDITS)
+    def admin_edits_then_runs_on(self, thread: str, edit: Edit) -> None:
+        """An admin edits the state (audited), then runs the thread on without input."""
         self.update_state(thread, "erin", edit)
-        self.command_update_and_goto(thread, "erin", ({}, None), goto)
+        self.attempt(
+            self.server.run, dev_identity("erin"), thread, self._assistant_of(thread), input=None
+        )
 
     @rule(
         thread=threads,
@@ -238,28 +241,23 @@ class SideDoors(RuleBasedStateMachine):
         ):
             self.requester[thread] = identity.user
 
-    @rule(thread=threads, user=st.sampled_from(USERS))
-    def approve_then_cancel_before_it_runs(self, thread: str, user: str) -> None:
-        """An answer whose run is cancelled after the approval, before the execution."""
-        self.attempt(
-            self.server.run,
-            dev_identity(user),
-            thread,
-            self._assistant_of(thread),
-            command={"resume": "approve"},
-            stop_before=["execute", "send"],
+    @rule(thread=threads, user=st.sampled_from(USERS), server_cancels=st.booleans())
+    def approve_and_stop_before_it_runs(self, thread: str, user: str, server_cancels: bool) -> None:
+        """An answer whose run stops after the approval, before the execution: cancelled
+        there (by the server), or asking the server to pause there (`interrupt_before`)."""
+        stop = (
+            {"stop_before": ["execute", "send"]}
+            if server_cancels
+            else {"interrupt_before": ["execute"]}
         )
-
-    @rule(thread=threads, user=st.sampled_from(USERS))
-    def pause_before_execute(self, thread: str, user: str) -> None:
-        """An answer that asks the server to pause before the execution."""
+        answer = {"resume": "approve"}
         self.attempt(
             self.server.run,
             dev_identity(user),
             thread,
             self._assistant_of(thread),
-            command={"resume": "approve"},
-            interrupt_before=["execute"],
+            command=answer,
+            **stop,
         )
 
     @rule(
@@ -281,7 +279,7 @@ class SideDoors(RuleBasedStateMachine):
         assert result is None, "a stateless run was admitted"
 
     @rule(thread=threads, user=st.sampled_from(USERS), edit=EDITS)
-    def update_state(self, thread: str, user: str, edit: tuple[dict[str, Any], str | None]) -> None:
+    def update_state(self, thread: str, user: str, edit: Edit) -> None:
         """A user edits the thread's state (only admins may; garbage included)."""
         values, as_node = edit
         facts = self.server.facts(thread)
@@ -300,9 +298,7 @@ class SideDoors(RuleBasedStateMachine):
             self.widened |= {thread} if {"policy", "policies"} & set(values) else set()
 
     @rule(thread=threads, user=st.sampled_from(USERS), edit=EDITS, goto=GOTOS)
-    def command_update_and_goto(
-        self, thread: str, user: str, edit: tuple[dict[str, Any], str | None], goto: str
-    ) -> None:
+    def command_update_and_goto(self, thread: str, user: str, edit: Edit, goto: str) -> None:
         """A user runs the thread with a command that writes state and picks the next node."""
         facts = self.server.facts(thread)
         if facts is None or goto not in self.server.graphs[str(facts.graph_id)].nodes:
@@ -345,10 +341,7 @@ class SideDoors(RuleBasedStateMachine):
     @invariant()
     def nothing_ran_without_a_verified_approval_of_exactly_its_arguments(self) -> None:
         """Each execution since the last turn ran on a verified approval of exactly its args."""
-        for entry in read_entries():
-            if entry["id"] in self.executed:
-                continue
-            self.executed.add(entry["id"])
+        for entry in self._new_executions():
             facts = self.server.facts(str(entry["thread_id"]))
             assert facts is not None and isinstance(facts.values, dict)
             trail = facts.values.get("audit") or []
@@ -409,6 +402,16 @@ class SideDoors(RuleBasedStateMachine):
         self.attempt(
             self.server.run, dev_identity(user), thread, assistant, command={"resume": answer}
         )
+
+    def _new_executions(self) -> list[dict[str, Any]]:
+        """The ledger's entries written since the last call."""
+        if not self.ledger.exists():
+            return []
+        with self.ledger.open(encoding="utf-8") as ledger:
+            ledger.seek(self.ledger_read)
+            lines = ledger.read()
+        self.ledger_read += len(lines.encode())
+        return [json.loads(line) for line in lines.splitlines() if line]
 
     def _assistant_of(self, thread: str) -> str:
         record = self.server.threads.get(thread)
