@@ -124,8 +124,8 @@ def review_stage(state: State) -> Command[Literal["review_stage", "execute", "__
         rule=f"multi_stage_approval.{stage}",
         requested_by=state["requested_by"],
         policy=state.get("policies", {}).get(stage),
-        earlier_decisions=[approved[s] for s in stages if s in approved],
-        chain=chain,
+        earlier_decisions=[dict(approved[s]) for s in stages if s in approved],
+        chain=Chain(id=chain["id"], stages=stages),  # as raised, whatever state says now
     )
     update = record_review(review, trail)
     if finished(update):

@@ -188,8 +188,8 @@ def run_refusal(
     if run.answering:
         if not pending:
             return Refusal(409, _nothing_to_answer(thread))
-        if refusal := resume_refusal(identity, pending, run.command["resume"]):
-            return Refusal(403, refusal)
+        if not_theirs := resume_refusal(identity, pending, run.command["resume"]):
+            return Refusal(403, not_theirs)
         return None
     if pending and (run.adding_input or not admin):
         return Refusal(409, still_pending(pending, adding_input=run.adding_input))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -23,7 +24,7 @@ SUMMARY_CHARACTERS = 200
 
 def announce(
     event_type: str,
-    request: dict[str, Any],
+    request: Mapping[str, Any],
     *,
     thread_id: str,
     graph: str,

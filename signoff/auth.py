@@ -181,7 +181,9 @@ async def on_store(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> None:
         raise _http_error(refusal) from None
 
 
-def _own(value: dict[str, Any], identity: Identity | None) -> None:
+def _own(
+    value: Auth.types.RunsCreate | Auth.types.ThreadsCreate, identity: Identity | None
+) -> None:
     """Make the thread `value` creates its creator's: the owner and first viewer."""
     if identity is None:
         return
@@ -230,7 +232,8 @@ async def _starter(thread_id: str, run_id: str) -> str | None:
         run = await _as_server(get_client().runs.get(thread_id, run_id))
     except Exception:  # noqa: BLE001 - no such run: nobody started it
         return None
-    configurable = ((run.get("kwargs") or {}).get("config") or {}).get("configurable") or {}
+    kwargs: Any = run.get("kwargs") or {}
+    configurable = (kwargs.get("config") or {}).get("configurable") or {}
     return configurable.get("langgraph_auth_user_id")
 
 

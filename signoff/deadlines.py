@@ -17,6 +17,7 @@ and the review node checks an expiry against its own deadline before accepting i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -97,14 +98,14 @@ def asked_at() -> datetime:
     return datetime.fromtimestamp(intervals / 10_000_000, UTC)
 
 
-def is_due(request: dict[str, Any], name: str, at: datetime | None = None) -> bool:
+def is_due(request: Mapping[str, Any], name: str, at: datetime | None = None) -> bool:
     """Whether deadline `name` (`remind_at`, `escalates_at`, `expires_at`) of `request` is set
     and has come."""
     value = request.get(name)
     return isinstance(value, str) and (at or now()) >= datetime.fromisoformat(value)
 
 
-def deciding_groups(request: dict[str, Any], at: datetime | None = None) -> list[str]:
+def deciding_groups(request: Mapping[str, Any], at: datetime | None = None) -> list[str]:
     """The groups that may decide `request` now: its `decided_by`, and `escalate_to` once it
     has escalated."""
     groups = list(request.get("decided_by") or [])

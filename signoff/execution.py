@@ -66,7 +66,7 @@ def execute_once(
 
 def chain_decisions(trail: list[AuditEntry], chain: Chain) -> list[AuditEntry]:
     """The decisions of `chain`'s stages on `trail`, oldest first."""
-    return [e for e in trail if (e.get("chain") or {}).get("id") == chain["id"]]
+    return [e for e in trail if "chain" in e and e["chain"]["id"] == chain["id"]]
 
 
 def stages_as_raised(trail: list[AuditEntry], chain: Chain) -> list[str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
@@ -68,22 +69,20 @@ class StateEditsAudited(CompiledStateGraph):
         for superstep in supersteps:
             step = []
             for update in superstep:
-                _check_edit(update.values)
-                before = {key: values.get(key) for key in update.values}
-                entry = state_edit_entry(
-                    editor, before, update.values, update.as_node, trail, thread_id
-                )
-                written = {**update.values, "audit": [*update.values.get("audit", []), entry]}
+                edit = _checked_edit(update.values)
+                before = {key: values.get(key) for key in edit}
+                entry = state_edit_entry(editor, before, edit, update.as_node, trail, thread_id)
+                written = {**edit, "audit": [*edit.get("audit", []), entry]}
                 step.append(StateUpdate(written, update.as_node, update.task_id))
-                values |= update.values
-                trail = [*trail, *update.values.get("audit", []), entry]
+                values |= edit
+                trail = [*trail, *edit.get("audit", []), entry]
             audited.append(step)
         return await super().abulk_update_state(config, audited)
 
 
-def _check_edit(values: object) -> None:
-    """Raise `ValueError` (the server's 400) for an edit that is not an object of state keys
-    within bounds, or whose `audit` is not a list of entries."""
+def _checked_edit(values: object) -> dict[str, Any]:
+    """`values`, an edit; `ValueError` (the server's 400) for one that is not an object of
+    state keys within bounds, or whose `audit` is not a list of entries."""
     if not isinstance(values, dict):
         raise ValueError(
             "A state edit must write an object of state keys. To close a pending "
@@ -99,3 +98,4 @@ def _check_edit(values: object) -> None:
             f"{', '.join(sorted(ENTRY_FIELDS))}); anything else would break every reader of "
             "the trail. Entries not signed by the server are kept but run nothing."
         )
+    return values

@@ -58,7 +58,7 @@ async def thread_facts(client: LangGraphClient, thread_id: str) -> ThreadFacts |
         started=state.get("checkpoint") is not None,
         values=state.get("values"),
         next=tuple(state.get("next") or ()),
-        interrupts=list(state.get("interrupts") or []),
+        interrupts=[dict(interrupt) for interrupt in state.get("interrupts") or []],
     )
 
 

@@ -27,8 +27,10 @@ async def searched_threads(client: LangGraphClient, **search: Any) -> AsyncItera
     server cannot send are skipped (and logged)."""
     offset = 0
     while True:
+        page: list[dict[str, Any]]
         try:
-            page = await client.threads.search(limit=PAGE, offset=offset, **search)
+            found = await client.threads.search(limit=PAGE, offset=offset, **search)
+            page = [dict(thread) for thread in found]
             more = len(page) == PAGE
         except httpx.HTTPStatusError as error:
             if error.response.status_code < 500:
@@ -46,7 +48,7 @@ async def _readable(
 ) -> tuple[list[dict[str, Any]], bool]:
     """The threads of the page at `offset` the server can send, read one at a time, and
     whether the search goes on past the page."""
-    readable = []
+    readable: list[dict[str, Any]] = []
     for position in range(offset, offset + PAGE):
         try:
             found = await client.threads.search(limit=1, offset=position, **search)
@@ -60,5 +62,5 @@ async def _readable(
             continue
         if not found:
             return readable, False
-        readable += found
+        readable += [dict(thread) for thread in found]
     return readable, True
