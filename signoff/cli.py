@@ -21,7 +21,8 @@ scripts need instead of tables (rich).
 
 `sweep` runs one pass of the sweeper (`signoff.sweeper`) and then delivers the webhook events
 it queued, for deployments without a long-lived server process (e.g. a scheduled job); any
-user may run it, since it can only expire what is due.
+user may run it, since it can only expire what is due, over the threads they may see (an
+admin's token sees them all).
 """
 
 from __future__ import annotations
@@ -249,8 +250,8 @@ async def _sweep(client: LangGraphClient, args: argparse.Namespace) -> None:
     delivered = await asyncio.to_thread(deliver_due)
     console.print(
         f"expired {len(report.expired)}, escalated {len(report.escalated)}, reminded "
-        f"{len(report.reminded)}, shown again {len(report.shown_again)}, left busy "
-        f"{len(report.busy)}; webhooks: {delivered}"
+        f"{len(report.reminded)}, shown again {len(report.shown_again)}, finished "
+        f"{len(report.finished)}, left busy {len(report.busy)}; webhooks: {delivered}"
     )
 
 
