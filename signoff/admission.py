@@ -18,6 +18,9 @@ API applies the same functions. The invariants they keep:
   metadata; metadata keys the server keeps (`visibility.RESERVED_METADATA`, and a run's
   `graph_id`/`assistant_id`) are the server's alone (422).
 - **Only who may see a thread may run on it** (`signoff.visibility`): else 404.
+- **A run is checked against what the thread waits on when it arrives.** A run on a thread
+  with a run in flight is 409 (`multitask_strategy="enqueue"` would apply it later, to
+  whatever is pending then).
 - **Nothing approved is silently dropped.** New input on a thread whose last run stopped after
   an approval but before the execution is 409 until the thread is run on (without input) to
   finish it; stateless runs, which delete their thread and its signed trail when they end, are
@@ -75,11 +78,11 @@ class ThreadFacts:
     started: bool
     """A run has checkpointed the thread: it is bound to its graph and assistant."""
     values: Any = None
-    """The latest checkpoint's state values (the server's JSON form)."""
-    next: tuple[str, ...] = ()
-    """The nodes the latest checkpoint runs next."""
+    """The thread's state values (the server's JSON form)."""
     interrupts: list[dict[str, Any]] = field(default_factory=list)
-    """The latest checkpoint's pending interrupts (`{"id", "value"}`)."""
+    """The interrupts it waits on (`{"id", "value"}`)."""
+    busy: bool = False
+    """A run of it is in flight: what it waits on is about to change."""
 
     @property
     def pending(self) -> dict[str, dict[str, Any]]:
@@ -184,6 +187,13 @@ def run_refusal(
         return Refusal(404, not_visible(thread.thread_id, identity))
     if refusal := _unbound(run, thread, admin):
         return refusal
+    if thread.busy:
+        return Refusal(
+            409,
+            f"Thread {thread.thread_id} is running now, so what it waits on is about to "
+            "change; nothing of this run was applied. Send it again when the run has finished "
+            "(an answer is checked against what is pending when it arrives, never queued).",
+        )
     pending = thread.pending
     if run.answering:
         if not pending:
@@ -193,8 +203,7 @@ def run_refusal(
         return None
     if pending and (run.adding_input or not admin):
         return Refusal(409, still_pending(pending, adding_input=run.adding_input))
-    left = approved_not_run(thread.values) if thread.next else []
-    if run.adding_input and left:
+    if run.adding_input and (left := approved_not_run(thread.values)):
         return Refusal(
             409,
             f"Thread {thread.thread_id} stopped after {', '.join(left)} was approved and "

@@ -53,6 +53,11 @@ auth = Auth()
 INDEX = ViewersIndex()
 _graph_of_assistant: TTLCache[str, str] = TTLCache(maxsize=1024, ttl=3600)
 T = TypeVar("T")
+_seen_in_this_request: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar(
+    "signoff_threads_seen", default=None
+)
+"""Threads the caller of the request being handled was found to see (each request runs in a
+context of its own)."""
 
 
 @auth.authenticate
@@ -82,8 +87,6 @@ async def on_run(ctx: Auth.types.AuthContext, value: Auth.types.RunsCreate) -> N
     _raise(run_refusal(identity, run, facts))
     if facts is None:
         _own(value, identity)
-    else:
-        await _refresh(facts)
 
 
 @auth.on.threads.create
@@ -102,15 +105,22 @@ async def on_thread_create(
 
 @auth.on.threads.read
 async def on_thread_read(ctx: Auth.types.AuthContext, value: Auth.types.ThreadsRead) -> None:
-    """A thread's state, history and runs: only for who may see it (404 otherwise)."""
+    """A thread's state, history and runs: only for who may see it (404 otherwise). One
+    request reads its thread several times (a `runs.wait` does so three times); the answer
+    holds for the whole request, since nothing in it takes away its caller's view."""
     identity = identity_of(ctx.user)
     thread_id = str(value.get("thread_id"))
+    seen = _seen_in_this_request.get()
+    if seen is None:
+        _seen_in_this_request.set(seen := set())
+    if thread_id in seen:
+        return
     facts = await _facts(thread_id)
     if facts is None:
         return  # the server answers 404 itself
     if not may_see(identity, facts.viewers):
         _raise(Refusal(404, not_visible(thread_id, identity)))
-    await _refresh(facts)
+    seen.add(thread_id)
 
 
 @auth.on.threads.search
@@ -207,11 +217,6 @@ async def _facts(thread_id: str) -> ThreadFacts | None:
         return await _as_server(thread_facts(get_client(), thread_id))
     except Refusal as refusal:
         raise _http_error(refusal) from None
-
-
-async def _refresh(facts: ThreadFacts) -> None:
-    """Index who may see the thread `facts` describes (`ViewersIndex.refresh`)."""
-    await _as_server(INDEX.refresh(get_client(), facts.thread_id, facts.metadata, facts.viewers))
 
 
 async def _graph_of(assistant_id: str) -> str:

@@ -137,7 +137,7 @@ class LocalServer:
             facts = self.facts(thread_id)
             if facts is None or not may_see(identity, facts.viewers):
                 continue
-            if status is None or (status == "interrupted") == bool(facts.next):
+            if status is None or (status == "interrupted") == bool(self._next(thread_id)):
                 found.append(thread_id)
         return found
 
@@ -157,7 +157,6 @@ class LocalServer:
             metadata=record.metadata,
             started=snapshot.created_at is not None,
             values=snapshot.values,
-            next=tuple(snapshot.next),
             interrupts=[{"id": i.id, "value": i.value} for i in snapshot.interrupts],
         )
 
@@ -195,7 +194,7 @@ class LocalServer:
             "thread_id": thread_id,
             "metadata": record.metadata,
             "updated_at": record.updated_at.isoformat(),
-            "status": "interrupted" if facts.next else "idle",
+            "status": "interrupted" if self._next(thread_id) else "idle",
             "values": facts.values,
             "interrupts": {i["id"]: [i] for i in facts.interrupts},
         }
@@ -220,6 +219,10 @@ class LocalServer:
         if kwargs.get("temporary"):
             del self.threads[thread_id]
         return result
+
+    def _next(self, thread_id: str) -> tuple[str, ...]:
+        graph = self.graphs.get(str(self.threads[thread_id].metadata.get("graph_id")))
+        return tuple(graph.get_state(_config(thread_id)).next) if graph else ()
 
     def _visible(self, identity: Identity, thread_id: str) -> ThreadFacts:
         facts = self.facts(thread_id)

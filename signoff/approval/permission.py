@@ -3,7 +3,7 @@
 An expiry (`{"type": "expire", "request_id"}`) may come from anyone once the request's
 `expires_at` has passed, and from nobody before.
 
-The server's auth (`signoff.auth`) and `SignoffAgent` both call `resume_refusal` before a
+The server's auth (`signoff.admission`) and `SignoffAgent` both call `resume_refusal` before a
 resume is written, so an answer from someone the policy refuses is a 403 (or an error reply)
 and the thread stays exactly as it was. The review node applies the same policy again.
 """
