@@ -116,6 +116,8 @@ async def on_thread_read(ctx: Auth.types.AuthContext, value: Auth.types.ThreadsR
     if thread_id in seen:
         return
     facts = await _facts(thread_id)
+    if facts is not None and not facts.values and not may_see(identity, facts.viewers):
+        facts = await _facts(thread_id, from_checkpoint=True)  # a record without its state yet
     if facts is None:
         return  # the server answers 404 itself
     if not may_see(identity, facts.viewers):
@@ -211,10 +213,11 @@ async def _as_server(call: Coroutine[Any, Any, T]) -> T:
     return await asyncio.create_task(call, context=contextvars.Context())
 
 
-async def _facts(thread_id: str) -> ThreadFacts | None:
+async def _facts(thread_id: str, from_checkpoint: bool = False) -> ThreadFacts | None:
     """The thread's facts (`thread_facts`), read as the server; a `Refusal` as the HTTP error."""
     try:
-        return await _as_server(thread_facts(get_client(), thread_id))
+        reading = thread_facts(get_client(), thread_id, from_checkpoint=from_checkpoint)
+        return await _as_server(reading)
     except Refusal as refusal:
         raise _http_error(refusal) from None
 

@@ -40,16 +40,19 @@ LATE_COMMIT_SECONDS = 5.0
 """How far before the last catch-up the next one reads again (updates committed late)."""
 
 
-async def thread_facts(client: LangGraphClient, thread_id: str) -> ThreadFacts | None:
+async def thread_facts(
+    client: LangGraphClient, thread_id: str, *, from_checkpoint: bool = False
+) -> ThreadFacts | None:
     """What the server holds of `thread_id` (`None`: no such thread). Read from its record,
     which the server writes from the checkpoint at the end of every run and state edit; a
-    record without state that is not running (one re-created after a crash lost it) is
-    completed from the latest checkpoint. A thread the server cannot read is a `Refusal`
-    (409) naming it, not an error of the caller's request."""
+    record without state that is not running (one re-created after a crash lost it), or
+    any record when `from_checkpoint`, is completed from the latest checkpoint. A thread the
+    server cannot read is a `Refusal` (409) naming it, not an error of the caller's
+    request."""
     try:
         thread = await client.threads.get(thread_id)
         values, interrupts = thread.get("values"), waiting_interrupts(dict(thread))
-        if not values and thread.get("status") != "busy":
+        if from_checkpoint or not values and thread.get("status") != "busy":
             state = await client.threads.get_state(thread_id)
             values, interrupts = state.get("values"), list(state.get("interrupts") or [])
     except httpx.HTTPStatusError as error:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.dev_users import TOKENS, signed_in
+from tests.dev_users import TOKENS
 from tests.integration.conftest import Flow
 from tests.integration.test_authorization import refused_with, still_pending
-from tests.langgraph_server import LanggraphServer, copy_project
+from tests.langgraph_server import LanggraphServer
 from tests.webhook_receiver import WebhookReceiver
 
 PAYMENT = {"operation": {"kind": "payment", "amount": 5000, "target": "acct-9"}}
@@ -290,33 +291,29 @@ async def test_metrics_need_a_token_and_name_how_to_send_one(server):
         assert (await http.get("/signoff/metrics")).status_code == 401
 
 
-@pytest.fixture(scope="module")
-def slack() -> Iterator[WebhookReceiver]:
-    """A receiver standing in for a Slack incoming webhook."""
-    with WebhookReceiver() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def slack_server(tmp_path_factory, emulator, slack) -> Iterator[LanggraphServer]:
-    """A server posting its notices to `slack` in Slack's format."""
-    env = {
-        "DATABRICKS_HOST": emulator.url,
-        "DATABRICKS_TOKEN": emulator.token,
-        "SIGNOFF_WEBHOOK_URL": slack.url,
+async def test_slack_notices_show_a_crafted_operation_as_text(flow, admin, server, tmp_path):
+    reminding = await admin.assistants.create("approve_reject", context={"remind_after_seconds": 1})
+    run = flow("approve_reject")
+    await run.start(PHISHING, assistant=reminding["assistant_id"])
+    await asyncio.sleep(1.2)  # its reminder is due
+    slack_env = {
+        "SIGNOFF_TOKEN": TOKENS["erin"],
+        "SIGNOFF_OUTBOX": str(tmp_path / "outbox.sqlite"),
         "SIGNOFF_WEBHOOK_FORMAT": "slack",
     }
-    running = LanggraphServer(copy_project(tmp_path_factory.mktemp("slack")), env=env).start()
-    yield running
-    running.stop()
-
-
-async def test_slack_notices_show_a_crafted_operation_as_text(slack_server, slack):
-    async with signed_in(slack_server.url, "alice") as alice:
-        thread = await alice.threads.create()
-        await alice.runs.wait(thread["thread_id"], "approve_reject", input=PHISHING)
-    [notice] = await asyncio.to_thread(slack.wait_for, 1)
-    text = json.loads(notice.body)["text"]
+    with WebhookReceiver() as slack:  # `signoff sweep` reminds, and posts to "Slack"
+        sweep = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "signoff.cli",
+            "sweep",
+            "--url",
+            server.url,
+            env={**os.environ, **slack_env, "SIGNOFF_WEBHOOK_URL": slack.url},
+        )
+        assert await sweep.wait() == 0
+        texts = [json.loads(request.body)["text"] for request in slack.requests]
+    [text] = [text for text in texts if "evil.example" in text]
     assert "&lt;https://evil.example|Approve now&gt; &lt;!channel&gt;" in text
     assert text.count("<") == 1 and text.endswith("|open>")
 
