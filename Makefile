@@ -20,11 +20,13 @@ lint: setup
 	.venv/bin/ruff format --check .
 
 # Both layers: tests/unit (in process, seconds) and tests/integration (the real server, the
-# emulator over HTTP, PostgreSQL, Chromium).
+# emulator over HTTP, PostgreSQL, Chromium), on two workers (pytest-xdist), a test file each
+# at a time: much of a server test is waiting, and each worker has its own server, emulator
+# and PostgreSQL cluster.
 test: lint
 	@scripts/ensure-postgres.sh
 	@scripts/ensure-chromium.sh
-	.venv/bin/pytest
+	.venv/bin/pytest -n 2 --dist loadfile
 
 # The fast layer alone, under 30 s: every graph path, decision and malformed answer in process
 # (fewer property-based examples than `make test` runs).
