@@ -353,7 +353,9 @@ async def inbox_pages(client: LangGraphClient, total: int, settings: ServerSetti
     decide them all), against the floor of reading them: the select listing above."""
     url = str(client.http.client.base_url).rstrip("/")
     async with httpx.AsyncClient(base_url=url, timeout=600) as browser:
-        signed_in = await browser.post("/inbox/sign-in", data={"token": "dapi-dev-bob"})
+        from_the_inbox = {"Origin": url}  # the inbox takes sign-ins from its own pages only
+        token = {"token": "dapi-dev-bob"}
+        signed_in = await browser.post("/inbox/sign-in", data=token, headers=from_the_inbox)
         cookie = signed_in.cookies.get("signoff_session") or ""
         browser.cookies.set("signoff_session", cookie, path="/inbox")
 
