@@ -18,6 +18,7 @@ dev: setup
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/mypy
 
 # Both layers: tests/unit (in process, seconds) and tests/integration (the real server, the
 # emulator over HTTP, PostgreSQL, Chromium), on two workers (pytest-xdist), a test file each

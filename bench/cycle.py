@@ -8,7 +8,7 @@ variant runs on the same fake model (`bench.fakes`), the same tool and the same 
   `langgraph.types.interrupt()` before running the call (2 nodes);
 - `floor, review node`: the floor with the pause in a node of its own before `run_tools`
   (3 nodes; signoff's reviewed agent had this shape, with Send, before its single-call path);
-- `signoff`: `signoff.reviewed_agent.build_reviewed_agent` with the tool in its policy;
+- `signoff`: `signoff.review.reviewed_agent.build_reviewed_agent` with the tool in its policy;
 - `middleware`: langchain's `create_agent` with `HumanInTheLoopMiddleware` (batched mode).
 
 Ablations price the structural choices: `floor, review node + Send` routes the call to its
@@ -422,7 +422,7 @@ PROFILE_ROWS: list[tuple[str, Matcher]] = [
     ("      args_digest (json + sha256)", _function("approval/shapes.py", "args_digest")),
     ("    parse_answer", _function("approval/parsing.py", "parse_answer")),
     ("    check_bounds", _function("approval/bounds.py", "check_bounds")),
-    ("    audit.signed (HMAC)", _function("signoff/audit.py", "signed")),
+    ("    audit.signed (HMAC)", _function("signoff/governance/audit.py", "signed")),
     ("    interrupt()", _function("langgraph/types.py", "interrupt")),
     ("route_tool_calls (Send list)", _function("reviewed_agent.py", "route_tool_calls")),
     ("Send task preparation", _function("pregel/_algo.py", "prepare_push_task_send")),
@@ -555,8 +555,9 @@ def calls_table(cycles: int) -> Table:
 
 def protocol_table(repeat: int) -> Table:
     """Microseconds per call of signoff's approval-protocol helpers, outside any graph."""
-    from signoff.approval import ActionRequest, args_digest, build_request, parse_answer
-    from signoff.audit import signed, trail_problem
+    from signoff.governance.audit import signed, trail_problem
+    from signoff.protocol.parsing import parse_answer
+    from signoff.protocol.shapes import ActionRequest, args_digest, build_request
 
     actions = [ActionRequest(name=TOOL_NAME, args=dict(PAYMENT_ARGS), description="pay")]
     table = Table(

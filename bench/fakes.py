@@ -21,8 +21,8 @@ from langchain_core.tools import BaseTool, tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.graph.state import CompiledStateGraph
 
-from signoff.agent_context import AgentContext
-from signoff.reviewed_agent import build_reviewed_agent
+from signoff.review.agent_context import AgentContext
+from signoff.review.reviewed_agent import build_reviewed_agent
 
 TOOL_NAME = "send_payment"
 PAYMENT_ARGS: dict[str, Any] = {"amount": 5000, "target": "acct-9"}

@@ -4,7 +4,7 @@ One thread per graph and saver runs approval cycles back to back (pause, approve
 
 - `approve_reject` (`graphs/approve_reject.py`), input `{"operation": {"amount": 5000, ...}}`,
   resumed with `"approve"`; its `audit` and `reviewers` lists grow by one entry per cycle;
-- the reviewed agent of `signoff.reviewed_agent` on the fake model and tool of `bench.fakes`
+- the reviewed agent of `signoff.review.reviewed_agent` on the fake model and tool of `bench.fakes`
   (a `review_tool_calls`-style thread): four messages and one audit entry per cycle.
 
 After chosen cycles the bytes the saver holds for the thread are summed: on SQLite
@@ -85,7 +85,7 @@ def agent_cycle(graph: CompiledStateGraph, config: dict[str, Any]) -> None:
 
 def approve_reject_graph() -> CompiledStateGraph:
     """`approve_reject` as served."""
-    from graphs.approve_reject import graph
+    from signoff.graphs.approve_reject import graph
 
     return graph
 

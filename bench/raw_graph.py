@@ -3,8 +3,8 @@
 `bench.server` copies this file into a temporary project whose `langgraph.json` serves only
 this graph, under the same `langgraph dev` and checkpointer as signoff. It takes the same input
 as `approve_reject` (`{"operation": {...}}`), pauses with `interrupt()`, and on `"approve"`
-appends one line to the ledger file (`SIGNOFF_LEDGER`) in the shape `signoff.ledger` writes,
-so executions are counted the same way. Nothing else: no validation, risk rules or audit.
+appends one line to the ledger file (`SIGNOFF_LEDGER`) in the shape `signoff.execution.ledger`
+writes, so executions are counted the same way. Nothing else: no validation, risk rules or audit.
 It imports only langgraph, so it runs from any project directory.
 """
 

@@ -40,7 +40,7 @@ from langgraph_sdk.client import LangGraphClient
 
 from bench.projects import RAW_GRAPH, raw_project, serving, signoff_project
 from bench.report import Emit, Table, median
-from signoff.ledger import read_entries
+from signoff.execution.ledger import read_entries
 from tests.dev_users import signed_in
 
 OPERATION = {"operation": {"amount": 5000, "target": "acct-9"}}
@@ -51,7 +51,7 @@ RAW = "raw"
 GRAPHS = {SIGNOFF: "approve_reject", RAW: RAW_GRAPH}
 SELECT = ["thread_id", "interrupts"]
 INBOX_CACHE_SECONDS = 2.0
-"""The inbox list's default cache lifetime (`signoff.inbox.queue`)."""
+"""The inbox list's default cache lifetime (`signoff.server.inbox.queue`)."""
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Imports: every graph of `langgraph.json`, each in a fresh interpreter started in a copy of the
 project, with `time.perf_counter()` around `importlib.import_module` (interpreter start-up is
-not counted). For a graph exported as an async factory (`signoff.graph_factory`), the
+not counted). For a graph exported as an async factory (`signoff.databricks.graph_factory`), the
 factory's first call (building the graph: Unity Catalog metadata from the workspace, offline
 the embedded emulator) is timed separately. Two baselines put the numbers in context:
 `langgraph.graph` alone, and the raw one-graph module of the server benchmark.

@@ -46,7 +46,7 @@ from mlflow.models.resources import (
     DatabricksSQLWarehouse,
 )
 
-from graphs import GRAPHS
+from signoff.graphs import GRAPHS
 from signoff.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]

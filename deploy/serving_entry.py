@@ -14,7 +14,7 @@ import os
 
 import mlflow
 
-from graphs import graph_builder
+from signoff.graphs import graph_builder
 from signoff.serving import SignoffAgent
 
 AGENT = SignoffAgent(graph_builder(os.environ.get("SIGNOFF_SERVING_GRAPH", "databricks_workflow")))

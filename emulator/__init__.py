@@ -15,8 +15,8 @@ instance credentials, and chat completions from a rule-based DEVELOPMENT MODEL (
 
 A development tool, not part of the product: it lives beside `signoff/` in the source checkout
 and is not in the signoff wheel nor in Model Serving artefacts. It never imports signoff; signoff
-reaches it only through `signoff.workspace` when no workspace is configured. Its one dependency
-on the product is the tool names its chat model calls: `responder.DevModelTools`.
+reaches it only through `signoff.databricks.workspace` when no workspace is configured. Its one
+dependency on the product is the tool names its chat model calls: `responder.DevModelTools`.
 """
 
 from emulator.app import Emulator, EmulatorSettings

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from langgraph.graph.state import CompiledStateGraph
 
-from graphs import (
+from signoff.graphs import (
     approve_reject,
     databricks_workflow,
     edit_state,

@@ -14,6 +14,7 @@ withdraw the request instead.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Literal, NotRequired, TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -22,16 +23,57 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 from pydantic import BaseModel, Field
 
-from signoff.approval import ActionRequest, ask_for_decisions, current_request_id
-from signoff.audit import SYSTEM, auto_approval_entry
-from signoff.execution import execute_once
-from signoff.outcome import Outcome, finished, record_review, starts_request
-from signoff.policy import request_policy
-from signoff.risk import Risk, RiskPolicy, classify
-from signoff.state_api import served
+from signoff.execution.approved import execute_once
+from signoff.governance.audit import SYSTEM, auto_approval_entry
+from signoff.governance.deadlines import DeadlineOverrides
+from signoff.governance.policy import request_policy
+from signoff.governance.state_edits import served
+from signoff.protocol.shapes import ActionRequest
+from signoff.review.ask import ask_for_decisions, current_request_id
+from signoff.review.outcome import Outcome, finished, record_review, starts_request
 
 RULE = "approve_reject"
 """The policy rule of this graph's requests (`signoff.toml` `[policy.deciders]`)."""
+
+
+@dataclass(kw_only=True)
+class RiskPolicy(DeadlineOverrides):
+    """When an operation may run without a person (and, for those that wait, their deadlines)."""
+
+    auto_approve_limit: float = field(
+        default=1000.0,
+        metadata={"description": "Operations with an amount at or below this auto-approve."},
+    )
+    review_targets: list[str] = field(
+        default_factory=list,
+        metadata={"description": "Targets that always need a person, whatever the amount."},
+    )
+
+
+class Risk(TypedDict):
+    """The outcome of classifying one operation."""
+
+    level: Literal["low", "high"]
+    """low runs without a person; high pauses for approval."""
+
+    rule: str
+    """The rule that decided, in words, as recorded in the audit trail."""
+
+
+def classify(operation: dict[str, Any], policy: RiskPolicy) -> Risk:
+    """Classify `operation` (with `amount` and `target`) under `policy`."""
+    amount, target = operation["amount"], operation["target"]
+    if target in policy.review_targets:
+        return Risk(level="high", rule=f"target {target!r} is in review_targets")
+    if amount > policy.auto_approve_limit:
+        return Risk(
+            level="high",
+            rule=f"amount {amount} exceeds auto_approve_limit {policy.auto_approve_limit}",
+        )
+    return Risk(
+        level="low",
+        rule=f"amount {amount} is within auto_approve_limit {policy.auto_approve_limit}",
+    )
 
 
 class Operation(BaseModel):
@@ -98,7 +140,7 @@ def review(state: State) -> Command[Literal["execute", "__end__"]]:
         policy=state.get("policy"),
     )
     update = record_review(review, state["audit"])
-    return Command(update=update, goto=END if finished(update) else "execute")
+    return Command(update=update, goto="__end__" if finished(update) else "execute")
 
 
 def execute(state: State) -> dict[str, Any]:
@@ -116,7 +158,7 @@ builder.add_edge("auto_approve", "execute")
 builder.add_edge("execute", END)
 
 
-def build() -> CompiledStateGraph:
+def build() -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the graph."""
     return builder.compile(name="approve_reject")
 

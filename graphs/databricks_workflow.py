@@ -17,19 +17,19 @@ from typing import Annotated, Any
 from langchain_core.messages import ToolMessage
 from langgraph.graph.state import CompiledStateGraph
 
-from signoff.graph_factory import built_on_first_use
-from signoff.models import load_chat_model
-from signoff.reviewed_agent import AgentState, build_reviewed_agent, merge_by_key
+from signoff.databricks.graph_factory import built_on_first_use
+from signoff.databricks.models import load_chat_model
+from signoff.governance.state_edits import served
+from signoff.review.reviewed_agent import AgentState, build_reviewed_agent, merge_by_key
 from signoff.settings import load_settings
-from signoff.state_api import served
-from tools.databricks_jobs import (
+from signoff.tools.databricks_jobs import (
     JobRun,
     poll_databricks_job,
     start_databricks_job,
     terminate_databricks_job,
 )
-from tools.genie import query_genie
-from tools.unity_catalog import uc_function_tools
+from signoff.tools.genie import query_genie
+from signoff.tools.unity_catalog import uc_function_tools
 
 
 class WorkflowState(AgentState):
@@ -49,7 +49,7 @@ def record_job_runs(results: list[ToolMessage]) -> dict[str, Any]:
     return {"job_runs": runs} if runs else {}
 
 
-def build() -> CompiledStateGraph:
+def build() -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the agent; its UC tools are built from the workspace's function metadata."""
     tools = [
         query_genie,

@@ -14,27 +14,79 @@ request (its `request_id` or `args_digest`), so nobody approves a draft they wer
 
 from __future__ import annotations
 
-from typing import Any, Literal, NotRequired, TypedDict
+import re
+from typing import Any, Literal, NotRequired, TypedDict, cast
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from signoff.approval import ActionRequest, args_to_run, ask_for_decisions, describe_error
-from signoff.deadlines import DeadlineOverrides
-from signoff.drafts import Brief, MessageDraft, prepare_draft, validate_draft
-from signoff.execution import execute_once
-from signoff.outcome import Outcome, record_review, starts_request
-from signoff.policy import request_policy
-from signoff.state_api import served
+from signoff.execution.approved import execute_once
+from signoff.governance.deadlines import DeadlineOverrides
+from signoff.governance.policy import request_policy
+from signoff.governance.state_edits import served
+from signoff.protocol.parsing import describe_error
+from signoff.protocol.shapes import ActionRequest, DecisionType, args_to_run
+from signoff.review.ask import ask_for_decisions
+from signoff.review.outcome import Outcome, record_review, starts_request
 
 ACTION = "send_message"
 RULE = "edit_state"
 """The policy rule of this graph's reviews (`signoff.toml` `[policy.deciders]`)."""
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class MessageDraft(BaseModel):
+    """A message ready to send; validation runs on every edit before anything is sent."""
+
+    to: list[str] = Field(min_length=1, max_length=50, description="Recipient email addresses.")
+    subject: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1, max_length=5000)
+
+    @field_validator("to")
+    @classmethod
+    def _addresses_are_emails(cls, to: list[str]) -> list[str]:
+        bad = [address for address in to if not _EMAIL.match(address)]
+        if bad:
+            raise ValueError(f"not email addresses: {', '.join(bad)}")
+        return to
+
+    @field_validator("subject", "body")
+    @classmethod
+    def _no_template_left(cls, text: str) -> str:
+        if "{{" in text or "}}" in text:
+            raise ValueError("contains an unfilled {{placeholder}}")
+        return text
+
+
+class Brief(BaseModel):
+    """What the sender asked for."""
+
+    to: list[str] = Field(min_length=1)
+    topic: str = Field(min_length=1)
+    details: str = ""
+
+
+def prepare_draft(brief: Brief) -> MessageDraft:
+    """Write a first draft from `brief` (deterministic; a model can replace this step)."""
+    details = f"\n\n{brief.details.strip()}" if brief.details.strip() else ""
+    body = (
+        f"Hello,\n\nWe are writing about {brief.topic.strip()}.{details}\n\nBest regards,\nThe team"
+    )
+    return MessageDraft(to=brief.to, subject=brief.topic.strip().capitalize(), body=body)
+
+
+def validate_draft(_name: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Approval-protocol validator for edited drafts: returns the normalised draft."""
+    return MessageDraft.model_validate(args).model_dump()
+
+
 DRAFT_SCHEMA = MessageDraft.model_json_schema()
-"""What an edit form of the draft is built from (`signoff.inbox.forms`)."""
+"""What an edit form of the draft is built from (`signoff.server.inbox.forms`)."""
 
 
 class Input(TypedDict):
@@ -63,7 +115,7 @@ def draft_message(state: State, runtime: Runtime[DeadlineOverrides]) -> dict[str
 def route_draft(state: State) -> Literal["review_draft", "__end__"]:
     """Review a prepared draft. An edge, not a `Command`: `update_state` while paused is
     applied as `draft_message`, and this edge then sends the edited draft back to review."""
-    return END if state.get("status") == "invalid" else "review_draft"
+    return "__end__" if state.get("status") == "invalid" else "review_draft"
 
 
 def review_draft(state: State) -> Command[Literal["send", "__end__"]]:
@@ -81,7 +133,7 @@ def review_draft(state: State) -> Command[Literal["send", "__end__"]]:
             else ""
         ),
     )
-    allowed = ["edit", "reject"] if problem else ["approve", "edit", "reject"]
+    allowed: list[DecisionType] = ["edit", "reject"] if problem else ["approve", "edit", "reject"]
     review = ask_for_decisions(
         [action],
         [allowed],
@@ -94,12 +146,15 @@ def review_draft(state: State) -> Command[Literal["send", "__end__"]]:
     )
     update = record_review(review, state["audit"])
     final = args_to_run(action, review.decisions[0])
-    return Command(update={**update, "final": final}, goto="send" if final else END)
+    return Command(update={**update, "final": final}, goto="send" if final else "__end__")
 
 
 def send(state: State) -> dict[str, Any]:
     """Send the approved message, once."""
-    return execute_once(ACTION, state["final"], state["audit"], status="sent")
+    # `review_draft` routes here only with arguments to run, so `final` is not `None` (and
+    # `execute_once` refuses any arguments that no approval on the trail names).
+    final = cast(dict[str, Any], state["final"])
+    return execute_once(ACTION, final, state["audit"], status="sent")
 
 
 def _validation_problem(draft: dict[str, Any]) -> str | None:
@@ -119,7 +174,7 @@ builder.add_conditional_edges("draft_message", route_draft)
 builder.add_edge("send", END)
 
 
-def build() -> CompiledStateGraph:
+def build() -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the graph."""
     return builder.compile(name="edit_state")
 

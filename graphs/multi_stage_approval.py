@@ -28,18 +28,19 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 from pydantic import BaseModel, Field
 
-from signoff.approval import ActionRequest, Chain, ask_for_decisions, current_request_id
-from signoff.deadlines import DeadlineOverrides
-from signoff.execution import (
+from signoff.execution.approved import (
     chain_refusal,
     execute_once,
     refused,
     stage_approvals,
     stages_as_raised,
 )
-from signoff.outcome import InvalidInput, Outcome, finished, record_review, starts_request
-from signoff.policy import RequestPolicy, request_policy
-from signoff.state_api import served
+from signoff.governance.deadlines import DeadlineOverrides
+from signoff.governance.policy import RequestPolicy, request_policy
+from signoff.governance.state_edits import served
+from signoff.protocol.shapes import ActionRequest, Chain
+from signoff.review.ask import ask_for_decisions, current_request_id
+from signoff.review.outcome import InvalidInput, Outcome, finished, record_review, starts_request
 
 
 @dataclass(kw_only=True)
@@ -98,7 +99,7 @@ def plan_chain(state: State, runtime: Runtime[ApprovalChain]) -> dict[str, Any]:
 def route_chain(state: State) -> Literal["review_stage", "__end__"]:
     """Review a planned chain. An edge, not a `Command`: `update_state` written as
     `plan_chain` is followed by this edge too, so an edited chain goes back to review."""
-    return END if state.get("status") == "invalid" else "review_stage"
+    return "__end__" if state.get("status") == "invalid" else "review_stage"
 
 
 def review_stage(state: State) -> Command[Literal["review_stage", "execute", "__end__"]]:
@@ -129,7 +130,7 @@ def review_stage(state: State) -> Command[Literal["review_stage", "execute", "__
     )
     update = record_review(review, trail)
     if finished(update):
-        return Command(update={**update, "rejected_at": stage}, goto=END)
+        return Command(update={**update, "rejected_at": stage}, goto="__end__")
     now_approved = stage_approvals(
         [*trail, *update["audit"]], chain, action["name"], action["args"]
     )
@@ -160,7 +161,7 @@ builder.add_conditional_edges("plan_chain", route_chain)
 builder.add_edge("execute", END)
 
 
-def build() -> CompiledStateGraph:
+def build() -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the graph."""
     return builder.compile(name="multi_stage_approval")
 

@@ -1,19 +1,23 @@
-"""signoff: the shared library behind every human-in-the-loop graph.
+"""signoff: the library behind every human-in-the-loop graph, grouped by concern.
 
-- `approval/`: the approval protocol (what a graph shows a person, the answers it accepts,
-  how it reads them, what a paused thread waits for).
-- `identity`, `policy`, `auth`, `state_api`: who is asking, who may decide, the server's
-  auth, and audited state edits.
-- `audit`, `execution`, `ledger`, `idempotency`, `lease`: the signed trail, the one place
-  approved actions run, the local record of executions, their keys, and per-thread leases.
-- `outcome`, `risk`, `drafts`: how a single-action request starts and ends, the risk policy,
-  message drafts.
-- `reviewed_agent`, `agent_context`, `models`, `graph_factory`: the reviewed tool-calling
-  agent, its runtime context, its chat model, and factories for graphs built from workspace
-  metadata.
-- `settings`, `workspace`, `checkpointer`: `signoff.toml`, the Databricks workspace (real, or
-  the checkout's local `emulator` package), and durable checkpoints.
-- `serving/`: the MLflow `ResponsesAgent` for Databricks Model Serving.
+Lowest first; a package imports only itself and those listed before it
+(`tests/unit/test_layers.py`, and `docs/architecture.md` for the picture and a glossary):
 
-The graphs themselves are the app layer (`graphs/`); nothing here imports them.
+- `clock`: the current moment and the timestamps signoff writes and reads.
+- `protocol/`: the approval protocol's vocabulary: request and decision shapes, the answer
+  grammar, parsing answers, size bounds, reading a paused thread's interrupts.
+- `settings`: `signoff.toml` and every `SIGNOFF_*` environment variable.
+- `databricks/`: the workspace client (real, or the checkout's local emulator), the chat
+  model, checkpointers.
+- `governance/`: identity, who may decide (policy), deadlines, the signed audit trail,
+  visibility, audited state edits.
+- `signals/`: approval events, webhooks, metrics.
+- `execution/`: running approved actions, once.
+- `review/`: asking a person from a graph node, outcomes, the reviewed tool-calling agent.
+- `client/`: programs on `langgraph-sdk`: the CLI, answering, reading pending requests, the
+  sweeper.
+- `server/`: what runs inside the LangGraph server: auth handlers and admission rules, the
+  mounted app, the web inbox.
+- `serving/`: the Model Serving agent and its per-thread lease.
+- `tools/`, `graphs/`: the app layer (the repository's top-level `tools/` and `graphs/`).
 """

@@ -1,9 +1,11 @@
 """Project settings from `signoff.toml`: Databricks resources, the tool review policy, who
-may decide (`[policy]`, applied by `signoff.policy`) and how long a request may wait
-(`[deadlines]`, applied by `signoff.deadlines`).
+may decide (`[policy]`, applied by `signoff.governance.policy`) and how long a request may wait
+(`[deadlines]`, applied by `signoff.governance.deadlines`).
 
-Workspace credentials are not settings here: `databricks-sdk` reads the usual `DATABRICKS_*`
-variables. `SIGNOFF_CONFIG` points at another settings file.
+The process's own switches are environment variables, and this module is the one that reads
+them: `environment()` gives every `SIGNOFF_*` variable, typed, with its default
+(`Environment`). `SIGNOFF_CONFIG` points at another settings file. Workspace credentials are
+not settings here: `databricks-sdk` reads the usual `DATABRICKS_*` variables.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TypeVar
 
-if TYPE_CHECKING:
-    from signoff.approval.shapes import DecisionType
+from signoff.protocol.shapes import DECISION_TYPES, DecisionType
 
 DEFAULT_FILE = Path(__file__).resolve().parents[1] / "signoff.toml"
 DEFAULT_ADMINS = "signoff-admins"
@@ -61,13 +63,10 @@ class Settings:
 
         Unity Catalog tools may be named either `catalog.schema.fn` or `catalog__schema__fn`.
         """
-        names = {tool_name, tool_name.replace("__", ".")}
-        if names & self.safe_tools:
+        if set(rule_names(tool_name)) & self.safe_tools:
             return None
-        for name in names:
-            if name in self.decisions:
-                return self.decisions[name]
-        return list(_all_decisions())
+        decisions = by_rule(self.decisions, tool_name)
+        return list(DECISION_TYPES) if decisions is None else decisions
 
     def review_policy(self, tool_names: list[str]) -> dict[str, list[DecisionType]]:
         """Sensitive tool name → allowed decisions, for the tools an agent has."""
@@ -78,18 +77,117 @@ class Settings:
         }
 
 
+def rule_names(rule: str) -> tuple[str, str]:
+    """The names `rule` may have in `signoff.toml`: as given, and a Unity Catalog function's
+    `catalog__schema__fn` (how tools are named) as `catalog.schema.fn`."""
+    return rule, rule.replace("__", ".")
+
+
+Entry = TypeVar("Entry")
+
+
+def by_rule(table: Mapping[str, Entry], rule: str) -> Entry | None:
+    """`table`'s entry for `rule` under either of its names (`rule_names`), or `None`."""
+    return next((table[name] for name in rule_names(rule) if name in table), None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Environment:
+    """Every `SIGNOFF_*` environment variable signoff reads: the field `x_y` is `SIGNOFF_X_Y`."""
+
+    config: str | None = None
+    """The settings file to read instead of the checkout's `signoff.toml`."""
+
+    audit_key: str | None = None
+    """The key audit entries are signed with (else a development key in `.signoff/`)."""
+
+    identity_resolver: str | None = None
+    """`package.module:function` resolving a bearer token to a user and groups (else the
+    Databricks workspace's `current_user.me()`)."""
+
+    checkpointer: str = ""
+    """Where checkpoints are kept: `sqlite:///path`, `postgresql://...`, `lakebase://<instance>`
+    (empty: Lakebase if `LAKEBASE_INSTANCE_NAME` is set, else SQLite in `.signoff/`); see
+    `signoff.databricks.checkpointer`."""
+
+    emulator: str = ""
+    """`off`: never start the local workspace emulator, even with no workspace configured."""
+
+    databricks_retry_seconds: int = 10
+    """How long a Databricks call retries before a tool reports the workspace unreachable."""
+
+    ledger: str = ".signoff/ledger.jsonl"
+    """The local record of executions (offline graphs)."""
+
+    outbox: str = ".signoff/outbox.sqlite"
+    """The webhook outbox: events wait here until delivered."""
+
+    webhook_url: str | None = None
+    """Where approval events are posted (no URL: no webhooks)."""
+
+    webhook_secret: str | None = None
+    """The HMAC key of the `X-Signoff-Signature` header (none: unsigned)."""
+
+    webhook_format: str = "json"
+    """`json` (signoff's events) or `slack` (a Slack incoming-webhook message)."""
+
+    webhook_attempts: int = 10
+    """Deliveries tried per event before it is given up."""
+
+    webhook_timeout_seconds: float = 5.0
+    """How long one delivery may take."""
+
+    public_url: str | None = None
+    """The URL people open the inbox at (links in events; the sign-in's accepted origin)."""
+
+    api_url: str | None = None
+    """The API the inbox answers through, when it is not this server."""
+
+    inbox_cache_seconds: float = 2.0
+    """How long the inbox and the metrics reuse one read of every pending request."""
+
+    metrics_token: str = ""
+    """A token that may scrape `/signoff/metrics` besides a signed-in user's."""
+
+    sweep_seconds: float = 30.0
+    """How often the server's sweeper reminds, escalates and expires requests."""
+
+    url: str = "http://127.0.0.1:2024"
+    """The server the `signoff` command talks to."""
+
+    token: str | None = None
+    """The bearer token the `signoff` command sends."""
+
+
+def environment() -> Environment:
+    """The `SIGNOFF_*` variables as they are now (read on every call: tests and operators may
+    change them); a value of the wrong type is a `ValueError` naming the variable."""
+    values: dict[str, object] = {}
+    for variable in fields(Environment):
+        name = f"SIGNOFF_{variable.name.upper()}"
+        raw = os.environ.get(name)
+        if raw is None:
+            continue
+        kind: type[str | int | float] = (
+            type(variable.default) if isinstance(variable.default, int | float) else str
+        )
+        try:
+            values[variable.name] = kind(raw)
+        except ValueError:
+            raise ValueError(f"{name}={raw!r} is not a {kind.__name__}.") from None
+    return Environment(**values)  # type: ignore[arg-type]
+
+
 @cache
 def load_settings(path: str | None = None) -> Settings:
     """Read the settings file (`path`, else `SIGNOFF_CONFIG`, else `signoff.toml`)."""
-    file = Path(path or os.environ.get("SIGNOFF_CONFIG") or DEFAULT_FILE)
+    file = Path(path or environment().config or DEFAULT_FILE)
     data = tomllib.loads(file.read_text(encoding="utf-8"))
     databricks, review = data.get("databricks", {}), data.get("review", {})
     decisions = review.get("decisions", {})
-    unknown = {d for allowed in decisions.values() for d in allowed} - set(_all_decisions())
+    unknown = {d for allowed in decisions.values() for d in allowed} - set(DECISION_TYPES)
     if unknown:
-        raise ValueError(
-            f"{file}: unknown decisions {sorted(unknown)}; use {list(_all_decisions())}"
-        )
+        raise ValueError(f"{file}: unknown decisions {sorted(unknown)}; use {list(DECISION_TYPES)}")
     empty = sorted(name for name, allowed in decisions.items() if not allowed)
     if empty:
         raise ValueError(
@@ -120,14 +218,6 @@ def load_settings(path: str | None = None) -> Settings:
         deciders=deciders,
         admins=admins,
     )
-
-
-def _all_decisions() -> tuple[DecisionType, ...]:
-    """Every decision a review may allow. Imported here, not at the top: the approval package
-    reads these settings (through `signoff.policy`) while it is being imported."""
-    from signoff.approval.shapes import DECISION_TYPES
-
-    return DECISION_TYPES
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")

@@ -3,7 +3,7 @@
 `Thread` drives one thread of a compiled graph the way a client drives the server: start it
 (as `REQUESTER`), read the pending request, answer it (as an approver the policy allows: one
 per stage, in every group), and see how it ended. `reviewed_refund_agent()` is the
-agents' reviewed tool loop (`signoff.reviewed_agent`) over a scripted model that proposes one
+agents' reviewed tool loop (`signoff.review.reviewed_agent`) over a scripted model that proposes one
 refund, and a refund tool that counts its executions, so the review node is exercised without
 a workspace.
 """
@@ -22,10 +22,10 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
-from graphs import GRAPHS
-from signoff.identity import Identity
-from signoff.ledger import read_entries
-from signoff.reviewed_agent import build_reviewed_agent
+from signoff.execution.ledger import read_entries
+from signoff.governance.identity import Identity
+from signoff.graphs import GRAPHS
+from signoff.review.reviewed_agent import build_reviewed_agent
 from signoff.settings import load_settings
 from tests.dev_users import GROUPS, decider_for, user_name
 

@@ -4,11 +4,11 @@ property test of the side doors drives (`tests/unit/test_side_doors.py`).
 `LocalServer` keeps threads as `langgraph dev` does: a record whose metadata names the graph
 and assistant that last ran it (a run rebinds it, as the server's does), checkpoints in one
 in-memory saver, a thread deleted when a stateless run ends. Every call a client makes is
-admitted by the functions the server's auth calls (`signoff.admission`, `signoff.visibility`)
-and state edits go through the state API's audited editor (`signoff.state_api`), so the
-rules under test are the product's own. `LocalClient` is the server's in-process client as
-signoff's sweeper and readers use it (no auth, the handful of calls they make), so the real
-sweeper and the real readers run against the same threads.
+admitted by the functions the server's auth calls (`signoff.server.admission`,
+`signoff.governance.visibility`) and state edits go through the state API's audited editor
+(`signoff.governance.state_edits`), so the rules under test are the product's own. `LocalClient` is
+the server's in-process client as signoff's sweeper and readers use it (no auth, the handful of
+calls they make), so the real sweeper and the real readers run against the same threads.
 
 What only the real server proves (HTTP, its own records and ids, the handlers' wiring) is
 proven through it (`tests/integration/test_side_doors.py`).
@@ -27,17 +27,24 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
-from signoff.admission import (
+from signoff.governance.identity import Identity
+from signoff.governance.policy import admin_refusal
+from signoff.governance.state_edits import edited_by
+from signoff.governance.visibility import (
+    OWNER,
+    VIEWERS,
+    may_see,
+    not_visible,
+    user_principal,
+    viewers_of,
+)
+from signoff.server.admission import (
     Refusal,
     RunRequest,
     ThreadFacts,
     run_refusal,
     thread_create_refusal,
 )
-from signoff.identity import Identity
-from signoff.policy import admin_refusal
-from signoff.state_api import edited_by
-from signoff.visibility import OWNER, VIEWERS, may_see, not_visible, user_principal, viewers_of
 from tests.in_process import as_user
 
 
@@ -144,7 +151,7 @@ class LocalServer:
     # What the server itself does.
 
     def facts(self, thread_id: str) -> ThreadFacts | None:
-        """What the server holds of `thread_id`, as `signoff.auth` reads it."""
+        """What the server holds of `thread_id`, as `signoff.server.auth` reads it."""
         record = self.threads.get(thread_id)
         if record is None:
             return None

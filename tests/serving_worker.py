@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from graphs import GRAPHS
+from signoff.graphs import GRAPHS
 from signoff.serving import SignoffAgent
 from tests.model_serving_caller import caller_for, calling_as, serving_environment
 
@@ -41,7 +41,7 @@ def stall_after(function: Callable[..., Any]) -> Callable[..., Any]:
 def install_stall(effect: str) -> None:
     """Make the named side effect stall its replica once it has happened."""
     if effect == "ledger":
-        from signoff import ledger
+        from signoff.execution import ledger
 
         ledger.execute = stall_after(ledger.execute)
     elif effect == "refund":

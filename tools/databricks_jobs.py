@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 from langchain_core.tools import InjectedToolCallId, ToolException, tool
 from pydantic import BaseModel, Field
 
-from signoff.idempotency import idempotency_key
+from signoff.databricks.workspace import databricks_errors, workspace_client
+from signoff.execution.idempotency import idempotency_key
 from signoff.settings import load_settings
-from signoff.workspace import databricks_errors, workspace_client
 
 if TYPE_CHECKING:
     from databricks.sdk.service.jobs import Run
@@ -29,7 +29,7 @@ class JobRun(TypedDict):
     """What the agent keeps about one job run."""
 
     run_id: int
-    job_id: int
+    job_id: int | None  # none for a one-time run (`runs/submit`), which belongs to no job
     run_page_url: str | None
     life_cycle_state: str | None
     result_state: str | None
@@ -63,7 +63,7 @@ def start_databricks_job(
         )
     try:
         with databricks_errors(f"read run {started.run_id}"):
-            run = _describe(client.jobs.get_run(started.run_id))
+            run = _describe(started.run_id, client.jobs.get_run(started.run_id))
     except ToolException as error:  # the run has started: never report it as a failure
         run = JobRun(
             run_id=started.run_id,
@@ -84,7 +84,7 @@ def start_databricks_job(
 def poll_databricks_job(run_id: int) -> tuple[str, JobRun]:
     """Report the current state of a Databricks job run (read-only)."""
     with databricks_errors(f"get the status of run {run_id}"):
-        run = _describe(workspace_client().jobs.get_run(run_id))
+        run = _describe(run_id, workspace_client().jobs.get_run(run_id))
     return _status_line(run), run
 
 
@@ -93,21 +93,22 @@ def terminate_databricks_job(run_id: int) -> tuple[str, JobRun]:
     """Cancel a pending, queued or running Databricks job run. Requires approval."""
     with databricks_errors(f"cancel run {run_id}"):
         client = workspace_client()
-        run = _describe(client.jobs.get_run(run_id))
+        run = _describe(run_id, client.jobs.get_run(run_id))
         if run["life_cycle_state"] not in CANCELLABLE:
             return (
                 f"Run {run_id} was not cancelled: it is already finished. {_status_line(run)}",
                 run,
             )
         client.jobs.cancel_run(run_id)
-        run = _describe(client.jobs.get_run(run_id))
+        run = _describe(run_id, client.jobs.get_run(run_id))
     return f"Cancellation requested for run {run_id}. {_status_line(run)}", run
 
 
-def _describe(run: Run) -> JobRun:
+def _describe(run_id: int, run: Run) -> JobRun:
+    """`run`, fetched by `run_id`, as a `JobRun` (the SDK types every `Run` field optional)."""
     state: Any = run.state
     return JobRun(
-        run_id=run.run_id,
+        run_id=run_id,
         job_id=run.job_id,
         run_page_url=run.run_page_url,
         life_cycle_state=state.life_cycle_state.value if state and state.life_cycle_state else None,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from langchain_core.tools import tool
 
+from signoff.databricks.workspace import databricks_errors, workspace_client
 from signoff.settings import load_settings
-from signoff.workspace import databricks_errors, workspace_client
 
 
 @tool

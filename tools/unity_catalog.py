@@ -5,8 +5,8 @@ unless listed as safe there. Without Spark, functions execute locally in unityca
 sandboxed subprocess (`execution_mode="local"`), with metadata from the workspace.
 
 A function with an `idempotency_key` parameter is safe to retry: signoff fills that parameter
-itself, from the thread and the tool call (`signoff.idempotency`), so a call repeated after a
-crash carries the same key and the function does nothing new. The model never sees the
+itself, from the thread and the tool call (`signoff.execution.idempotency`), so a call repeated
+after a crash carries the same key and the function does nothing new. The model never sees the
 parameter and the reviewer never edits it.
 """
 
@@ -15,11 +15,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from langchain_core.tools import BaseTool, InjectedToolCallId, StructuredTool
-from pydantic import create_model
+from pydantic import BaseModel, create_model
 
-from signoff.idempotency import idempotency_key
+from signoff.databricks.workspace import workspace_client
+from signoff.execution.idempotency import idempotency_key
 from signoff.settings import load_settings
-from signoff.workspace import workspace_client
 
 KEY_PARAMETER = "idempotency_key"
 
@@ -38,10 +38,14 @@ def with_idempotency_key(tool: BaseTool) -> BaseTool:
     """`tool` as is, or, when it takes `idempotency_key`, a tool without that parameter that
     passes the key derived from the thread and its tool-call id."""
     schema = tool.args_schema
-    fields = getattr(schema, "model_fields", {})
+    if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
+        return tool  # a JSON-schema dict, a pydantic v1 model or none: no `model_fields`
+    fields = schema.model_fields
     if KEY_PARAMETER not in fields:
         return tool
-    kept = {name: (field.annotation, field) for name, field in fields.items()}
+    # `Any` values: mypy checks a `**` dict against every keyword of `create_model`
+    # (`__config__`, `__base__`, ...), not only its `**field_definitions`.
+    kept: dict[str, Any] = {name: (field.annotation, field) for name, field in fields.items()}
     kept.pop(KEY_PARAMETER)
     keyed_schema = create_model(
         schema.__name__,

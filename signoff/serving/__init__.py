@@ -2,7 +2,7 @@
 
 `SignoffAgent(graph, checkpointer=None)` (`agent.py`, the MLflow adapter) wraps a compiled
 graph (or a zero-argument builder, called when the agent opens; `graphs.GRAPHS` has one per
-graph of this project) and attaches the saver of `signoff.checkpointer.checkpointer`
+graph of this project) and attaches the saver of `signoff.databricks.checkpointer.checkpointer`
 (`SIGNOFF_CHECKPOINTER`, or `LAKEBASE_INSTANCE_NAME` for Lakebase). The saver is opened once,
 when MLflow loads the model (`load_context`) or on the first request, and closed by `close()`.
 The other modules each do one job: `requests.py` reads and checks a request,
@@ -19,7 +19,7 @@ Request (`ResponsesAgentRequest`):
 - `custom_inputs.thread_id`: the thread to continue (an id no thread has yet starts one with
   that id). Without it a new thread gets a new id. Either way `custom_outputs.thread_id` has it.
 - `custom_inputs.decision`: answer every pending approval of the thread with one answer of the
-  approval protocol, in any form of its grammar (`signoff.approval.grammar`): text such as
+  approval protocol, in any form of its grammar (`signoff.protocol.grammar`): text such as
   `"approve"` or `"reject"` (other text rejects with it as feedback), `{"decisions": [...]}`,
   Agent Inbox responses, or `"withdraw"` from the requester.
 - `custom_inputs.decisions`: `{interrupt id: answer}`, to answer parallel calls separately
@@ -27,8 +27,8 @@ Request (`ResponsesAgentRequest`):
 
 Who is asking is never read from the request: in Model Serving it is the caller, resolved from
 on-behalf-of-user credentials (`databricks_ai_bridge`'s `ModelServingUserCredentials`; log the
-model with a `UserAuthPolicy`) by `signoff.identity`. The same policy as the LangGraph server
-applies (`signoff.policy`): a decision from someone who may not decide it raises
+model with a `UserAuthPolicy`) by `signoff.governance.identity`. The same policy as the LangGraph
+server applies (`signoff.governance.policy`): a decision from someone who may not decide it raises
 `PermissionError` naming who may, and the thread stays pending. Outside Model Serving there is
 no caller identity: new turns run, decisions are refused.
 
@@ -37,7 +37,7 @@ Response: one text output item and `custom_outputs`:
 - `thread_id`; `is_interrupted` (the thread waits for a decision);
 - `pending_actions`: one entry per pending interrupt and action (a tool call, a payment, a
   draft), `{id, request_id, name, args, description, allowed_decisions, stage, args_digest,
-  requested_by, decided_by, error}` (`signoff.approval.pending`); `id` is the interrupt id to
+  requested_by, decided_by, error}` (`signoff.protocol.interrupts`); `id` is the interrupt id to
   use in `decisions` (it changes when a refused answer makes the graph ask again). The same
   list is also under `pending_tool_calls`, its name in the original contract.
 
@@ -50,7 +50,7 @@ raises `ValueError` (Model Serving answers it with an error status) and changes 
 decision without `thread_id`, for an unknown thread or one that waits for nothing, interrupt
 ids the thread does not wait on, a new message to a thread that waits for a decision, or a
 second request for a thread this agent, or another replica on the same checkpoint store, is
-still running (`signoff.lease.ThreadBusy`).
+still running (`signoff.serving.lease.ThreadBusy`).
 
 A request for a thread whose last run stopped mid-way (its worker died after an approval) runs
 that run on from its last checkpoint instead, and replies with where it ended.

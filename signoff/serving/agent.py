@@ -26,9 +26,9 @@ from mlflow.types.responses import (
     ResponsesAgentStreamEvent,
 )
 
-from signoff.checkpointer import checkpointer
-from signoff.identity import caller_identity
-from signoff.lease import NoLeases, leases_for
+from signoff.databricks.checkpointer import checkpointer
+from signoff.governance.identity import caller_identity
+from signoff.serving.lease import NoLeases, leases_for
 from signoff.serving.recovery import stopped_mid_run
 from signoff.serving.replies import reply_for
 from signoff.serving.requests import answer_in, new_input, resume_command, thread_id_in
@@ -81,14 +81,21 @@ class SignoffAgent(ResponsesAgent):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def predict(self, request: ResponsesAgentRequest) -> ResponsesAgentResponse:
+    # `ResponsesAgent.predict` (matched here exactly) is itself typed incompatibly with the
+    # `PythonModel.predict(context, model_input, params)` it overrides: an MLflow typing gap.
+    def predict(self, request: ResponsesAgentRequest) -> ResponsesAgentResponse:  # type: ignore[override]
         """Run one turn or one resume to its end or its next pause."""
         with self._turn(request) as (graph, graph_input, config):
             graph.invoke(graph_input, config)
             reply = reply_for(graph.get_state(config))
-        return ResponsesAgentResponse(output=[reply.item()], custom_outputs=reply.custom_outputs)
+        # Validated as the constructor would: the item is a dict (MLflow's `create_*_item`
+        # helpers return dicts), which the response's `list[OutputItem]` field converts.
+        return ResponsesAgentResponse.model_validate(
+            {"output": [reply.item()], "custom_outputs": reply.custom_outputs}
+        )
 
-    def predict_stream(
+    # The same MLflow typing gap as `predict`'s.
+    def predict_stream(  # type: ignore[override]
         self, request: ResponsesAgentRequest
     ) -> Generator[ResponsesAgentStreamEvent, None, None]:
         """Like `predict`, streaming the model's tokens; the last event has the custom outputs."""

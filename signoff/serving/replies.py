@@ -1,7 +1,7 @@
 """What a Model Serving reply says: what waits for approval, or how the thread ended.
 
 `reply_for(snapshot)` gives one text item and the `custom_outputs`: `thread_id`,
-`is_interrupted`, and `pending_actions` (`signoff.approval.pending`), also under its first
+`is_interrupted`, and `pending_actions` (`signoff.protocol.interrupts`), also under its first
 name `pending_tool_calls`, which clients of the original contract read. The text lists each
 pending action and how to answer it (`grammar.how_to_answer`), or, when the run has finished,
 the agent's last answer (or `status`, `reason` and `result` for the operation graphs).
@@ -18,8 +18,8 @@ from langchain_core.messages import AIMessage
 from langgraph.types import StateSnapshot
 from mlflow.pyfunc import ResponsesAgent
 
-from signoff.approval.grammar import how_to_answer
-from signoff.approval.pending import PendingAction, pending_actions
+from signoff.protocol.grammar import how_to_answer
+from signoff.protocol.interrupts import PendingAction, pending_actions
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, StateSnapshot
 from mlflow.types.responses import ResponsesAgentRequest, to_chat_completions_input
 
-from signoff.approval.pending import pending_actions
-from signoff.approval.permission import resume_refusal
-from signoff.identity import Identity
+from signoff.governance.identity import Identity
+from signoff.governance.policy import resume_refusal
+from signoff.protocol.interrupts import pending_actions
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Two requests running one thread at once would both pass the same approval and both execute
 it. `ThreadLocks.hold(thread_id)` refuses a second request for a thread this process is
 running (`ValueError`) and takes the thread's lease for every other replica sharing the
-checkpoint store (`signoff.lease`, which raises `ThreadBusy`). Nothing waits: the refused
+checkpoint store (`signoff.serving.lease`, which raises `ThreadBusy`). Nothing waits: the refused
 request changes nothing and may be sent again.
 """
 
@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from signoff.lease import Leases
+from signoff.serving.lease import Leases
 
 
 class ThreadLocks:

@@ -21,7 +21,7 @@ from langgraph_sdk.client import LangGraphClient
 from emulator.app import EmulatorSettings
 from emulator.identity import USER_NAME
 from emulator.server import RunningEmulator, start_emulator
-from signoff.ledger import read_entries
+from signoff.execution.ledger import read_entries
 from tests.dev_users import Clients, decider_for, signed_in_clients
 from tests.langgraph_server import LanggraphServer, copy_project
 from tests.postgres import PostgresCluster

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from langgraph_sdk.errors import APIStatusError
 
-from signoff.audit import signed
+from signoff.governance.audit import signed
 from tests.dev_users import signed_in
 from tests.integration.conftest import Flow
 from tests.integration.test_review_tool_calls import tool_results, user

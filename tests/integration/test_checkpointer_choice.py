@@ -7,8 +7,13 @@ import pytest
 from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from graphs.approve_reject import graph as approve_reject
-from signoff.checkpointer import DEFAULT_SQLITE_PATH, Backend, checkpointer, choose_backend
+from signoff.databricks.checkpointer import (
+    DEFAULT_SQLITE_PATH,
+    Backend,
+    checkpointer,
+    choose_backend,
+)
+from signoff.graphs.approve_reject import graph as approve_reject
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ async def signoff(server, user: str, *args: str) -> subprocess.CompletedProcess[
     key = key_file.read_text(encoding="utf-8").strip() if key_file.exists() else ""
     return await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "signoff.cli", "--url", server.url, *args],
+        [sys.executable, "-m", "signoff.client.cli", "--url", server.url, *args],
         env={
             **os.environ,
             "SIGNOFF_TOKEN": TOKENS[user],

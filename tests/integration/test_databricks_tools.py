@@ -8,15 +8,15 @@ import uuid
 import pytest
 from langchain_core.tools import ToolException
 
+from signoff.databricks.workspace import uses_real_workspace, workspace_client
 from signoff.settings import load_settings
-from signoff.workspace import uses_real_workspace, workspace_client
-from tests.langgraph_server import free_port
-from tools.databricks_jobs import (
+from signoff.tools.databricks_jobs import (
     poll_databricks_job,
     start_databricks_job,
     terminate_databricks_job,
 )
-from tools.genie import query_genie
+from signoff.tools.genie import query_genie
+from tests.langgraph_server import free_port
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import pytest
 from langgraph_sdk.errors import APIStatusError
 from prometheus_client.parser import text_string_to_metric_families
 
-from signoff.sweeper import sweep
+from signoff.client.sweeper import sweep
 from tests.dev_users import TOKENS, signed_in_clients
 from tests.integration.conftest import Flow
 from tests.langgraph_server import LanggraphServer, copy_project
@@ -281,7 +281,7 @@ async def test_signoff_sweep_expires_for_a_server_that_does_not_sweep(tmp_path, 
             assert await run.status() == "interrupted"  # nothing in the server expires it
             swept = await asyncio.to_thread(
                 subprocess.run,
-                [sys.executable, "-m", "signoff.cli", "sweep", "--url", quiet.url],
+                [sys.executable, "-m", "signoff.client.cli", "sweep", "--url", quiet.url],
                 env={**os.environ, "SIGNOFF_TOKEN": TOKENS["dave"]},
                 capture_output=True,
                 text=True,

@@ -45,13 +45,13 @@ from emulator import (
 )
 from emulator.genie import SPACE_ID
 from emulator.identity import USER_NAME, WORKSPACE_ID
-from tools.databricks_jobs import (
+from signoff.tools.databricks_jobs import (
     poll_databricks_job,
     start_databricks_job,
     terminate_databricks_job,
 )
-from tools.genie import query_genie
-from tools.unity_catalog import with_idempotency_key
+from signoff.tools.genie import query_genie
+from signoff.tools.unity_catalog import with_idempotency_key
 
 PENDING_SECONDS = 5
 RUNNING_SECONDS = 30

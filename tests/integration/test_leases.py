@@ -14,13 +14,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from signoff.checkpointer import checkpointer
-from signoff.lease import ThreadBusy, _lock_number, leases_for
+from signoff.databricks.checkpointer import checkpointer
+from signoff.serving.lease import ThreadBusy, _lock_number, leases_for
 
 PROBE = """
 import sys
 from pathlib import Path
-from signoff.lease import RangeLocks, ThreadBusy
+from signoff.serving.lease import RangeLocks, ThreadBusy
 try:
     with RangeLocks(Path(sys.argv[1])).hold(sys.argv[2]):
         print("free")

@@ -5,6 +5,7 @@ workspace emulator, which the product imports in one place only."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -86,16 +87,46 @@ def test_the_wheel_carries_the_product_and_not_the_emulator(tmp_path):
         names = archive.namelist()
         metadata_file = next(n for n in names if n.endswith(".dist-info/METADATA"))
         metadata = Parser().parsestr(archive.read(metadata_file).decode())
-    for module in ("signoff/__init__.py", "signoff/workspace.py", "graphs/__init__.py"):
+    for module in (
+        "signoff/__init__.py",
+        "signoff/databricks/workspace.py",
+        "signoff/graphs/__init__.py",
+    ):
         assert module in names
     for page in ("templates/request.html", "templates/list.html", "static/inbox.css"):
-        assert f"signoff/inbox/{page}" in names  # the web inbox's pages ship with the product
-    for package in ("signoff/", "graphs/", "tools/"):
+        assert (
+            f"signoff/server/inbox/{page}" in names
+        )  # the web inbox's pages ship with the product
+    for package in ("signoff/", "signoff/graphs/", "signoff/tools/"):
         assert any(n.startswith(package) and n.endswith(".py") for n in names), package
+    top_level = {n.partition("/")[0] for n in names if ".dist-info/" not in n}
+    assert top_level == {"signoff"}  # graphs and tools install inside it: no name of anyone else's
     assert not [n for n in names if n.startswith("emulator/") or "/emulator/" in n]
     requirements = " ".join(metadata.get_all("Requires-Dist") or [])
     assert "databricks-sdk" in requirements
     assert "uvicorn" not in requirements  # the emulator's server: development only
+
+
+def test_the_installed_wheel_serves_its_graphs_from_its_own_package(tmp_path):
+    wheel = build_wheel(tmp_path)
+    installed = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(installed)  # a pure-Python wheel installs by unpacking
+    check = (
+        "import signoff, signoff.graphs as g; "
+        "assert signoff.__file__.startswith(sys.argv[1]), signoff.__file__; "
+        "print(sorted(g.GRAPHS), g.approve_reject.__name__)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys; " + check, str(installed)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(installed)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "'approve_reject'" in result.stdout and "signoff.graphs.approve_reject" in result.stdout
 
 
 def test_the_editable_install_finds_the_emulator_from_anywhere_and_it_needs_no_signoff(tmp_path):

@@ -1,4 +1,5 @@
-"""The README's SDK examples run as written against a real server."""
+"""The documented SDK examples run as written against a real server: the README's, then the
+job agent walkthrough of docs/operations.md."""
 
 from __future__ import annotations
 
@@ -10,11 +11,16 @@ import pytest
 
 from tests.langgraph_server import REPO
 
-EXAMPLES = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+DOCUMENTS = (REPO / "README.md", REPO / "docs" / "operations.md")
+EXAMPLES = [
+    example
+    for document in DOCUMENTS
+    for example in re.findall(r"```python\n(.*?)```", document.read_text(), re.S)
+]
 
 
 def run_example(example: str, url: str) -> str:
-    """Run one README example against `url` and return what it printed."""
+    """Run one documented example against `url` and return what it printed."""
     assert '"http://127.0.0.1:2024"' in example
     assert '{"Authorization": "Bearer dapi-dev-' in example
     script = example.replace("http://127.0.0.1:2024", url)

@@ -20,11 +20,11 @@ from langchain_core.messages import HumanMessage
 from mlflow.types.responses import ResponsesAgentResponse
 
 from emulator.server import RunningEmulator
-from graphs import GRAPHS
-from signoff.ledger import read_entries
+from signoff.databricks.workspace import workspace_client
+from signoff.execution.ledger import read_entries
+from signoff.graphs import GRAPHS
 from signoff.serving import SignoffAgent
 from signoff.settings import load_settings
-from signoff.workspace import workspace_client
 from tests.integration.conftest import tagged_job_runs, tagged_refunds
 from tests.model_serving_caller import caller_for, calling_as, serving_environment
 

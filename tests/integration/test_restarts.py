@@ -17,7 +17,7 @@ import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph_sdk.errors import NotFoundError
 
-from signoff.checkpointer import async_checkpointer
+from signoff.databricks.checkpointer import async_checkpointer
 from tests.dev_users import signed_in_clients
 from tests.integration.conftest import Flow
 from tests.langgraph_server import LanggraphServer, copy_project

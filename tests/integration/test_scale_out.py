@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from signoff.ledger import read_entries
+from signoff.execution.ledger import read_entries
 from tests.integration.conftest import tagged_job_runs, tagged_refunds
 from tests.langgraph_server import REPO
 

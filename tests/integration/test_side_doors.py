@@ -305,7 +305,7 @@ async def test_slack_notices_show_a_crafted_operation_as_text(flow, admin, serve
         sweep = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "signoff.cli",
+            "signoff.client.cli",
             "sweep",
             "--url",
             server.url,

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from signoff.workspace import workspace_client
+from signoff.databricks.workspace import workspace_client
 from tests.integration.test_readme import EXAMPLES, run_example
 from tests.langgraph_server import LanggraphServer, copy_project
 

@@ -1,5 +1,5 @@
 """The answer grammar is one table: the parser, Studio's schema, the refusal text and the
-README all follow it."""
+protocol's documentation (docs/protocol.md) all follow it."""
 
 from __future__ import annotations
 
@@ -8,17 +8,17 @@ from typing import get_args
 
 import pytest
 
-from signoff.approval import build_request, parse_answer
-from signoff.approval.grammar import (
+from signoff.protocol.grammar import (
     GRAMMAR,
     INBOX_TYPES,
     RESPONSE_SCHEMA,
     accepted_text,
     markdown_table,
 )
-from signoff.approval.shapes import DECISION_TYPES, WITHDRAW, AnswerType
+from signoff.protocol.parsing import parse_answer
+from signoff.protocol.shapes import DECISION_TYPES, WITHDRAW, AnswerType, build_request
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PROTOCOL_DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 EVERY_DECISION = build_request(
     [{"name": "payment", "args": {"amount": 5}}],
     [list(DECISION_TYPES)],
@@ -30,9 +30,10 @@ EVERY_DECISION = build_request(
 )
 
 
-def test_the_readme_shows_the_grammar_table_as_it_is():
-    assert markdown_table() in README.read_text(encoding="utf-8"), (
-        "README's answer table is out of date: paste signoff.approval.grammar.markdown_table()"
+def test_the_protocol_doc_shows_the_grammar_table_as_it_is():
+    assert markdown_table() in PROTOCOL_DOC.read_text(encoding="utf-8"), (
+        "docs/protocol.md's answer table is out of date: "
+        "paste signoff.protocol.grammar.markdown_table()"
     )
 
 

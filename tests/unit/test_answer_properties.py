@@ -20,12 +20,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from graphs.approve_reject import graph as approve_reject
-from graphs.edit_state import graph as edit_state
-from graphs.multi_stage_approval import graph as multi_stage_approval
-from signoff.approval import InvalidAnswer, parse_answer
-from signoff.drafts import validate_draft
-from signoff.ledger import read_entries
+from signoff.execution.ledger import read_entries
+from signoff.graphs.approve_reject import graph as approve_reject
+from signoff.graphs.edit_state import graph as edit_state
+from signoff.graphs.edit_state import validate_draft
+from signoff.graphs.multi_stage_approval import graph as multi_stage_approval
+from signoff.protocol.parsing import InvalidAnswer, parse_answer
 from tests.in_process import RefundDesk, ScriptedModel, Thread, reviewed_refund_agent
 from tests.property_settings import EXAMPLES
 

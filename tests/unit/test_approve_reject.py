@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from signoff.risk import RiskPolicy
+from signoff.graphs.approve_reject import RiskPolicy
 
 PAYMENT = {"operation": {"kind": "payment", "amount": 5000, "target": "acct-9"}}
 

@@ -7,11 +7,12 @@ from datetime import timedelta
 
 import pytest
 
-from graphs.multi_stage_approval import ApprovalChain
-from signoff import deadlines
-from signoff.agent_context import AgentContext
-from signoff.deadlines import DeadlineOverrides, policy_for
-from signoff.risk import RiskPolicy
+import signoff.clock
+from signoff.governance import deadlines
+from signoff.governance.deadlines import DeadlineOverrides, policy_for
+from signoff.graphs.approve_reject import RiskPolicy
+from signoff.graphs.multi_stage_approval import ApprovalChain
+from signoff.review.agent_context import AgentContext
 from signoff.settings import DEFAULT_FILE, duration_seconds, load_settings
 from tests.in_process import REFUND_AGENT
 
@@ -28,11 +29,11 @@ def expire(request):
 
 @pytest.fixture
 def clock(monkeypatch):
-    """Move `signoff.deadlines.now` forward: `clock(90)` is 90 s from the real now."""
-    real = deadlines.now()
+    """Move `signoff.clock.now` forward: `clock(90)` is 90 s from the real now."""
+    real = signoff.clock.now()
 
     def advance(seconds: float) -> None:
-        monkeypatch.setattr(deadlines, "now", lambda: real + timedelta(seconds=seconds))
+        monkeypatch.setattr(signoff.clock, "now", lambda: real + timedelta(seconds=seconds))
 
     return advance
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, Field
 
-from signoff.approval import InvalidAnswer, args_digest, build_request, parse_answer
+from signoff.protocol.parsing import InvalidAnswer, parse_answer
+from signoff.protocol.shapes import args_digest, build_request
 
 
 class Args(BaseModel):

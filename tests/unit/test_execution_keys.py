@@ -11,7 +11,7 @@ import pytest
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableLambda
 
-from signoff import ledger
+from signoff.execution import ledger
 from tests.in_process import REFUND, RefundDesk, ScriptedModel, Thread, reviewed_refund_agent
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import graphs
-from graphs import GRAPHS, graph_builder
+from signoff import graphs
+from signoff.graphs import GRAPHS, graph_builder
 
 ROOT = Path(__file__).resolve().parents[2]
 SINGLE_ACTION = ("approve_reject", "edit_state", "multi_stage_approval")
@@ -19,7 +19,7 @@ def test_langgraph_json_serves_exactly_the_registered_graphs():
     assert list(served) == list(GRAPHS)
     for name, entry in served.items():
         assert entry["path"] == f"./graphs/{name}.py:served_graph"
-        assert GRAPHS[name].__module__ == f"graphs.{name}"
+        assert GRAPHS[name].__module__ == f"signoff.graphs.{name}"
         assert callable(getattr(graphs, name).served_graph)
         assert entry["description"]
 

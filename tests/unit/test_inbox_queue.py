@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from signoff.answering import Refused
-from signoff.approval import build_request
-from signoff.drafts import MessageDraft
-from signoff.identity import Identity
-from signoff.inbox.decisions import answer_from_form, request_view
-from signoff.inbox.forms import edit_fields, edited_args
-from signoff.inbox.queue import PAGE_SIZE, Cached, Filters, list_page
-from signoff.pending_requests import PendingRequest
+from signoff.client.answering import Refused
+from signoff.client.pending_requests import PendingRequest
+from signoff.governance.identity import Identity
+from signoff.graphs.edit_state import MessageDraft
+from signoff.protocol.shapes import build_request
+from signoff.server.inbox.decisions import answer_from_form, request_view
+from signoff.server.inbox.forms import edit_fields, edited_args
+from signoff.server.inbox.queue import PAGE_SIZE, Cached, Filters, list_page
 from tests.property_settings import EXAMPLES
 
 ALICE = Identity("alice@signoff.local", frozenset({"users"}))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graphs.multi_stage_approval import ApprovalChain
+from signoff.graphs.multi_stage_approval import ApprovalChain
 
 DEPLOY = {"action": {"name": "deploy_release", "args": {"version": "2.4.0", "env": "prod"}}}
 

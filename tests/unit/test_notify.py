@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from signoff.notify import (
+from signoff.signals.webhooks import (
     DeliveryReport,
     deliver_due,
     delivery_loop,
@@ -37,7 +37,7 @@ LATER = 10_000.0
 
 
 def body(request_id: str = "req-1", **fields: Any) -> dict[str, Any]:
-    """An event body like `signoff.announcements` sends."""
+    """An event body like `signoff.signals.events` sends."""
     return {
         "thread_id": "thread-1",
         "request_id": request_id,
@@ -151,7 +151,7 @@ def test_a_dead_receiver_is_given_up_after_the_attempts_allowed(outbox, monkeypa
     id_ = notify("approval.expired", body())
     start = outbox_rows(outbox)[0]["next_attempt_at"]
 
-    with caplog.at_level(logging.WARNING, logger="signoff.notify"):
+    with caplog.at_level(logging.WARNING, logger="signoff.signals.webhooks"):
         reports = [deliver_due(now=start + attempt * LATER) for attempt in range(4)]
 
     assert reports == [
@@ -172,7 +172,7 @@ def test_notify_never_raises_when_the_outbox_cannot_be_written(tmp_path, monkeyp
     (tmp_path / "a-file").write_text("not a directory")
     monkeypatch.setenv("SIGNOFF_OUTBOX", str(tmp_path / "a-file" / "outbox.sqlite"))
     monkeypatch.setenv("SIGNOFF_WEBHOOK_URL", "http://127.0.0.1:9/hooks")
-    with caplog.at_level(logging.ERROR, logger="signoff.notify"):
+    with caplog.at_level(logging.ERROR, logger="signoff.signals.webhooks"):
         assert notify("approval.requested", body()) is None
         assert notify("approval.unknown", body()) is None
     assert len(caplog.records) == 2
@@ -249,7 +249,7 @@ async def test_the_delivery_loop_survives_failing_passes(monkeypatch, caplog):
             stop.set()
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr("signoff.notify.deliver_due", failing_pass)
+    monkeypatch.setattr("signoff.signals.webhooks.deliver_due", failing_pass)
     await delivery_loop(stop, interval=0)
     assert len(passes) == 3
     assert [record.levelno for record in caplog.records] == [logging.ERROR] * 3

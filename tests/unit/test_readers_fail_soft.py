@@ -16,13 +16,13 @@ import httpx
 from hypothesis import given
 from hypothesis import strategies as st
 
-from signoff.approval.pending import readable_request, waiting_interrupts
-from signoff.inbox.queue import Filters, list_page
-from signoff.metrics import exposition
-from signoff.pending_requests import approval_stats, every_pending_request, metadata_of
-from signoff.sweeper import sweep
-from signoff.thread_pages import PAGE, searched_threads
-from signoff.visibility import viewers_of
+from signoff.client.pending_requests import approval_stats, every_pending_request, metadata_of
+from signoff.client.sweeper import sweep
+from signoff.client.thread_pages import PAGE, searched_threads
+from signoff.governance.visibility import viewers_of
+from signoff.protocol.interrupts import readable_request, waiting_interrupts
+from signoff.server.inbox.queue import Filters, list_page
+from signoff.signals.metrics import exposition
 from tests.dev_users import TOKENS
 from tests.in_process import dev_identity
 from tests.property_settings import EXAMPLES

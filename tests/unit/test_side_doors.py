@@ -34,19 +34,19 @@ from hypothesis.stateful import (
     rule,
 )
 
-from graphs import GRAPHS
-from graphs.multi_stage_approval import ApprovalChain
-from signoff.admission import Refusal
-from signoff.audit import trail_problem
-from signoff.deadlines import DeadlineOverrides
-from signoff.execution import APPROVALS, stages_as_raised
-from signoff.inbox.queue import Filters, list_page
-from signoff.ledger import ledger_path
-from signoff.metrics import exposition
-from signoff.pending_requests import approval_stats, every_pending_request
-from signoff.risk import RiskPolicy
+from signoff.client.pending_requests import approval_stats, every_pending_request
+from signoff.client.sweeper import sweep
+from signoff.execution.approved import APPROVALS, stages_as_raised
+from signoff.execution.ledger import ledger_path
+from signoff.governance.audit import trail_problem
+from signoff.governance.deadlines import DeadlineOverrides
+from signoff.graphs import GRAPHS
+from signoff.graphs.approve_reject import RiskPolicy
+from signoff.graphs.multi_stage_approval import ApprovalChain
+from signoff.server.admission import Refusal
+from signoff.server.inbox.queue import Filters, list_page
 from signoff.settings import load_settings
-from signoff.sweeper import sweep
+from signoff.signals.metrics import exposition
 from tests.dev_users import GROUPS, TOKENS, decider_for
 from tests.in_process import dev_identity
 from tests.local_server import Assistant, LocalClient, LocalServer

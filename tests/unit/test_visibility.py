@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from signoff.admission import Refusal
-from signoff.identity import Identity
-from signoff.store_scope import root_of, scoped
-from signoff.visibility import OWNER, VIEWERS, may_see, search_filter, viewers_of
+from signoff.governance.identity import Identity
+from signoff.governance.visibility import OWNER, VIEWERS, may_see, search_filter, viewers_of
+from signoff.server.admission import Refusal
+from signoff.server.store_scope import root_of, scoped
 from tests.in_process import dev_identity
 
 REQUEST = {

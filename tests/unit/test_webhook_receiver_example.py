@@ -1,5 +1,5 @@
-"""The README's webhook receiver works as written: it verifies what signoff signs, refuses
-what it did not, and drops a redelivered event."""
+"""The webhook receiver of docs/webhooks.md works as written: it verifies what signoff signs,
+refuses what it did not, and drops a redelivered event."""
 
 from __future__ import annotations
 
@@ -10,21 +10,21 @@ from typing import Any
 
 import pytest
 
-from signoff.notify import signature
+from signoff.signals.webhooks import signature
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-[EXAMPLE] = re.findall(r"```py\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+WEBHOOKS_DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
+[EXAMPLE] = re.findall(r"```py\n(.*?)```", WEBHOOKS_DOC.read_text(encoding="utf-8"), re.S)
 
 
 @pytest.fixture
 def receive() -> Any:
     """The example's `receive`, with its secret."""
     namespace: dict[str, Any] = {}
-    exec(compile(EXAMPLE, "README receiver example", "exec"), namespace)  # noqa: S102
+    exec(compile(EXAMPLE, "docs/webhooks.md receiver example", "exec"), namespace)  # noqa: S102
     return namespace["receive"], namespace["SECRET"].decode()
 
 
-def test_the_readme_receiver_verifies_parses_and_drops_duplicates(receive):
+def test_the_documented_receiver_verifies_parses_and_drops_duplicates(receive):
     handle, secret = receive
     body = json.dumps({"id": "event-1", "type": "approval.decided"}).encode()
     headers = {"X-Signoff-Signature": signature(body, secret)}

@@ -1,0 +1,151 @@
+"""Who is asking: a user and the groups they belong to, resolved from a bearer token.
+
+By default a token is resolved by the Databricks workspace itself (real, or the local
+emulator): the caller's token on `WorkspaceClient(...).current_user.me()`, whose groups are the
+roles signoff's policy names. Answers are cached for `CACHE_SECONDS` per token.
+
+Another identity provider (OIDC, JWT, ...) plugs in with `SIGNOFF_IDENTITY_RESOLVER=
+"package.module:function"`: a function taking the bearer token and returning an `Identity`, or
+raising `UnknownToken`. Nothing else changes: the server's auth (`signoff.server.auth`), the policy
+and the audit trail only ever see `Identity`.
+
+Inside a run, `run_identity(config)` is who started it, as the server's auth resolved it
+(`langgraph_auth_user`, which clients cannot set) or as `SignoffAgent` resolved the Model
+Serving caller. Studio's development bypass and the server's in-process `/noauth` calls have no
+identity: they can start and read threads, but never decide.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cachetools import TTLCache
+from langchain_core.runnables import RunnableConfig
+from langgraph.config import get_config
+
+from signoff.databricks.workspace import workspace_client
+from signoff.settings import environment
+
+CACHE_SECONDS = 60
+"""How long a resolved token is trusted before the workspace is asked again."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """An authenticated person (or service principal) and their groups."""
+
+    user: str
+    """The user name, e.g. `bob@signoff.local`: what the audit trail records."""
+
+    groups: frozenset[str]
+    """Group names, e.g. `{"users", "managers"}`: what the policy checks."""
+
+    def as_auth_user(self) -> dict[str, Any]:
+        """The user object the LangGraph server stores with each run (`langgraph_auth_user`)."""
+        return {
+            "identity": self.user,
+            "display_name": self.user,
+            "groups": sorted(self.groups),
+            "permissions": [f"group:{group}" for group in sorted(self.groups)],
+        }
+
+
+class UnknownToken(Exception):
+    """The token does not identify anyone (expired, revoked or made up)."""
+
+
+TokenResolver = Callable[[str], Identity]
+
+_cache: TTLCache[str, Identity] = TTLCache(maxsize=4096, ttl=CACHE_SECONDS)
+_cache_lock = threading.Lock()
+
+
+def resolve_token(token: str) -> Identity:
+    """The identity `token` belongs to, from the configured resolver; raises `UnknownToken`.
+    Blocking (it may call the workspace): call it off the event loop."""
+    if not token.strip():
+        raise UnknownToken("The bearer token is empty.")
+    key = hashlib.sha256(token.encode()).hexdigest()
+    with _cache_lock:
+        if (known := _cache.get(key)) is not None:
+            return known
+    identity = configured_resolver()(token)
+    with _cache_lock:
+        _cache[key] = identity
+    return identity
+
+
+def configured_resolver() -> TokenResolver:
+    """`SIGNOFF_IDENTITY_RESOLVER`'s function, else `databricks_identity`."""
+    path = environment().identity_resolver
+    if not path:
+        return databricks_identity
+    module, _, name = path.partition(":")
+    if not module or not name:
+        raise ValueError('SIGNOFF_IDENTITY_RESOLVER must look like "package.module:function".')
+    return getattr(importlib.import_module(module), name)
+
+
+def databricks_identity(token: str) -> Identity:
+    """The workspace's own answer for `token`: `current_user.me()`, user name and groups."""
+    from databricks.sdk import WorkspaceClient  # slow to import: not at server start
+    from databricks.sdk.errors import PermissionDenied, Unauthenticated
+
+    host = workspace_client().config.host  # the workspace the agents use (or the emulator)
+    try:
+        me = WorkspaceClient(host=host, token=token, auth_type="pat").current_user.me()
+    except (Unauthenticated, PermissionDenied) as error:
+        raise UnknownToken(f"The workspace at {host} does not accept this token: {error}") from None
+    if not me.user_name:
+        raise UnknownToken(f"The workspace at {host} names no user for this token.")
+    groups = frozenset(group.display for group in me.groups or [] if group.display)
+    return Identity(user=me.user_name, groups=groups)
+
+
+def caller_identity() -> Identity | None:
+    """The caller of the current Model Serving request, from on-behalf-of-user credentials
+    (`ModelServingUserCredentials`); `None` outside Model Serving, where there is no caller to
+    speak for (its credentials would be the service's own)."""
+    from databricks.sdk import WorkspaceClient
+    from databricks_ai_bridge.model_serving_obo_credential_strategy import (
+        ModelServingUserCredentials,
+        should_fetch_model_serving_environment_oauth,
+    )
+
+    if not should_fetch_model_serving_environment_oauth():
+        return None
+    client = WorkspaceClient(credentials_strategy=ModelServingUserCredentials())
+    scheme, _, token = client.config.authenticate().get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise UnknownToken("Model Serving gave no on-behalf-of-user token for this request.")
+    return resolve_token(token)
+
+
+def run_thread_id(config: RunnableConfig | None = None) -> str:
+    """The thread the run of `config` (by default, the running graph's) works on; `""` outside
+    a thread (a stateless run, a bare `invoke`)."""
+    configurable = (config if config is not None else get_config()).get("configurable") or {}
+    return str(configurable.get("thread_id") or "")
+
+
+def run_identity(config: RunnableConfig) -> Identity | None:
+    """Who started the run of `config`, as the server's auth (or `SignoffAgent`) resolved it;
+    `None` without auth, for Studio's bypass user and for in-process `/noauth` calls."""
+    return identity_of((config.get("configurable") or {}).get("langgraph_auth_user"))
+
+
+def identity_of(user: Any) -> Identity | None:
+    """The `Identity` in a server user object (or its dict), `None` for anyone else."""
+    if user is not None and not isinstance(user, Mapping):
+        user = user.dict() if callable(getattr(user, "dict", None)) else None  # server's user
+    if not isinstance(user, Mapping) or user.get("kind") == "StudioUser":
+        return None
+    name, groups = user.get("identity"), user.get("groups")
+    if not isinstance(name, str) or not name or not isinstance(groups, list | tuple):
+        return None
+    return Identity(user=name, groups=frozenset(str(group) for group in groups))

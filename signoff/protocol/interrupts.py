@@ -1,0 +1,156 @@
+"""What a paused thread waits for, as the flat list of actions a caller must decide.
+
+A thread may wait on several approval requests at once (parallel tool calls), and a request
+may show several actions: `pending_actions` lists one `PendingAction` per interrupt and
+action, whatever the action is (a tool call, a payment, a message draft). Model Serving
+replies carry this list (`custom_outputs.pending_actions`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any, TypedDict
+
+from langgraph.types import Interrupt
+
+from signoff.clock import parse
+from signoff.protocol.bounds import cut
+from signoff.protocol.shapes import ApprovalRequest, DecisionType
+
+log = logging.getLogger("signoff.approval")
+
+
+class PendingAction(TypedDict):
+    """One action waiting for a decision, with what it takes to answer it."""
+
+    id: str
+    """The interrupt id: the key of this request in a resume map."""
+
+    request_id: str
+    """The request's id (the same for every action of one request)."""
+
+    name: str
+    """The action, e.g. `issue_refund`, `payment`, `send_message`."""
+
+    args: dict[str, Any]
+    """The exact arguments that run if it is approved."""
+
+    description: str
+    """What approving does, for people."""
+
+    allowed_decisions: list[DecisionType]
+    """What the reviewer may decide on it."""
+
+    stage: str
+    """The approval stage asked."""
+
+    args_digest: str
+    """The request's digest; an answer may carry it (`grammar`)."""
+
+    requested_by: str
+    """Who raised the request (they may withdraw it, not decide it)."""
+
+    decided_by: list[str]
+    """The groups whose members may decide it."""
+
+    error: str | None
+    """Why the last answer was refused, or `None`."""
+
+
+def pending_actions(interrupts: Iterable[Interrupt]) -> list[PendingAction]:
+    """One entry per pending interrupt and action it shows, in order."""
+    return [action for interrupt in interrupts for action in _actions(interrupt)]
+
+
+def _actions(interrupt: Interrupt) -> list[PendingAction]:
+    request: ApprovalRequest = interrupt.value
+    return [
+        PendingAction(
+            id=interrupt.id,
+            request_id=request["request_id"],
+            name=action["name"],
+            args=action["args"],
+            description=action.get("description", ""),
+            allowed_decisions=config["allowed_decisions"],
+            stage=request["stage"],
+            args_digest=request["args_digest"],
+            requested_by=request["requested_by"],
+            decided_by=request["decided_by"],
+            error=request["error"],
+        )
+        for action, config in zip(
+            request["action_requests"], request["review_configs"], strict=True
+        )
+    ]
+
+
+def waiting_interrupts(thread: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pending interrupts (`{"id", "value"}`) of a server thread record (as
+    `threads.search` returns it) that are signoff approval requests."""
+    by_task = thread.get("interrupts")
+    if not isinstance(by_task, dict):
+        return []
+    return approval_interrupts(
+        interrupt
+        for interrupts in by_task.values()
+        if isinstance(interrupts, list)
+        for interrupt in interrupts
+    )
+
+
+def approval_interrupts(interrupts: Iterable[Any]) -> list[dict[str, Any]]:
+    """Those of `interrupts` (server `{"id", "value"}` records, e.g. a thread state's) whose
+    value is a signoff approval request. A value that claims to be one (it has a
+    `request_id`) but that readers could not read is skipped and logged: one malformed
+    request never fails a list, a page, the metrics or the sweeper."""
+    requests = []
+    for interrupt in interrupts:
+        value = interrupt.get("value") if isinstance(interrupt, dict) else None
+        if not isinstance(value, dict) or "request_id" not in value:
+            continue
+        if isinstance(interrupt.get("id"), str) and readable_request(value):
+            requests.append(interrupt)
+        else:
+            log.warning("Skipping a malformed approval request: %s", cut(repr(interrupt)))
+    return requests
+
+
+def readable_request(value: dict[str, Any]) -> bool:
+    """Whether `value` has every field of an `ApprovalRequest` that readers use, of the type
+    they expect, with times that parse."""
+    actions, configs = value.get("action_requests"), value.get("review_configs")
+    return (
+        all(isinstance(value.get(key), str) for key in ("request_id", "args_digest", "stage"))
+        and isinstance(value.get("requested_by"), str)
+        and _texts(value.get("decided_by"))
+        and isinstance(value.get("error"), str | None)
+        and isinstance(actions, list)
+        and isinstance(configs, list)
+        and len(actions) == len(configs) > 0
+        and all(_action(action) for action in actions)
+        and all(isinstance(c, dict) and _texts(c.get("allowed_decisions")) for c in configs)
+        and all(_time(value[key]) for key in TIMES if key in value)
+        and isinstance(value.get("escalate_to", ""), str)
+    )
+
+
+TIMES = ("created_at", "remind_at", "escalates_at", "expires_at")
+"""The request's times (ISO 8601)."""
+
+
+def _texts(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _action(action: Any) -> bool:
+    return (
+        isinstance(action, dict)
+        and isinstance(action.get("name"), str)
+        and isinstance(action.get("args"), dict)
+        and isinstance(action.get("description", ""), str)
+    )
+
+
+def _time(value: Any) -> bool:
+    return isinstance(value, str) and parse(value) is not None

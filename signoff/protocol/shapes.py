@@ -1,0 +1,261 @@
+"""Typed shapes of the approval protocol: the request a graph shows and the decision it gets.
+
+How each decision may be written (langchain, Agent Inbox, text) is `grammar.GRAMMAR`.
+
+The request is langchain's `HITLRequest` (`action_requests` + `review_configs`), so Studio,
+Agent Inbox adapters and langchain users recognise it, plus signoff's own fields:
+
+- `request_id`: stable for one pending approval, across every re-pause of it.
+- `args_digest`: binds an answer to the exact arguments shown, and to the request's policy
+  (deciders, escalation, deadlines) and chain; an answer may echo it back, and every decision
+  entry on the audit trail records it.
+- `stage`, `requested_by`, `decided_by`: which stage is asked, who raised the request (they may
+  not decide it) and which groups may (`signoff.governance.policy`).
+- `error`: why the previous answer was refused (`None` on the first pause).
+- `earlier_decisions`, `chain`: for chains of approvals, what earlier stages decided, and the
+  chain's stages as it was raised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal, NotRequired, TypedDict, get_args
+
+DecisionType = Literal["approve", "edit", "reject", "respond"]
+"""The decisions a request may allow an approver, per action."""
+DECISION_TYPES: tuple[DecisionType, ...] = get_args(DecisionType)
+WITHDRAW: Literal["withdraw"] = "withdraw"
+"""Not a decision on the action: the requester (or an admin) takes the whole request back.
+Always accepted from them, never from anyone else."""
+AnswerType = DecisionType | Literal["withdraw"]
+"""What a usable answer may decide: one of the decisions, or a withdrawal."""
+EXPIRE: Literal["expire"] = "expire"
+"""The type of the answer the sweeper sends once a request's `expires_at` has passed,
+`{"type": "expire", "request_id": ...}`: not a person's decision; the node checks the time
+and the request id itself and rejects the request as expired, decided by `SYSTEM`."""
+Status = Literal["invalid", "executed", "sent", "rejected", "withdrawn", "expired", "refused"]
+"""How a single-action request ended (`signoff.review.outcome.Outcome.status`)."""
+
+SYSTEM = "system"
+"""The reviewer of decisions no person made: auto-approvals and expiries."""
+
+
+class ActionRequest(TypedDict):
+    """One action awaiting review: what would run, with which arguments, and why."""
+
+    name: str
+    """The action or tool name, e.g. `"send_payment"`."""
+
+    args: dict[str, Any]
+    """The exact arguments that would run if approved."""
+
+    description: NotRequired[str]
+    """A human-readable account of what approving would do."""
+
+    args_schema: NotRequired[dict[str, Any]]
+    """JSON Schema of `args`, where the action may be edited: what the web inbox builds its
+    edit form from. The review node validates edits with the same model."""
+
+    arguments: NotRequired[dict[str, Any]]
+    """The same arguments under the key Agent Inbox reads (its HITL adapter shows and edits
+    `arguments`); set by `build_request`, never read back."""
+
+
+class ReviewConfig(TypedDict):
+    """Which decisions the reviewer may make on one action."""
+
+    action_name: str
+    """The `name` of the action this config applies to."""
+
+    allowed_decisions: list[DecisionType]
+    """The decision types accepted for that action."""
+
+
+class Chain(TypedDict):
+    """The chain of stages a request belongs to, as the chain was first raised."""
+
+    id: str
+    """The chain's id: the same for each stage's request."""
+
+    stages: list[str]
+    """Every stage that must approve, in order."""
+
+
+class ApprovalRequest(TypedDict):
+    """The value of every signoff interrupt."""
+
+    action_requests: list[ActionRequest]
+    """The actions under review, in order; answers must come in the same order."""
+
+    review_configs: list[ReviewConfig]
+    """One per action request, at the same position."""
+
+    request_id: str
+    """Id of this pause: unchanged when the node pauses again after a bad answer, new for every
+    other pause (another stage, another request on the thread, a state edit). An answer may
+    carry it, and must then match."""
+
+    args_digest: str
+    """SHA-256 of this request's id, stage and actions. An answer carrying it must match, so
+    an answer given to one pause can never approve another."""
+
+    stage: str
+    """The approval stage being asked, e.g. `"review"`, `"manager"`, `"security"`."""
+
+    requested_by: str
+    """The authenticated user who started the run that raised this request; they may not
+    decide it (four-eyes), but may withdraw it."""
+
+    decided_by: list[str]
+    """The groups whose members may decide this request (`signoff.toml` `[policy]`)."""
+
+    error: str | None
+    """Why the previous answer was refused and what is accepted; `None` on a first pause."""
+
+    created_at: str
+    """When the request was raised (ISO 8601, UTC); its deadlines count from here."""
+
+    remind_at: NotRequired[str]
+    """When the deciders are reminded (`approval.reminded`), if its policy says."""
+
+    escalates_at: NotRequired[str]
+    """From when members of `escalate_to` may decide it too (`approval.escalated`)."""
+
+    escalate_to: NotRequired[str]
+    """The group escalation adds to `decided_by`."""
+
+    expires_at: NotRequired[str]
+    """When it is rejected as expired, decided by `system`, if nobody decided it first."""
+
+    earlier_decisions: NotRequired[list[dict[str, Any]]]
+    """Audit entries of earlier stages of the same chain, oldest first."""
+
+    chain: NotRequired[Chain]
+    """The chain this stage belongs to: every stage of it must approve the same arguments."""
+
+
+class ApproveDecision(TypedDict):
+    """Run the action with the arguments shown."""
+
+    type: Literal["approve"]
+    message: NotRequired[str]
+    """The approver's comment, when given (recorded in the audit entry)."""
+
+
+class EditDecision(TypedDict):
+    """Run the action with other arguments."""
+
+    type: Literal["edit"]
+    args: dict[str, Any]
+    """The validated replacement arguments."""
+
+
+class RejectDecision(TypedDict):
+    """Do not run the action."""
+
+    type: Literal["reject"]
+    message: NotRequired[str]
+    """The reviewer's reason, when given."""
+
+
+class RespondDecision(TypedDict):
+    """Do not run the action; its result is the reviewer's text."""
+
+    type: Literal["respond"]
+    message: str
+    """The text returned as the action's result."""
+
+
+class WithdrawDecision(TypedDict):
+    """The requester (or an admin) took the whole request back; nothing runs."""
+
+    type: Literal["withdraw"]
+    message: NotRequired[str]
+    """Why, when given."""
+
+
+Decision = ApproveDecision | EditDecision | RejectDecision | RespondDecision | WithdrawDecision
+"""One normalised answer for one action, whichever format it arrived in (`grammar`): a union
+tagged by `type`, as langchain's `HumanInTheLoopMiddleware` types its decisions."""
+
+
+def args_to_run(action: ActionRequest, decision: Decision) -> dict[str, Any] | None:
+    """The arguments `action` runs with under `decision`; `None` when it does not run."""
+    if decision["type"] == "approve":
+        return action["args"]
+    if decision["type"] == "edit":
+        return decision["args"]
+    return None
+
+
+DIGESTED_TERMS = (
+    "decided_by",
+    "created_at",
+    "remind_at",
+    "escalates_at",
+    "escalate_to",
+    "expires_at",
+    "chain",
+)
+"""The request fields its digest binds besides the actions: its policy and its chain."""
+
+
+def args_digest(
+    actions: list[ActionRequest],
+    request_id: str = "",
+    stage: str = "",
+    terms: dict[str, Any] | None = None,
+) -> str:
+    """A SHA-256 hex digest binding the actions' names and arguments (key-order independent)
+    to the pause that shows them and to its `terms` (`DIGESTED_TERMS` of the request)."""
+    canonical = json.dumps(
+        {
+            "request_id": request_id,
+            "stage": stage,
+            "actions": [{"name": a["name"], "args": a["args"]} for a in actions],
+            **(terms or {}),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def build_request(
+    actions: list[ActionRequest],
+    allowed: list[list[DecisionType]],
+    *,
+    request_id: str,
+    stage: str,
+    requested_by: str,
+    decided_by: list[str],
+    deadlines: dict[str, str],
+    earlier_decisions: list[dict[str, Any]] | None = None,
+    chain: Chain | None = None,
+) -> ApprovalRequest:
+    """Assemble the interrupt value for `actions`, with `allowed[i]` the decisions for action i
+    and `deadlines` its `created_at` and deadline fields (`signoff.governance.deadlines`)."""
+    request = ApprovalRequest(
+        action_requests=[ActionRequest(**action, arguments=action["args"]) for action in actions],
+        review_configs=[
+            ReviewConfig(action_name=action["name"], allowed_decisions=list(decisions))
+            for action, decisions in zip(actions, allowed, strict=True)
+        ],
+        request_id=request_id,
+        args_digest="",
+        stage=stage,
+        requested_by=requested_by,
+        decided_by=decided_by,
+        error=None,
+        **deadlines,  # type: ignore[typeddict-item]
+    )
+    if earlier_decisions is not None:
+        request["earlier_decisions"] = earlier_decisions
+    if chain is not None:
+        request["chain"] = chain
+    fields: dict[str, Any] = dict(request)
+    terms = {term: fields[term] for term in DIGESTED_TERMS if term in fields}
+    request["args_digest"] = args_digest(actions, request_id, stage, terms)
+    return request

@@ -1,0 +1,99 @@
+"""What the signed-in user may do with a pending request, and the answer a posted form makes.
+
+The inbox offers a decision only if the request allows it for every action it shows (`edit`
+and `respond` only for a request of one action) and the policy lets this user decide it;
+`withdraw` only to its requester and admins. When the user may not decide, the page says why,
+in the policy's own words (which name who may). Offering is a courtesy: the server's auth and
+the review node check every answer again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from signoff.client.answering import Refused
+from signoff.client.pending_requests import PendingRequest
+from signoff.governance.identity import Identity
+from signoff.governance.policy import decision_refusal
+from signoff.protocol.shapes import DECISION_TYPES, WITHDRAW, AnswerType, ApprovalRequest
+from signoff.server.inbox.forms import FormField, edit_fields, edited_args
+
+ARG_PREFIX = "arg."
+"""Edit-form inputs are named `arg.<argument>`."""
+
+
+@dataclass(frozen=True)
+class RequestView:
+    """A pending request as one user sees it."""
+
+    pending: PendingRequest
+    offers: list[AnswerType]
+    """The answers this user may give, in the grammar's order."""
+    refusal: str | None
+    """Why this user may not decide it, or `None` if they may."""
+    fields: list[FormField]
+    """The edit form's fields (empty unless `edit` is offered)."""
+
+    @property
+    def request(self) -> ApprovalRequest:
+        """The request, as the thread shows it."""
+        return self.pending.request
+
+
+def request_view(
+    identity: Identity, pending: PendingRequest, posted: dict[str, str] | None
+) -> RequestView:
+    """What `identity` sees of `pending`; `posted` (a refused form) refills the edit form."""
+    request = pending.request
+    refusal = decision_refusal(identity, request)
+    offers: list[AnswerType] = [] if refusal else list(_allowed(pending))
+    if decision_refusal(identity, request, withdrawing=True) is None:
+        offers.append(WITHDRAW)
+    mine = posted if posted and posted.get("request_id") == pending.request_id else None
+    fields = (
+        edit_fields(request["action_requests"][0], _args_posted(mine) if mine else None)
+        if "edit" in offers
+        else []
+    )
+    return RequestView(pending, offers, refusal, fields)
+
+
+def answer_from_form(decision: str, view: RequestView, posted: dict[str, str]) -> dict[str, Any]:
+    """The answer a decide form posted, in the grammar's langchain form; `Refused` for a
+    decision this user is not offered."""
+    if decision not in view.offers:
+        offered = ", ".join(view.offers) or "nothing"
+        raise Refused(f"{decision!r} is not offered to you for this request; you may: {offered}.")
+    message = posted.get("message", "").strip()
+    if decision == WITHDRAW:
+        return {"type": WITHDRAW, **({"message": message} if message else {})}
+    actions = view.pending.request["action_requests"]
+    if decision == "edit":
+        args = edited_args(view.fields, _args_posted(posted))
+        return {
+            "decisions": [
+                {"type": "edit", "edited_action": {"name": actions[0]["name"], "args": args}}
+            ]
+        }
+    item = {"type": decision, **({"message": message} if message else {})}
+    return {"decisions": [item] * len(actions)}
+
+
+def _allowed(pending: PendingRequest) -> list[AnswerType]:
+    configs = pending.request["review_configs"]
+    single = len(configs) == 1
+    return [
+        decision
+        for decision in DECISION_TYPES
+        if all(decision in config["allowed_decisions"] for config in configs)
+        and (single or decision in ("approve", "reject"))
+    ]
+
+
+def _args_posted(posted: dict[str, str]) -> dict[str, str]:
+    return {
+        name.removeprefix(ARG_PREFIX): value
+        for name, value in posted.items()
+        if name.startswith(ARG_PREFIX)
+    }

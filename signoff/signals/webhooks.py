@@ -1,0 +1,340 @@
+"""Webhook notifications: a durable outbox, delivered at least once.
+
+`notify(event_type, body)` enqueues one event in a local SQLite outbox and returns at once; it
+never touches the network and never raises (a storage error is logged and the event dropped),
+so a notification never fails, blocks or slows a run. `deliver_due()` posts every event whose
+time has come; the server runs it every second (`delivery_loop`, from its lifespan) and
+`signoff sweep` runs a pass after its sweep.
+
+**Events** (`EVENT_TYPES`): `approval.requested` (a review node shows a request),
+`approval.reminded` and `approval.escalated` (the sweeper, when a request's `remind_at` or
+`escalates_at` passes), `approval.decided` (a person answered), `approval.expired` (nobody did
+in time).
+
+**Body**: one JSON object, UTF-8. signoff adds `id` (the event id, see below), `type` (one of
+the events) and `occurred_at` (when it was enqueued, ISO 8601 UTC); the rest are the fields
+the caller gave (`signoff.signals.events` sends these):
+
+- `thread_id`, `graph`: the thread waiting and the graph it runs;
+- `request_id`: the approval request; `stage`: its stage, e.g. `"review"`;
+- `action`: the action(s) or tool(s) to approve, comma separated; `args_summary`: their
+  arguments as JSON, cut to 200 characters;
+- `requested_by`: who started the run; `deciders`: the groups that may decide;
+- `created_at`, `escalates_at`, `expires_at`: the request's deadlines (ISO 8601, or null);
+- `link`: where a person opens the request (the inbox at `SIGNOFF_PUBLIC_URL`);
+- `decided_by`, `decision`, `reason`: on `approval.decided` and `approval.expired` only.
+
+A caller may pass `detail` (e.g. a decision's tool-call id) to tell apart several events of
+one type for one request; it goes into the id and is not sent.
+
+**Headers**: `Content-Type: application/json`, `X-Signoff-Event: <type>`,
+`X-Signoff-Event-Id: <id>` and, when `SIGNOFF_WEBHOOK_SECRET` is set,
+`X-Signoff-Signature: sha256=<hex>`: HMAC-SHA256 of the raw body bytes under the secret.
+Verify it on the bytes as received, before parsing, in constant time::
+
+    expected = "sha256=" + hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, request.headers["X-Signoff-Signature"]): reject()
+
+**Delivery**: a 2xx response delivers the event; anything else (another status, a redirect,
+a timeout, a refused connection) is retried after about 1 s, 2 s, 4 s ... (at most 5 min,
+plus up to 10 % jitter), and given up after `SIGNOFF_WEBHOOK_ATTEMPTS` attempts with a
+warning in the log. Delivery is **at least once**: a retry, or a process that died after
+sending, can repeat an event. A retry sends byte-identical content with the same id, and the
+id is stable (`event_id`): the same event about the same request always gets the same one,
+and the outbox stores it once however often it is enqueued (graph replays, several
+sweepers). Receivers drop events whose `id` they have seen. Events are not ordered.
+
+Several processes (server workers, a sweeper command) can share one outbox: each pass claims
+one event at a time in a single SQLite statement, which counts the attempt and leases the
+event for the request's timeout plus `LEASE_MARGIN_SECONDS`, so no other pass sends it
+meanwhile; a process that dies mid-send leaves it to be retried when the lease ends.
+
+**Variables**:
+
+- `SIGNOFF_WEBHOOK_URL`: where events go; unset, nothing is enqueued or sent;
+- `SIGNOFF_WEBHOOK_SECRET`: signs each body (`X-Signoff-Signature`); unset, nothing is signed;
+- `SIGNOFF_WEBHOOK_FORMAT`: `json` (default), or `slack` to post `{"text": "<one line>"}`
+  (`slack_text`) to a Slack incoming webhook instead of the event (same headers and retries);
+- `SIGNOFF_WEBHOOK_ATTEMPTS`: attempts per event before giving up (default 10);
+- `SIGNOFF_WEBHOOK_TIMEOUT_SECONDS`: per request (default 5);
+- `SIGNOFF_OUTBOX`: the outbox file (default `.signoff/outbox.sqlite`).
+
+The outbox keeps delivered and given-up events (`delivered_at`, `gave_up_at`, `last_error`),
+which is what makes enqueuing idempotent; inspect it with any SQLite client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import random
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from signoff.clock import stamp
+from signoff.settings import environment
+
+log = logging.getLogger("signoff.signals.webhooks")
+
+EVENT_TYPES = (
+    "approval.requested",
+    "approval.reminded",
+    "approval.escalated",
+    "approval.decided",
+    "approval.expired",
+)
+FIRST_RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 300.0
+JITTER = 0.1
+LEASE_MARGIN_SECONDS = 30.0
+BUSY_TIMEOUT_SECONDS = 10.0
+ERROR_CHARACTERS = 200
+_ADDED = ("id", "type", "occurred_at", "detail")
+"""Body keys signoff sets itself (or, for `detail`, does not send)."""
+_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "signoff:webhook-event")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    body BLOB NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    delivered_at REAL,
+    gave_up_at REAL,
+    last_error TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_due ON events (next_attempt_at)
+    WHERE delivered_at IS NULL AND gave_up_at IS NULL;
+"""
+_CLAIM = """
+UPDATE events SET attempts = attempts + 1, next_attempt_at = :lease_end
+WHERE id = (
+    SELECT id FROM events
+    WHERE delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= :now
+    ORDER BY next_attempt_at LIMIT 1
+)
+RETURNING id, type, body, attempts
+"""
+
+
+@dataclass
+class DeliveryReport:
+    """What one delivery pass did, in events."""
+
+    delivered: int = 0
+    retried: int = 0
+    """Failed this time, scheduled again."""
+    gave_up: int = 0
+    """Failed for the last allowed time."""
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: str
+    type: str
+    body: bytes
+    attempts: int
+    """Attempts including this one."""
+
+
+def event_id(event_type: str, request_id: str, detail: str = "") -> str:
+    """The stable id of `event_type` about `request_id` (and `detail`): a UUID 5, the same
+    every time, so the outbox stores the event once and receivers can drop repeats."""
+    return str(uuid.uuid5(_NAMESPACE, f"{event_type}/{request_id}/{detail}"))
+
+
+def signature(body: bytes, secret: str) -> str:
+    """`sha256=<hex HMAC-SHA256 of body under secret>`, the `X-Signoff-Signature` header."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def notify(event_type: str, body: dict[str, Any]) -> str | None:
+    """Enqueue one event when `SIGNOFF_WEBHOOK_URL` is set and return its id; `None` when it is
+    not, or when the event could not be stored (logged). Never raises, never uses the network.
+
+    `body` holds the event's fields; its `request_id` and optional `detail` (not sent) make the
+    id. An event without a `request_id` gets a random id: nothing can tell its repeats apart.
+    A local insert of about a millisecond, but blocking: from a coroutine, call it through
+    `asyncio.to_thread` (`langgraph dev` refuses blocking calls on its event loop, which
+    would drop the event)."""
+    if not environment().webhook_url:
+        return None
+    try:
+        if event_type not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {event_type!r}; expected one of {EVENT_TYPES}")
+        request_id = body.get("request_id")
+        detail = str(body.get("detail") or "")
+        id_ = event_id(event_type, str(request_id), detail) if request_id else str(uuid.uuid4())
+        event = {
+            "id": id_,
+            "type": event_type,
+            "occurred_at": stamp(),
+            **{key: value for key, value in body.items() if key not in _ADDED},
+        }
+        encoded = json.dumps(event, ensure_ascii=False, default=str).encode()
+        enqueued_at = time.time()
+        with _outbox() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO events (id, type, body, next_attempt_at, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (id_, event_type, encoded, enqueued_at, enqueued_at),
+            )
+    except Exception as error:
+        log.error("could not enqueue webhook event %s: %s", event_type, error)
+        return None
+    return id_
+
+
+def deliver_due(now: float | None = None, client: httpx.Client | None = None) -> DeliveryReport:
+    """One delivery pass: post every event due at `now` (epoch seconds; default: the time) to
+    `SIGNOFF_WEBHOOK_URL` through `client` (default: one of its own), and record each outcome
+    (see the module docstring). Blocking: run it in a worker thread from async code."""
+    report = DeliveryReport()
+    url = environment().webhook_url
+    if not url:
+        return report
+    at = time.time() if now is None else now
+    max_attempts = environment().webhook_attempts
+    timeout = environment().webhook_timeout_seconds
+    with contextlib.ExitStack() as stack:
+        http = client or stack.enter_context(httpx.Client())
+        db = stack.enter_context(_outbox())
+        claim = {"now": at, "lease_end": at + timeout + LEASE_MARGIN_SECONDS}
+        while rows := db.execute(_CLAIM, claim).fetchall():
+            event = _Claimed(*rows[0])
+            _record(db, event, _post(http, url, event, timeout), at, max_attempts, report)
+    return report
+
+
+async def delivery_loop(stop: asyncio.Event, interval: float = 1.0) -> None:
+    """Run `deliver_due` in a worker thread every `interval` seconds until `stop` is set, on
+    one HTTP client (its connections are reused). Never raises: a failed pass is logged and
+    the next one runs as usual."""
+    with httpx.Client() as client:
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(deliver_due, client=client)
+            except Exception:
+                log.exception("webhook delivery pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+
+
+def slack_text(body: dict[str, Any]) -> str:
+    """A one-line summary of the event `body` for a Slack incoming webhook. Everything taken
+    from the request (action, stage, who) is escaped for Slack's markup (`slack_escaped`), so
+    an action named like a link or a mention shows as text: only the inbox link is a link."""
+    text = slack_escaped(f"{body.get('type', 'approval')}: {body.get('action') or 'an action'}")
+    if body.get("stage"):
+        text += slack_escaped(f" ({body['stage']})")
+    if body.get("decision"):
+        text += slack_escaped(f", {body['decision']} by {body.get('decided_by')}")
+    elif deciders := body.get("deciders"):
+        names = deciders if isinstance(deciders, str) else ", ".join(map(str, deciders))
+        text += slack_escaped(f", for {names}")
+    if body.get("link"):
+        text += f" <{slack_escaped(str(body['link']))}|open>"
+    return text
+
+
+def slack_escaped(text: str) -> str:
+    """`text` with Slack's control characters escaped (`&`, `<`, `>`), as Slack documents."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def outbox_path() -> Path:
+    """The outbox file in use."""
+    return Path(environment().outbox)
+
+
+@contextlib.contextmanager
+def _outbox() -> Iterator[sqlite3.Connection]:
+    """A connection of its own to the outbox (created if new), in autocommit mode."""
+    path = outbox_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(_SCHEMA)
+        yield db
+    finally:
+        db.close()
+
+
+def _post(http: httpx.Client, url: str, event: _Claimed, timeout: float) -> str | None:
+    """Send `event` once; `None` when the receiver took it (2xx), else what went wrong."""
+    content = event.body
+    if environment().webhook_format.lower() == "slack":
+        content = json.dumps({"text": slack_text(json.loads(event.body))}).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Signoff-Event": event.type,
+        "X-Signoff-Event-Id": event.id,
+    }
+    if secret := environment().webhook_secret:
+        headers["X-Signoff-Signature"] = signature(content, secret)
+    try:
+        response = http.post(url, content=content, headers=headers, timeout=timeout)
+    except Exception as error:  # timeouts, refused connections, bad URLs: all retried
+        return f"{type(error).__name__}: {error}"[:ERROR_CHARACTERS]
+    if response.is_success:
+        return None
+    return f"HTTP {response.status_code}: {response.text}"[:ERROR_CHARACTERS]
+
+
+def _record(
+    db: sqlite3.Connection,
+    event: _Claimed,
+    error: str | None,
+    at: float,
+    max_attempts: int,
+    report: DeliveryReport,
+) -> None:
+    """Record in the outbox and `report` how sending `event` at `at` went (`error` or none)."""
+    if error is None:
+        db.execute(
+            "UPDATE events SET delivered_at = ?, last_error = NULL WHERE id = ?", (at, event.id)
+        )
+        report.delivered += 1
+        return
+    gives_up = event.attempts >= max_attempts
+    column, when = (
+        ("gave_up_at", at) if gives_up else ("next_attempt_at", at + _backoff(event.attempts))
+    )
+    cursor = db.execute(
+        f"UPDATE events SET {column} = ?, last_error = ? "
+        "WHERE id = ? AND attempts = ? AND delivered_at IS NULL",
+        (when, error, event.id, event.attempts),
+    )
+    if cursor.rowcount == 0:
+        return  # its lease ran out and another pass has claimed it since: that pass owns it
+    if gives_up:
+        log.warning(
+            "gave up on webhook event %s (%s) after %d attempts: %s",
+            event.id,
+            event.type,
+            event.attempts,
+            error,
+        )
+        report.gave_up += 1
+    else:
+        report.retried += 1
+
+
+def _backoff(attempts: int) -> float:
+    """Seconds before the next attempt after `attempts` failed ones: doubling, capped, jittered."""
+    delay = min(MAX_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** min(attempts - 1, 16))
+    return delay + random.uniform(0, delay * JITTER)
