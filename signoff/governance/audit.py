@@ -228,7 +228,7 @@ def trail_problem(trail: Any, thread_id: str | None = None) -> str | None:
         if not isinstance(entry, dict) or not isinstance(entry.get("signature"), str):
             return f"entry {position} is not signed"
         signature, prev = entry["signature"], entry.get("prev")
-        if not hmac.compare_digest(signature, _signature(entry, thread)):
+        if not hmac.compare_digest(signature.encode(), _signature(entry, thread).encode()):
             return (
                 f"entry {position} ({entry.get('decision')} by {entry.get('reviewer')}) was "
                 "altered, forged, or signed for another thread"

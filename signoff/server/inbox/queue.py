@@ -34,8 +34,8 @@ from signoff.settings import environment
 log = logging.getLogger(__name__)
 PAGE_SIZE = 50
 T = TypeVar("T")
-SORTS = ("age", "newest", "deadline")
 Sort = Literal["age", "newest", "deadline"]
+SORTS: tuple[Sort, ...] = ("age", "newest", "deadline")
 NO_DEADLINE = "~"
 """Sorts after every ISO 8601 time."""
 
@@ -59,7 +59,7 @@ class Filters:
             graph=query.get("graph", ""),
             stage=query.get("stage", ""),
             role=query.get("role", ""),
-            sort=sort if sort in SORTS else "age",  # type: ignore[arg-type]
+            sort=sort if sort in SORTS else "age",
             page=max(1, int(page)) if page.isascii() and page.isdigit() and len(page) < 7 else 1,
         )
 
