@@ -8,8 +8,8 @@ an approval and its execution (the sweeper and the inbox run both on).
 `decisions_since(client, moment)` counts the audit trail's decisions since a moment, reading
 only the threads updated since then; `approval_stats` puts both together as the numbers the
 inbox's panel and `signoff stats` show. Every reader skips (and logs) what it cannot read: a
-malformed request (`approval.pending.approval_interrupts`), an audit trail or entry that is
-not one, a thread the server cannot send (`thread_pages`).
+malformed request (`signoff.protocol.interrupts.approval_interrupts`), an audit trail or entry
+that is not one, a thread the server cannot send (`thread_pages`).
 """
 
 from __future__ import annotations

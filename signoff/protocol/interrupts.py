@@ -18,7 +18,7 @@ from signoff.clock import parse
 from signoff.protocol.bounds import cut
 from signoff.protocol.shapes import ApprovalRequest, DecisionType
 
-log = logging.getLogger("signoff.approval")
+log = logging.getLogger("signoff.protocol.interrupts")
 
 
 class PendingAction(TypedDict):

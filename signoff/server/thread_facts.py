@@ -34,7 +34,7 @@ from signoff.governance.visibility import VIEWERS, viewers_of
 from signoff.protocol.interrupts import waiting_interrupts
 from signoff.server.admission import Refusal, ThreadFacts
 
-log = logging.getLogger("signoff.governance.visibility")
+log = logging.getLogger("signoff.server.thread_facts")
 
 LATE_COMMIT_SECONDS = 5.0
 """How far before the last catch-up the next one reads again (updates committed late)."""

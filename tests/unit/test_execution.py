@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -60,15 +59,6 @@ CHAIN = Chain(id="chain-1", stages=["manager", "security"])
 REFUND = {"order": 17, "amount": 40}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def ledger_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A ledger of this module's own: every test counts the entries of its own thread."""
-    path = tmp_path_factory.mktemp("execution") / "ledger.jsonl"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SIGNOFF_LEDGER", str(path))
-        yield path
-
-
 def new_thread() -> str:
     """A thread id no other test uses."""
     return f"thread-{uuid.uuid4().hex}"
@@ -81,7 +71,7 @@ def in_run(work: Callable[[], Any], thread_id: str) -> Any:
 
 
 def executions(thread_id: str) -> list[ledger.LedgerEntry]:
-    """What the ledger ran for `thread_id`."""
+    """What the ledger (the session's own, `tests/unit/conftest.py`) ran for `thread_id`."""
     return [entry for entry in ledger.read_entries() if entry["thread_id"] == thread_id]
 
 
