@@ -1,15 +1,20 @@
-"""approve_reject: one risky operation, auto-approved when low risk, else a person decides.
+"""approve_reject: one risky operation, run by the policy's leave or by people's approval.
 
     assess_risk ──low──▶ auto_approve ──▶ execute ──▶ END
-         ├──high──▶ review ──approve──▶ execute
-         │             └──reject / withdraw──▶ END (status "rejected" / "withdrawn", with why)
+         ├──high──▶ review ──approved (every vote its requirement needs)──▶ execute
+         │             ├──a vote, more needed──▶ review (shows "1 of 2: ...")
+         │             └──reject / withdraw / denied──▶ END (status "rejected" / "withdrawn")
          └──invalid input──▶ END (status "invalid", with the validation error)
 
 Input: `{"operation": {"kind": "payment", "amount": 2500, "target": "acct-9", ...}}`.
-Thresholds are the runtime context (`RiskPolicy`): `auto_approve_limit`, `review_targets`;
-only admins may set them (on an assistant). The requester is the user who started the run;
-members of the `approve_reject` rule's groups (managers) decide, never the requester, who may
-withdraw the request instead.
+What an operation needs is the `approve_reject` rule of `signoff.toml`
+(`[[policy.rules.approve_reject]]`): the shipped rule lets payments up to the assistant's
+`auto_approve_limit` run without a person (unless their target is in `review_targets`), asks
+one manager up to 10,000, and a manager and someone from finance above that. Those two
+thresholds are the runtime context (`RiskPolicy`), which only admins may set (on an
+assistant); conditions read them as `context.auto_approve_limit`. A standing grant that covers
+the operation approves it without pausing. The requester is the user who started the run;
+they never decide, but may withdraw the request instead.
 """
 
 from __future__ import annotations
@@ -26,10 +31,10 @@ from pydantic import BaseModel, Field
 from signoff.execution.approved import execute_once
 from signoff.governance.audit import SYSTEM, auto_approval_entry
 from signoff.governance.deadlines import DeadlineOverrides
-from signoff.governance.policy import request_policy
+from signoff.settings import LEGACY_REQUIREMENT
 from signoff.governance.state_edits import served
-from signoff.protocol.shapes import ActionRequest
-from signoff.review.ask import ask_for_decisions, current_request_id
+from signoff.protocol.shapes import ActionRequest, Need
+from signoff.review.ask import ask_for_decisions, current_request_id, raise_policy
 from signoff.review.outcome import Outcome, finished, record_review, starts_request
 
 RULE = "approve_reject"
@@ -60,8 +65,14 @@ class Risk(TypedDict):
     """The rule that decided, in words, as recorded in the audit trail."""
 
 
-def classify(operation: dict[str, Any], policy: RiskPolicy) -> Risk:
-    """Classify `operation` (with `amount` and `target`) under `policy`."""
+def classify(operation: dict[str, Any], policy: RiskPolicy, need: Need) -> Risk:
+    """Classify `operation` (with `amount` and `target`) by what the policy says it needs.
+    Under a rule written before requirements (`[policy.deciders]`), the context's
+    `auto_approve_limit` and `review_targets` classify it, as they always did."""
+    if need["requirement"] != LEGACY_REQUIREMENT:
+        level: Literal["low", "high"] = "low" if need["outcome"] == "auto_approve" else "high"
+        why = need["because"] or (f"{need['when']} holds" if need["when"] else "every operation")
+        return Risk(level=level, rule=f"requirement {need['requirement']!r} of {RULE!r}: {why}")
     amount, target = operation["amount"], operation["target"]
     if target in policy.review_targets:
         return Risk(level="high", rule=f"target {target!r} is in review_targets")
@@ -108,8 +119,10 @@ def assess_risk(
     policy of the request it may raise."""
     context = runtime.context or RiskPolicy()
     operation = Operation.model_validate(state["operation"]).model_dump()
-    risk = classify(operation, context)
-    update = {"operation": operation, "risk": risk, "policy": request_policy(RULE, context)}
+    action = ActionRequest(name=operation["kind"], args=operation)
+    policy = raise_policy(RULE, action, "review", context)
+    risk = classify(operation, context, policy["need"])
+    update = {"operation": operation, "risk": risk, "policy": policy}
     return Command(update=update, goto="auto_approve" if risk["level"] == "low" else "review")
 
 
@@ -122,8 +135,9 @@ def auto_approve(state: State) -> dict[str, Any]:
     return {"decision": "auto_approve", "reviewers": [SYSTEM], "audit": [entry]}
 
 
-def review(state: State) -> Command[Literal["execute", "__end__"]]:
-    """Pause until an authorised person approves or rejects the operation."""
+def review(state: State) -> Command[Literal["execute", "review", "__end__"]]:
+    """Pause until the people the operation's requirement names approve it (one vote per
+    pause), someone rejects it, or the policy answers without a person."""
     operation = state["operation"]
     action = ActionRequest(
         name=operation["kind"],
@@ -138,8 +152,11 @@ def review(state: State) -> Command[Literal["execute", "__end__"]]:
         rule=RULE,
         requested_by=state["requested_by"],
         policy=state.get("policy"),
+        trail=state["audit"],
     )
     update = record_review(review, state["audit"])
+    if review.partial:
+        return Command(update=update, goto="review")
     return Command(update=update, goto="__end__" if finished(update) else "execute")
 
 

@@ -25,11 +25,10 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from signoff.execution.approved import execute_once
 from signoff.governance.deadlines import DeadlineOverrides
-from signoff.governance.policy import request_policy
 from signoff.governance.state_edits import served
 from signoff.protocol.parsing import describe_error
 from signoff.protocol.shapes import ActionRequest, DecisionType, args_to_run
-from signoff.review.ask import ask_for_decisions
+from signoff.review.ask import ask_for_decisions, raise_policy
 from signoff.review.outcome import Outcome, record_review, starts_request
 
 ACTION = "send_message"
@@ -108,7 +107,7 @@ class State(Outcome):
 def draft_message(state: State, runtime: Runtime[DeadlineOverrides]) -> dict[str, Any]:
     """Turn the brief into a first draft, and fix the policy of its review."""
     draft = prepare_draft(Brief.model_validate(state["brief"])).model_dump()
-    policy = request_policy(RULE, runtime.context)
+    policy = raise_policy(RULE, ActionRequest(name=ACTION, args=draft), "review", runtime.context)
     return {"prepared_draft": draft, "draft": draft, "final": None, "policy": policy}
 
 
@@ -118,7 +117,7 @@ def route_draft(state: State) -> Literal["review_draft", "__end__"]:
     return "__end__" if state.get("status") == "invalid" else "review_draft"
 
 
-def review_draft(state: State) -> Command[Literal["send", "__end__"]]:
+def review_draft(state: State) -> Command[Literal["send", "review_draft", "__end__"]]:
     """Show the current draft; a direct state edit that fails validation cannot be approved."""
     draft, prepared = state["draft"], state["prepared_draft"]
     problem = _validation_problem(draft)
@@ -141,11 +140,14 @@ def review_draft(state: State) -> Command[Literal["send", "__end__"]]:
         rule=RULE,
         requested_by=state["requested_by"],
         policy=state.get("policy"),
+        trail=state["audit"],
         validate_args=validate_draft,
         require_reference=draft != prepared,
     )
     update = record_review(review, state["audit"])
-    final = args_to_run(action, review.decisions[0])
+    if review.partial:  # a vote of a quorum: the next one is asked for the same draft
+        return Command(update=update, goto="review_draft")
+    final = args_to_run(review.request["action_requests"][0], review.decisions[0])
     return Command(update={**update, "final": final}, goto="send" if final else "__end__")
 
 

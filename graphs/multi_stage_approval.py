@@ -36,10 +36,12 @@ from signoff.execution.approved import (
     stages_as_raised,
 )
 from signoff.governance.deadlines import DeadlineOverrides
-from signoff.governance.policy import RequestPolicy, request_policy
+from signoff.governance.audit import AuditEntry
+from signoff.governance.policy import RequestPolicy
+from signoff.governance.quorum import request_votes
 from signoff.governance.state_edits import served
 from signoff.protocol.shapes import ActionRequest, Chain
-from signoff.review.ask import ask_for_decisions, current_request_id
+from signoff.review.ask import ask_for_decisions, current_request_id, raise_policy
 from signoff.review.outcome import InvalidInput, Outcome, finished, record_review, starts_request
 
 
@@ -87,11 +89,15 @@ def plan_chain(state: State, runtime: Runtime[ApprovalChain]) -> dict[str, Any]:
     action = Action.model_validate(state["action"]).model_dump()
     if not stages or len(set(stages)) != len(stages):
         raise InvalidInput(f"stages must be a non-empty list of distinct names, got {stages!r}")
+    request = ActionRequest(name=action["name"], args=action["args"])
     return {
         "action": action,
         "stages": stages,
         "chain_id": current_request_id(),
-        "policies": {s: request_policy(f"multi_stage_approval.{s}", context) for s in stages},
+        "policies": {
+            stage: raise_policy(f"multi_stage_approval.{stage}", request, stage, context, key=stage)
+            for stage in stages
+        },
         "rejected_at": None,
     }
 
@@ -125,7 +131,13 @@ def review_stage(state: State) -> Command[Literal["review_stage", "execute", "__
         rule=f"multi_stage_approval.{stage}",
         requested_by=state["requested_by"],
         policy=state.get("policies", {}).get(stage),
-        earlier_decisions=[dict(approved[s]) for s in stages if s in approved],
+        trail=trail,
+        earlier_decisions=[
+            dict(vote)
+            for s in stages
+            if s in approved
+            for vote in _votes_of(trail, approved[s])
+        ],
         chain=Chain(id=chain["id"], stages=stages),  # as raised, whatever state says now
     )
     update = record_review(review, trail)
@@ -144,6 +156,12 @@ def execute(state: State) -> dict[str, Any]:
     if reason := chain_refusal(trail, chain_of(state), action["name"], action["args"]):
         return refused(reason)
     return execute_once(action["name"], action["args"], trail)
+
+
+def _votes_of(trail: list[AuditEntry], approval: AuditEntry) -> list[AuditEntry]:
+    """Every vote of the stage request `approval` completed (itself, for a single one)."""
+    need = approval.get("need")
+    return [AuditEntry(**v) for v in request_votes(trail, need)] if need else [approval]
 
 
 def chain_of(state: State) -> Chain:

@@ -17,9 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import cache
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from signoff.protocol.shapes import DECISION_TYPES, DecisionType
+from signoff.conditions import Condition, InvalidCondition, compile_condition
+from signoff.protocol.shapes import DECISION_TYPES, DecisionType, RequirementOutcome
 
 DEFAULT_FILE = Path(__file__).resolve().parents[1] / "signoff.toml"
 DEFAULT_ADMINS = "signoff-admins"
@@ -41,6 +42,36 @@ class DeadlinePolicy:
 
 
 @dataclass(frozen=True)
+class Quota:
+    """`count` approvals, each by a different person in one of `groups`."""
+
+    groups: tuple[str, ...]
+    count: int
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One line of a rule: for requests its condition holds of, what they need."""
+
+    name: str
+    """How the audit trail, the request and `signoff policy replay` call it."""
+    when: Condition | None
+    """The CEL condition (`signoff.conditions`); `None` matches every request."""
+    outcome: RequirementOutcome
+    quotas: tuple[Quota, ...] = ()
+    """For `approve`: every quota must be met, each approval by a different person."""
+    rejections: int = 1
+    """How many different people must reject to reject the request (1: one veto)."""
+    reason: str | None = None
+    """For `deny`: what the model or the caller is told."""
+
+    @property
+    def groups(self) -> list[str]:
+        """Every group that may approve under this requirement."""
+        return sorted({group for quota in self.quotas for group in quota.groups})
+
+
+@dataclass(frozen=True)
 class Settings:
     """The parsed settings file."""
 
@@ -57,6 +88,9 @@ class Settings:
     """Groups that may withdraw any request, edit state and manage assistants."""
     deadlines: dict[str, DeadlinePolicy] = field(default_factory=dict)
     """Rule (as for `deciders`) → how long its requests may wait; `default` covers the rest."""
+    rules: dict[str, tuple[Requirement, ...]] = field(default_factory=dict)
+    """Rule → its requirements, first match applies (`[[policy.rules.<rule>]]`, and each
+    `[policy.deciders]` entry as one approval by its groups); `default` covers the rest."""
 
     def review_decisions(self, tool_name: str) -> list[DecisionType] | None:
         """The decisions allowed on `tool_name`'s calls; `None` when it is safe (no review).
@@ -204,7 +238,9 @@ def load_settings(path: str | None = None) -> Settings:
             f"{file}: [policy.deciders] names no group for {nobody}, so nobody could ever "
             "decide those requests; list at least one group."
         )
+    rules = _rules(file, policy.get("rules", {}), deciders)
     return Settings(
+        rules=rules,
         deadlines={
             rule: _deadline_policy(file, rule, table)
             for rule, table in data.get("deadlines", {}).items()
@@ -257,3 +293,123 @@ def _deadline_policy(file: Path, rule: str, table: dict[str, object]) -> Deadlin
             f"{file}: [deadlines.{rule}] needs escalate_after and escalate_to together."
         )
     return policy
+
+
+LEGACY_REQUIREMENT = "deciders"
+"""The name of the one requirement a `[policy.deciders]` entry (the format before
+requirements) becomes."""
+
+_REQUIREMENT_KEYS = {"name", "when", "auto_approve", "deny", "approvals", "from", "rejections"}
+
+
+def _rules(
+    file: Path, tables: dict[str, Any], deciders: dict[str, frozenset[str]]
+) -> dict[str, tuple[Requirement, ...]]:
+    """Every rule's requirements: `[[policy.rules.<rule>]]` as written, and each rule of
+    `[policy.deciders]` (the format before requirements) as one approval by its groups."""
+    if both := sorted(set(tables) & set(deciders) - {"default"}):
+        raise ValueError(
+            f"{file}: rules {both} are in both [policy.deciders] and [policy.rules]; keep each "
+            "in [[policy.rules.<rule>]] only, where `approvals = {<group> = 1}` says what "
+            "[policy.deciders] said."
+        )
+    rules = {
+        rule: (
+            Requirement(
+                name=LEGACY_REQUIREMENT,
+                when=None,
+                outcome="approve",
+                quotas=(Quota(tuple(sorted(groups)), 1),),
+            ),
+        )
+        for rule, groups in deciders.items()
+    }
+    for rule, table in tables.items():
+        if not isinstance(table, list) or not table:
+            raise ValueError(
+                f"{file}: [policy.rules] {rule!r} must be a list of requirements, written as "
+                f"[[policy.rules.{_quoted(rule)}]] tables."
+            )
+        rules[rule] = tuple(_requirement(file, rule, entry) for entry in table)
+        _check_reachable(file, rule, rules[rule])
+    return rules
+
+
+def _requirement(file: Path, rule: str, table: dict[str, Any]) -> Requirement:
+    """One `[[policy.rules.<rule>]]` table as a `Requirement` (`ValueError` naming the file,
+    the rule and what is wrong)."""
+    where = f"{file}: [[policy.rules.{_quoted(rule)}]] {table.get('name', '(unnamed)')!r}"
+    if unknown := sorted(set(table) - _REQUIREMENT_KEYS):
+        raise ValueError(f"{where} has unknown keys {unknown}; use {sorted(_REQUIREMENT_KEYS)}")
+    name = table.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{where} needs a `name` (how the audit trail calls it).")
+    kinds = [key for key in ("auto_approve", "deny", "approvals") if key in table]
+    if len(kinds) != 1:
+        raise ValueError(
+            f"{where} must say exactly one of `auto_approve = true`, `deny = \"<reason>\"` "
+            f"or `approvals = ...`; it says {kinds or 'none'}."
+        )
+    try:
+        when = compile_condition(table["when"]) if "when" in table else None
+    except InvalidCondition as error:
+        raise ValueError(f"{where}: `when`: {error}") from None
+    rejections = table.get("rejections", 1)
+    if type(rejections) is not int or rejections < 1:
+        raise ValueError(f"{where}: `rejections` must be a whole number of at least 1.")
+    if "from" in table and kinds != ["approvals"]:
+        raise ValueError(f"{where}: `from` goes with `approvals = <count>` only.")
+    if kinds == ["auto_approve"]:
+        if table["auto_approve"] is not True:
+            raise ValueError(f"{where}: write `auto_approve = true` (or leave it out).")
+        return Requirement(name, when, "auto_approve")
+    if kinds == ["deny"]:
+        if not isinstance(table["deny"], str) or not table["deny"].strip():
+            raise ValueError(f"{where}: `deny` is the reason the caller is told, as text.")
+        return Requirement(name, when, "deny", reason=table["deny"])
+    return Requirement(name, when, "approve", _quotas(where, table), rejections)
+
+
+def _quotas(where: str, table: dict[str, Any]) -> tuple[Quota, ...]:
+    """`approvals = {<group> = <count>, ...}` (per group), or `approvals = <count>` with
+    `from = [<group>, ...]` (that many of any of them)."""
+    approvals = table["approvals"]
+    if isinstance(approvals, dict):
+        quotas = tuple(Quota((group,), count) for group, count in approvals.items())
+    elif type(approvals) is int and isinstance(table.get("from"), list) and table["from"]:
+        quotas = (Quota(tuple(sorted(map(str, table["from"]))), approvals),)
+    else:
+        raise ValueError(
+            f"{where}: write `approvals = {{managers = 1, finance = 1}}` (per group) or "
+            '`approvals = 2` with `from = ["managers"]`.'
+        )
+    if not quotas or any(type(q.count) is not int or q.count < 1 for q in quotas):
+        raise ValueError(f"{where}: every approval count must be a whole number of at least 1.")
+    return quotas
+
+
+def _check_reachable(file: Path, rule: str, requirements: tuple[Requirement, ...]) -> None:
+    """Refuse a requirement no request could reach: one after a requirement without `when`,
+    or with the same condition as one before it."""
+    seen: set[str] = set()
+    for position, requirement in enumerate(requirements):
+        source = requirement.when.source if requirement.when else None
+        if source is None and position < len(requirements) - 1:
+            later = [r.name for r in requirements[position + 1 :]]
+            raise ValueError(
+                f"{file}: [[policy.rules.{_quoted(rule)}]] {requirement.name!r} has no `when`, "
+                f"so it matches every request and {later} after it can never apply; give it a "
+                "condition or move it last."
+            )
+        if source is not None and " ".join(source.split()) in seen:
+            raise ValueError(
+                f"{file}: [[policy.rules.{_quoted(rule)}]] {requirement.name!r} repeats an "
+                "earlier condition, so it can never apply."
+            )
+        if source is not None:
+            seen.add(" ".join(source.split()))
+
+
+def _quoted(rule: str) -> str:
+    """`rule` as a TOML key."""
+    return rule if re.fullmatch(r"[A-Za-z0-9_-]+", rule) else f'"{rule}"'

@@ -34,10 +34,11 @@ REFUND_AGENT = "refund_agent"
 
 
 class ScriptedModel(BaseChatModel):
-    """Proposes `calls` refund calls in one message (default one); once tool results are in,
-    answers with the last of them."""
+    """Proposes `calls` refund calls of `amount` in one message (default one); once tool
+    results are in, answers with the last of them."""
 
     calls: int = 1
+    amount: float = 25.0
 
     @property
     def _llm_type(self) -> str:
@@ -55,7 +56,7 @@ class ScriptedModel(BaseChatModel):
             calls = [
                 {
                     "name": REFUND,
-                    "args": {"order_id": 17 + number, "amount": 25.0, "reason": "damaged"},
+                    "args": {"order_id": 17 + number, "amount": self.amount, "reason": "damaged"},
                     "id": f"call_{uuid.uuid4().hex[:12]}",
                 }
                 for number in range(self.calls)

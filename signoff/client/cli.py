@@ -124,6 +124,7 @@ async def _pending(client: LangGraphClient, args: argparse.Namespace) -> None:
     for column in ("thread", "graph", "stage", "action", "requested by", "deciders", "waiting"):
         table.add_column(column)
     table.add_column("expires")
+    table.add_column("approvals")
     for row in rows:
         table.add_row(
             row["thread_id"],
@@ -134,6 +135,7 @@ async def _pending(client: LangGraphClient, args: argparse.Namespace) -> None:
             ", ".join(row["decided_by"] or []),
             _age(row["created_at"]),
             row["expires_at"] or "never",
+            row["progress"] or "",
         )
     console.print(table)
 
@@ -151,6 +153,8 @@ async def _show(client: LangGraphClient, args: argparse.Namespace) -> None:
             f"{request['request_id']}: raised by {request['requested_by']}, decided by "
             f"{', '.join(request['decided_by'])}; expires {request.get('expires_at') or 'never'}"
         )
+        if progress := request.get("progress"):
+            console.print(f"  approvals: {progress['summary']}")
         for action, config in zip(
             request["action_requests"], request["review_configs"], strict=True
         ):

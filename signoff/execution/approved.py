@@ -28,7 +28,8 @@ from langchain_core.tools import BaseTool, ToolException
 from signoff.execution import ledger
 from signoff.execution.idempotency import idempotency_key
 from signoff.governance.audit import AuditEntry, trail_problem
-from signoff.protocol.shapes import WITHDRAW, Chain, Status
+from signoff.governance.quorum import current_votes, is_quorum, request_votes, tally
+from signoff.protocol.shapes import SYSTEM, WITHDRAW, Chain, Status
 
 APPROVALS = ("approve", "edit", "auto_approve")
 
@@ -39,11 +40,42 @@ def refused(reason: str) -> dict[str, Any]:
 
 
 def approval_of(trail: list[AuditEntry], action: str, args: dict[str, Any]) -> AuditEntry | None:
-    """The latest decision on `action` if it approved exactly `args`, else `None`."""
+    """The latest decision on `action` if it approved exactly `args` (with the quorum its
+    request needed), else `None`."""
     latest = next((entry for entry in reversed(trail) if entry["action"] == action), None)
     if latest is None or latest["decision"] not in APPROVALS or latest["args_after"] != args:
         return None
-    return latest
+    return latest if quorum_met(trail, latest) else None
+
+
+def settled(trail: list[AuditEntry], latest: AuditEntry) -> bool:
+    """Whether the decision `latest` ends its request: anything but a vote of a quorum that
+    neither completes its approvals nor brings its rejections to what rejects it."""
+    need = latest.get("need")
+    if not need or not is_quorum(need) or latest["reviewer"] == SYSTEM:
+        return True
+    if latest["decision"] not in ("approve", "edit", "reject"):
+        return True
+    votes = request_votes(trail, need)
+    _, counting = current_votes(votes, votes[0]["args_before"]) if votes else (None, [])
+    counts = tally(need, counting)
+    return counts.complete or counts.rejected
+
+
+def quorum_met(trail: list[AuditEntry], latest: AuditEntry) -> bool:
+    """Whether approval `latest` completes what its request needed: for a quorum, enough
+    distinct authorised people approved exactly its arguments since the last edit (counted
+    from the signed entries, which record each voter's groups and the need), and not enough
+    rejected; any other approval stands alone."""
+    need = latest.get("need")
+    if not need or not is_quorum(need):
+        return True
+    votes = request_votes(trail, need)
+    if not votes:
+        return False
+    args, counting = current_votes(votes, votes[0]["args_before"])
+    counts = tally(need, counting)
+    return args == latest["args_after"] and counts.complete and not counts.rejected
 
 
 def execute_once(
@@ -89,6 +121,7 @@ def stage_approvals(
         if entry["decision"] in APPROVALS
         and entry["action"] == action
         and entry["args_after"] == args
+        and quorum_met(trail, entry)
     }
 
 
@@ -112,10 +145,28 @@ def chain_refusal(
     approvals = stage_approvals(trail, chain, action, args)
     if missing := [stage for stage in required if stage not in approvals]:
         return f"stages {missing} have not approved these exact arguments; nothing was executed"
-    reviewers = [approvals[stage]["reviewer"] for stage in required]
-    if len(set(reviewers)) != len(reviewers):
-        return f"one person decided two stages ({reviewers}); nothing was executed"
+    people = [deciders_of_stage(trail, approvals[stage]) for stage in required]
+    for index, stage in enumerate(required):
+        for later, other in zip(required[index + 1 :], people[index + 1 :], strict=True):
+            if shared := sorted(people[index] & other):
+                return (
+                    f"one person decided two stages ({', '.join(shared)}: {stage!r} and "
+                    f"{later!r}); nothing was executed"
+                )
     return None
+
+
+def deciders_of_stage(trail: list[AuditEntry], approval: AuditEntry) -> set[str]:
+    """Everyone who decided the request `approval` completed (each voter, and whoever they
+    stood in for); the policy (`system`) is nobody."""
+    need = approval.get("need")
+    votes = (request_votes(trail, need) if need else []) or [approval]
+    return {
+        person
+        for vote in votes
+        for person in (vote["reviewer"], vote.get("on_behalf_of"))
+        if person and person != SYSTEM
+    }
 
 
 def approved_not_run(values: Any) -> list[str]:
@@ -164,6 +215,9 @@ def run_tool_calls(
     the verified `trail` say. Returns the calls as run (edits applied) and one result each."""
     problem = trail_problem(trail)
     decided = {entry["call_id"]: entry for entry in trail if "call_id" in entry}
+    raised = {}
+    for entry in trail:
+        raised.setdefault(entry.get("call_id"), entry)
     as_run, results = [], []
     for call in calls:
         entry = decided.get(call["id"] or "") if call["name"] in sensitive else None
@@ -171,8 +225,10 @@ def run_tool_calls(
             results.append(_invoke(call, by_name))
         elif problem is not None:
             results.append(_error(call, f"Refused: the audit trail does not verify ({problem})."))
-        elif entry is None or entry["args_before"] != call["args"]:
+        elif entry is None or raised[call["id"]]["args_before"] != call["args"]:
             results.append(_error(call, "Refused: no signed decision on these arguments."))
+        elif entry["decision"] in APPROVALS and not quorum_met(trail, entry):
+            results.append(_error(call, "Refused: its approvals do not make the quorum it needs."))
         else:
             call, result = _as_decided(call, entry, by_name)
             results.append(result)

@@ -34,7 +34,7 @@ from typing import Any, NotRequired, TypedDict, get_origin, get_type_hints
 
 from signoff.clock import stamp
 from signoff.governance.identity import run_thread_id
-from signoff.protocol.shapes import SYSTEM, ApprovalRequest, Chain, Decision, args_to_run
+from signoff.protocol.shapes import SYSTEM, ApprovalRequest, Chain, Decision, Need, args_to_run
 from signoff.settings import environment
 
 DEV_KEY_FILE = Path(".signoff/audit.key")
@@ -91,6 +91,22 @@ class AuditEntry(TypedDict):
     changes: NotRequired[dict[str, dict[str, Any]]]
     """For edits: each changed argument's before/after, and a unified diff for text."""
 
+    need: NotRequired[Need]
+    """Whose approvals the request needed (its policy requirement, as raised): execution
+    counts the quorum against it."""
+
+    raised_at: NotRequired[str]
+    """When the request was raised (its `created_at`): every vote of one request keeps it."""
+
+    groups: NotRequired[list[str]]
+    """The deciding groups the reviewer decided as (theirs, or their delegator's)."""
+
+    on_behalf_of: NotRequired[str]
+    """The person whose right to decide the reviewer used (delegation)."""
+
+    grant: NotRequired[dict[str, str]]
+    """For an approval by a standing grant: its `id` and who granted it (`granted_by`)."""
+
 
 ENTRY_FIELDS = frozenset(
     name
@@ -107,10 +123,14 @@ def decision_entries(
     trail: list[AuditEntry],
     call_id: str | None = None,
     escalated_to: str | None = None,
+    groups: list[str] | None = None,
+    on_behalf_of: str | None = None,
+    grant: dict[str, str] | None = None,
 ) -> list[AuditEntry]:
     """Signed entries for one answer to `request`, one per action, following `trail`: what
-    was shown, what was decided and what will run (and, when the reviewer may decide only
-    since the request escalated, the group it escalated to)."""
+    was shown, what was decided and what will run; the request's need and when it was raised;
+    and how the reviewer could decide (the `groups` they decided as, the group it escalated
+    to, whom they stood in for, or the standing `grant` that approved it)."""
     entries = []
     for action, decision in zip(request["action_requests"], decisions, strict=True):
         entry = _entry(
@@ -130,6 +150,12 @@ def decision_entries(
             entry["call_id"] = call_id
         if escalated_to is not None:
             entry["escalated_to"] = escalated_to
+        if "need" in request:
+            entry["need"] = request["need"]
+        entry["raised_at"] = request["created_at"]
+        for name, value in (("groups", groups), ("on_behalf_of", on_behalf_of), ("grant", grant)):
+            if value is not None:
+                entry[name] = value  # type: ignore[literal-required]
         entries.append(entry)
     return signed(entries, trail)
 

@@ -133,6 +133,14 @@ def run_thread_id(config: RunnableConfig | None = None) -> str:
     return str(configurable.get("thread_id") or "")
 
 
+def run_graph_id(config: RunnableConfig) -> str:
+    """The graph the run of `config` belongs to: the server's `graph_id`, else the run's name."""
+    configurable, metadata = config.get("configurable") or {}, config.get("metadata") or {}
+    return str(
+        configurable.get("graph_id") or metadata.get("graph_id") or config.get("run_name") or ""
+    )
+
+
 def run_identity(config: RunnableConfig) -> Identity | None:
     """Who started the run of `config`, as the server's auth (or `SignoffAgent`) resolved it;
     `None` without auth, for Studio's bypass user and for in-process `/noauth` calls."""

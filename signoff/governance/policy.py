@@ -22,12 +22,16 @@ of defence: the node pauses again with the refusal as its error, and nothing run
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
+from signoff.conditions import Facts
 from signoff.governance.deadlines import is_due, policy_for
+from signoff.governance.delegation import Acting, Delegation, acting_as
 from signoff.governance.identity import Identity
+from signoff.governance.quorum import Vote, adds_approval, describe_quota
+from signoff.governance.requirements import Need, deciders_of, need_for, requirements_of
 from signoff.protocol.parsing import expiry_in, withdrawal_in
 from signoff.settings import DeadlinePolicy, load_settings
 
@@ -39,13 +43,9 @@ HOW_TO_SIGN_IN = (
 
 
 def deciders_for(rule: str) -> list[str]:
-    """The groups whose members may decide requests under `rule` (Unity Catalog tools match
-    as `catalog.schema.fn` or `catalog__schema__fn`); the `default` rule otherwise."""
-    deciders = load_settings().deciders
-    for name in (rule, rule.replace("__", ".")):
-        if name in deciders:
-            return sorted(deciders[name])
-    return sorted(deciders["default"])
+    """The groups whose members may approve some request under `rule` (Unity Catalog tools
+    match as `catalog.schema.fn` or `catalog__schema__fn`); the `default` rule otherwise."""
+    return sorted({group for requirement in requirements_of(rule) for group in requirement.groups})
 
 
 class RequestPolicy(TypedDict):
@@ -71,18 +71,31 @@ class RequestPolicy(TypedDict):
     expire_after: float | None
     """Seconds until it expires (rejected, decided by `system`)."""
 
+    need: NotRequired[Need]
+    """What the requirement that applied asks: no person, a denial, or whose approvals
+    (`signoff.governance.requirements`). Absent on a request raised before requirements:
+    one approval by a member of `decided_by`."""
 
-def request_policy(rule: str, context: Any = None) -> RequestPolicy:
-    """The policy of a request under `rule` now: `signoff.toml` and the assistant's
-    `context` (its deadline overrides)."""
+    grant: NotRequired[dict[str, Any]]
+    """The standing grant that covered the request when it was raised, and whose budget it
+    claimed (`signoff.standing`): the request runs without pausing. The review checks the
+    claim in the store again before it trusts this."""
+
+
+def request_policy(rule: str, facts: Facts, context: Any = None) -> RequestPolicy:
+    """The policy of a request under `rule` with `facts`, now: the requirement of
+    `signoff.toml` that applies to it, and the deadlines of the rule and the assistant's
+    `context`."""
     timing = policy_for(rule, context)
+    need = need_for(rule, facts)
     return RequestPolicy(
         rule=rule,
-        decided_by=deciders_for(rule),
+        decided_by=deciders_of(need) or deciders_for(rule),
         remind_after=timing.remind_after,
         escalate_after=timing.escalate_after,
         escalate_to=timing.escalate_to,
         expire_after=timing.expire_after,
+        need=need,
     )
 
 
@@ -117,10 +130,30 @@ def deciding_groups(request: Mapping[str, Any], at: datetime | None = None) -> l
 
 
 def decision_refusal(
-    identity: Identity | None, request: Mapping[str, Any], *, withdrawing: bool = False
+    identity: Identity | None,
+    request: Mapping[str, Any],
+    *,
+    withdrawing: bool = False,
+    approving: bool = False,
+    delegations: Sequence[Delegation] = (),
 ) -> str | None:
     """Why `identity` may not answer `request` (an `ApprovalRequest`), or `None` if it may.
-    `withdrawing`: the answer withdraws the request instead of deciding it."""
+    `withdrawing`: the answer withdraws the request instead of deciding it; `approving`: it
+    approves (so it must also fill a quota still open); `delegations`: those that may let
+    `identity` decide on someone's behalf."""
+    acting = decider(identity, request, withdrawing, approving, delegations)
+    return acting if isinstance(acting, str) else None
+
+
+def decider(
+    identity: Identity | None,
+    request: Mapping[str, Any],
+    withdrawing: bool = False,
+    approving: bool = False,
+    delegations: Sequence[Delegation] = (),
+) -> Acting | str:
+    """How `identity` may answer `request` (as themselves, or on behalf of a delegator), or
+    why they may not: the refusal of deciding as themselves, and of each stand-in."""
     requester = request.get("requested_by")
     groups = deciding_groups(request)
     who = f"a member of {', '.join(groups)}{_escalation(request, groups)}"
@@ -132,31 +165,90 @@ def decision_refusal(
         )
     if withdrawing:
         if identity.user == requester or is_admin(identity):
-            return None
+            return Acting(identity.user, identity.groups)
         return (
             f"{identity.user} may not withdraw this request: only {requester}, who raised it, "
             f"or a member of {', '.join(admin_groups())} may. It may be decided by {who}."
         )
-    stage = request.get("stage", "review")
-    if not identity.groups & set(groups):
-        mine = ", ".join(sorted(identity.groups)) or "no groups"
+    refusals = []
+    for acting in acting_as(identity, delegations):
+        refusal = _acting_refusal(acting, request, groups, who, approving)
+        if refusal is None:
+            return acting
+        refusals.append(refusal)
+    return " ".join(refusals)
+
+
+def _acting_refusal(
+    acting: Acting, request: Mapping[str, Any], groups: list[str], who: str, approving: bool
+) -> str | None:
+    """Why `acting` may not decide `request`, whose deciding groups are `groups`."""
+    requester, stage = request.get("requested_by"), request.get("stage", "review")
+    name = acting.user + (f" (on behalf of {acting.on_behalf_of})" if acting.on_behalf_of else "")
+    if not acting.groups & set(groups):
+        mine = ", ".join(sorted(acting.groups)) or "no groups"
         return (
-            f"{identity.user} may not decide stage {stage!r}: it needs {who} (their groups: "
-            f"{mine}), other than {requester}."
+            f"{name} may not decide stage {stage!r}: it needs {who} (their groups: {mine}), "
+            f"other than {requester}."
         )
-    if identity.user == requester:
+    if acting.user == requester:
         return (
-            f"{identity.user} raised this request, so cannot decide it (four-eyes): "
-            f"{who} other than them must. The requester may withdraw it instead."
+            f"{name} raised this request, so cannot decide it (four-eyes): {who} other than "
+            "them must. The requester may withdraw it instead."
+        )
+    if acting.on_behalf_of == requester:
+        return (
+            f"{name}: {requester} raised this request, so nobody decides it on their behalf "
+            f"(four-eyes): {who} other than them must."
         )
     for earlier in request.get("earlier_decisions") or []:
-        if earlier.get("reviewer") == identity.user:
+        if acting.people & {earlier.get("reviewer"), earlier.get("on_behalf_of")}:
             return (
-                f"{identity.user} already decided stage {earlier.get('stage')!r} of this chain, "
-                f"so cannot decide stage {stage!r} too (four-eyes): {who} who decided no "
-                "other stage must."
+                f"{name} already decided stage {earlier.get('stage')!r} of this chain, so "
+                f"cannot decide stage {stage!r} too (four-eyes): {who} who decided no other "
+                "stage must."
             )
+    votes = votes_in(request)
+    if voted := sorted(acting.people & {p for vote in votes for p in vote.people}):
+        return (
+            f"{name}: {', '.join(voted)} already answered this request, and each person "
+            f"answers once; {_waiting(request)}."
+        )
+    need = request.get("need")
+    candidate = Vote(
+        acting.user,
+        approves=True,
+        groups=frozenset(acting.groups & set(groups)),
+        on_behalf_of=acting.on_behalf_of,
+        escalated=not acting.groups & set(request.get("decided_by") or []),
+    )
+    if approving and need and not adds_approval(need, votes, candidate):
+        return f"{name} may not approve: no approval they could give is still needed; {_waiting(request)}."
     return None
+
+
+def votes_in(request: Mapping[str, Any]) -> list[Vote]:
+    """The votes already cast on `request`, as the request shows them (its `progress`)."""
+    shown = (request.get("progress") or {}).get("votes") or []
+    return [
+        Vote(
+            reviewer=str(vote.get("reviewer", "")),
+            approves=bool(vote.get("approves")),
+            groups=frozenset(vote.get("groups") or ()),
+            on_behalf_of=vote.get("on_behalf_of"),
+            escalated=bool(vote.get("escalated")),
+        )
+        for vote in shown
+        if isinstance(vote, Mapping)
+    ]
+
+
+def _waiting(request: Mapping[str, Any]) -> str:
+    """What the request still waits for, in words."""
+    waiting = (request.get("progress") or {}).get("waiting_for") or []
+    if not waiting:
+        return "it waits for one of its deciders"
+    return "it waits for " + " and ".join(describe_quota(quota) for quota in waiting)
 
 
 def _escalation(request: Mapping[str, Any], groups: list[str]) -> str:
@@ -176,7 +268,10 @@ def admin_refusal(identity: Identity | None, doing: str) -> str | None:
 
 
 def resume_refusal(
-    identity: Identity | None, pending: dict[str, dict[str, Any]], resume: Any
+    identity: Identity | None,
+    pending: dict[str, dict[str, Any]],
+    resume: Any,
+    delegations: Sequence[Delegation] = (),
 ) -> str | None:
     """Why `identity` may not send `resume` to a thread waiting on `pending` (interrupt id →
     request), or `None`. A map keyed by pending interrupt ids answers those; any other value
@@ -191,7 +286,10 @@ def resume_refusal(
                 return refusal
             continue
         withdrawing = withdrawal_in(answer) is not None
-        if refusal := decision_refusal(identity, pending[interrupt_id], withdrawing=withdrawing):
+        refusal = decision_refusal(
+            identity, pending[interrupt_id], withdrawing=withdrawing, delegations=delegations
+        )
+        if refusal:
             return refusal
     return None
 

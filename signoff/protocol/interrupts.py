@@ -57,6 +57,10 @@ class PendingAction(TypedDict):
     error: str | None
     """Why the last answer was refused, or `None`."""
 
+    progress: str | None
+    """For a request needing several approvals, how far it has come (e.g. `1 of 2: bob
+    approved; waiting for 1 of finance`); `None` otherwise."""
+
 
 def pending_actions(interrupts: Iterable[Interrupt]) -> list[PendingAction]:
     """One entry per pending interrupt and action it shows, in order."""
@@ -78,6 +82,7 @@ def _actions(interrupt: Interrupt) -> list[PendingAction]:
             requested_by=request["requested_by"],
             decided_by=request["decided_by"],
             error=request["error"],
+            progress=(request.get("progress") or {}).get("summary"),
         )
         for action, config in zip(
             request["action_requests"], request["review_configs"], strict=True

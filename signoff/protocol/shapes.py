@@ -37,6 +37,60 @@ and the request id itself and rejects the request as expired, decided by `SYSTEM
 Status = Literal["invalid", "executed", "sent", "rejected", "withdrawn", "expired", "refused"]
 """How a single-action request ended (`signoff.review.outcome.Outcome.status`)."""
 
+RequirementOutcome = Literal["auto_approve", "deny", "approve"]
+"""What a policy requirement says of the requests it matches: they run without a person,
+never run, or wait for the approvals of its quotas (`signoff.governance.requirements`)."""
+
+
+class QuotaShape(TypedDict):
+    """`count` approvals, each by a different person in one of `groups`."""
+
+    groups: list[str]
+    count: int
+
+
+class Need(TypedDict):
+    """What a request needs, by the policy requirement that applied when it was raised."""
+
+    id: NotRequired[str]
+    """The request as raised: every pause of it (one per vote of a quorum, and again after
+    a state edit) and every vote on it carries this id, as each pause has its own
+    `request_id`."""
+
+    requirement: str
+    """The requirement's name (`strictest` when the policy failed closed)."""
+
+    when: str | None
+    """Its condition as written (CEL), `None` for one that matches every request."""
+
+    outcome: RequirementOutcome
+    """auto_approve, deny, or approve (by `quotas`)."""
+
+    quotas: list[QuotaShape]
+    """For `approve`: every quota must be met, each approval by a different person."""
+
+    rejections: int
+    """How many different people must reject it to reject it (1: one veto)."""
+
+    because: str | None
+    """Why: the deny reason, or why the policy failed closed; `None` otherwise."""
+
+
+class Progress(TypedDict):
+    """How far a request needing several approvals has come (`signoff.governance.quorum`)."""
+
+    summary: str
+    """E.g. `1 of 2: bob approved; waiting for 1 of finance`."""
+
+    approved_by: list[str]
+    rejected_by: list[str]
+    waiting_for: list[QuotaShape]
+    """The approvals still missing, per quota."""
+
+    votes: list[dict[str, Any]]
+    """Each answer so far: reviewer, approves, groups, on_behalf_of, escalated."""
+
+
 SYSTEM = "system"
 """The reviewer of decisions no person made: auto-approvals and expiries."""
 
@@ -134,6 +188,12 @@ class ApprovalRequest(TypedDict):
     chain: NotRequired[Chain]
     """The chain this stage belongs to: every stage of it must approve the same arguments."""
 
+    need: NotRequired[Need]
+    """Whose approvals it needs (the policy requirement that applied when it was raised)."""
+
+    progress: NotRequired[Progress]
+    """The approvals given so far, when it needs more than one."""
+
 
 class ApproveDecision(TypedDict):
     """Run the action with the arguments shown."""
@@ -197,6 +257,7 @@ DIGESTED_TERMS = (
     "escalate_to",
     "expires_at",
     "chain",
+    "need",
 )
 """The request fields its digest binds besides the actions: its policy and its chain."""
 
@@ -234,6 +295,8 @@ def build_request(
     deadlines: dict[str, str],
     earlier_decisions: list[dict[str, Any]] | None = None,
     chain: Chain | None = None,
+    need: Need | None = None,
+    progress: Progress | None = None,
 ) -> ApprovalRequest:
     """Assemble the interrupt value for `actions`, with `allowed[i]` the decisions for action i
     and `deadlines` its `created_at` and deadline fields (`signoff.governance.deadlines`)."""
@@ -255,6 +318,10 @@ def build_request(
         request["earlier_decisions"] = earlier_decisions
     if chain is not None:
         request["chain"] = chain
+    if need is not None:
+        request["need"] = need
+    if progress is not None:
+        request["progress"] = progress
     fields: dict[str, Any] = dict(request)
     terms = {term: fields[term] for term in DIGESTED_TERMS if term in fields}
     request["args_digest"] = args_digest(actions, request_id, stage, terms)

@@ -103,21 +103,35 @@ def starts_request(read_input: Callable[P, Start]) -> Callable[P, Start]:
     return start
 
 
+def review_entries(
+    review: Review, trail: list[AuditEntry], call_id: str | None = None
+) -> list[AuditEntry]:
+    """The signed audit entries of `review`, following `trail` (for a tool call: `call_id`)."""
+    return decision_entries(
+        review.request,
+        review.decisions,
+        review.reviewer,
+        trail,
+        call_id=call_id,
+        escalated_to=review.escalated_to,
+        groups=review.groups,
+        on_behalf_of=review.on_behalf_of,
+        grant=review.grant,
+    )
+
+
 def record_review(review: Review, trail: list[AuditEntry]) -> dict[str, Any]:
     """The state update for a single-action review, its signed audit entries following
-    `trail`; a rejection or withdrawal also sets status and reason."""
+    `trail`; a rejection or withdrawal also sets status and reason. A vote of a quorum that
+    does not decide the request yet (`review.partial`) records only the vote."""
     decision = review.decisions[0]
     update: dict[str, Any] = {
-        "decision": decision["type"],
         "reviewers": [review.reviewer],
-        "audit": decision_entries(
-            review.request,
-            review.decisions,
-            review.reviewer,
-            trail,
-            escalated_to=review.escalated_to,
-        ),
+        "audit": review_entries(review, trail),
     }
+    if review.partial:
+        return update
+    update["decision"] = decision["type"]
     stage = review.request["stage"]
     if review.expired:
         update |= {"status": "expired", "reason": "expired"}

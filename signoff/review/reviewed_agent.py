@@ -77,16 +77,16 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
-from langgraph.types import Send
+from langgraph.types import Command, Send
 from pydantic import BaseModel
 
-from signoff.execution.approved import run_tool_calls
-from signoff.governance.audit import AuditEntry, decision_entries
-from signoff.governance.policy import RequestPolicy, request_policy
+from signoff.execution.approved import run_tool_calls, settled
+from signoff.governance.audit import AuditEntry
+from signoff.governance.policy import RequestPolicy
 from signoff.protocol.shapes import ActionRequest, DecisionType
 from signoff.review.agent_context import AgentContext
-from signoff.review.ask import ask_for_decisions
-from signoff.review.outcome import UNIDENTIFIED, requester
+from signoff.review.ask import ask_for_decisions, raise_policy
+from signoff.review.outcome import UNIDENTIFIED, requester, review_entries
 
 ToolPolicy = dict[str, list[DecisionType]]
 """Sensitive tool name → the decisions a reviewer may make on its calls. Absent = safe."""
@@ -191,7 +191,14 @@ class ReviewedAgent:
         update = AgentUpdate(messages=[reply])
         if calls := self.sensitive_calls(reply):  # their reviews keep the policy of this moment
             update["review_policies"] = {
-                _call_id(call): request_policy(call["name"], context) for call in calls
+                _call_id(call): raise_policy(
+                    call["name"],
+                    ActionRequest(name=call["name"], args=call["args"]),
+                    "tool_review",
+                    context,
+                    key=_call_id(call),
+                )
+                for call in calls
             }
         if isinstance(state["messages"][-1], HumanMessage):
             update["requested_by"] = requester()  # a new turn: its sender is the requester
@@ -224,17 +231,29 @@ class ReviewedAgent:
         call, policy = state["tool_call"], state.get("policy")
         return AgentUpdate(audit=self.review(call, state["requested_by"], policy, state["after"]))
 
-    def run_tools(self, state: AgentState) -> dict[str, Any]:
+    def run_tools(self, state: AgentState) -> Command[Literal["call_model", "run_tools"]]:
         """Execute the turn's calls as the verified audit trail says; the only place tools
-        run. A lone sensitive call is reviewed here first, before anything here executes.
-        The update is an `AgentUpdate` plus what `record_results` makes of the results."""
+        run. A sensitive call still undecided (the lone one of a turn, or one whose quorum
+        needs more votes) is reviewed here first, one pause per execution of this node, and
+        nothing runs until each is decided; one of several calls that was never reviewed (a
+        run an admin moved past the reviews) is refused, not asked. The update is an `AgentUpdate` plus what
+        `record_results` makes of the results."""
         message = _last_ai_message(state)
-        decided: list[AuditEntry] = []
-        if len(sensitive := self.sensitive_calls(message)) == 1:
-            [call] = sensitive
+        trail = state["audit"]
+        sensitive = self.sensitive_calls(message)
+        if undecided := [
+            call
+            for call in sensitive
+            if not _decided(trail, call) and (len(sensitive) == 1 or _voted_on(trail, call))
+        ]:
+            call = undecided[0]
             requested_by = state.get("requested_by", UNIDENTIFIED)
-            decided = self.review(call, requested_by, _review_policy(state, call), state["audit"])
-        trail = [*state["audit"], *decided]
+            decided = self.review(call, requested_by, _review_policy(state, call), trail)
+            trail = [*trail, *decided]
+            if any(not _decided(trail, c) for c in undecided):
+                return Command(update=AgentUpdate(audit=decided), goto="run_tools")
+        else:
+            decided = []
         calls_as_run, results = run_tool_calls(message.tool_calls, self.policy, self.by_name, trail)
         update = dict(self.record_results(results)) if self.record_results else {}
         if decided:
@@ -242,7 +261,7 @@ class ReviewedAgent:
         update["messages"] = results
         if calls_as_run != message.tool_calls:  # an edit: history shows the call that ran
             update["messages"] = [message.model_copy(update={"tool_calls": calls_as_run}), *results]
-        return update
+        return Command(update=update, goto="call_model")
 
     def sensitive_calls(self, message: AIMessage) -> list[ToolCall]:
         """The calls of `message` that need a review."""
@@ -269,17 +288,11 @@ class ReviewedAgent:
             rule=call["name"],
             requested_by=requested_by,
             policy=policy,
+            trail=trail,
             key=_call_id(call),
             validate_args=lambda _name, args: _validated_args(tool, args),
         )
-        return decision_entries(
-            review.request,
-            review.decisions,
-            review.reviewer,
-            trail,
-            call_id=call["id"],
-            escalated_to=review.escalated_to,
-        )
+        return review_entries(review, trail, call_id=_call_id(call))
 
 
 def build_reviewed_agent(
@@ -303,8 +316,18 @@ def build_reviewed_agent(
         "call_model", agent.route_tool_calls, ["review_tool_call", "run_tools", END]
     )
     builder.add_edge("review_tool_call", "run_tools")
-    builder.add_edge("run_tools", "call_model")
     return builder.compile(name=name)
+
+
+def _voted_on(trail: list[AuditEntry], call: ToolCall) -> bool:
+    """Whether `call` has had a vote (its review was asked: a quorum may want more)."""
+    return any(entry.get("call_id") == call["id"] for entry in trail)
+
+
+def _decided(trail: list[AuditEntry], call: ToolCall) -> bool:
+    """Whether the sensitive `call` has a decision that ends its review on `trail`."""
+    latest = next((e for e in reversed(trail) if e.get("call_id") == call["id"]), None)
+    return latest is not None and settled(trail, latest)
 
 
 def _call_id(call: ToolCall) -> str:

@@ -62,6 +62,8 @@ def _approval_text(thread_id: str, pending: list[PendingAction]) -> str:
             f"{action['description'] or 'no description'} "
             f"Allowed: {', '.join(action['allowed_decisions'])}. Interrupt id: {action['id']}."
         )
+        if action.get("progress"):
+            lines.append(f"   Approvals: {action['progress']}.")
         if action["error"]:
             lines.append(f"   The last answer was not accepted: {action['error']}")
     lines.append(how_to_answer(thread_id))

@@ -16,7 +16,8 @@ async def test_low_risk_is_auto_approved_and_audited(flow):
     assert result["reviewers"] == ["system"]
     [entry] = result["audit"]
     assert entry["reviewer"] == "system" and entry["decision"] == "auto_approve"
-    assert "within auto_approve_limit 1000.0" in entry["comment"]
+    assert "requirement 'small payments' of 'approve_reject'" in entry["comment"]
+    assert "args.amount <= context.auto_approve_limit" in entry["comment"]
     assert len(run.executions()) == 1
 
 
@@ -28,7 +29,8 @@ async def test_high_risk_pauses_with_the_protocol_request(flow):
     request = pending["value"]
     assert request["action_requests"][0]["name"] == "payment"
     assert request["action_requests"][0]["args"]["amount"] == 5000
-    assert "exceeds auto_approve_limit" in request["action_requests"][0]["description"]
+    assert "requirement 'one manager up to 10,000'" in request["action_requests"][0]["description"]
+    assert request["need"]["quotas"] == [{"groups": ["managers"], "count": 1}]
     assert request["review_configs"] == [
         {"action_name": "payment", "allowed_decisions": ["approve", "reject"]}
     ]
@@ -95,12 +97,11 @@ async def test_thresholds_come_from_the_runtime_context(flow):
 
 async def strict_thresholds_apply(small, vip, **start):
     """Under `auto_approve_limit` 10 and `review_targets` ["acct-vip"], 40 to acct-1 and 1 to
-    acct-vip both pause, each saying which threshold it crossed."""
-    await small.start({"operation": {"amount": 40, "target": "acct-1"}}, **start)
-    assert await small.status() == "interrupted"
-    assert (
-        "exceeds auto_approve_limit 10"
-        in (await small.request())["action_requests"][0]["description"]
-    )
-    await vip.start({"operation": {"amount": 1, "target": "acct-vip"}}, **start)
-    assert "review_targets" in (await vip.request())["action_requests"][0]["description"]
+    acct-vip both pause for a manager: the shipped rule's auto-approval reads both from the
+    context."""
+    for run, operation in ((small, {"amount": 40, "target": "acct-1"}), (vip, {"amount": 1, "target": "acct-vip"})):
+        await run.start({"operation": operation}, **start)
+        assert await run.status() == "interrupted"
+        request = await run.request()
+        assert "requirement 'one manager up to 10,000'" in request["action_requests"][0]["description"]
+        assert request["need"]["requirement"] == "one manager up to 10,000"

@@ -390,7 +390,7 @@ def test_one_person_deciding_two_stages_runs_nothing():
     thread = new_thread()
     trail = stage(thread, stage(thread, [], "manager", BOB), "security", BOB)
     assert chain_refusal(trail, CHAIN, "deploy", PAYMENT) == (
-        f"one person decided two stages (['{BOB}', '{BOB}']); nothing was executed"
+        f"one person decided two stages ({BOB}: 'manager' and 'security'); nothing was executed"
     )
 
 

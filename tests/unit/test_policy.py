@@ -20,7 +20,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from signoff import clock
-from signoff.governance import deadlines, policy
+from signoff.conditions import PROBE
+from signoff.governance import deadlines, policy, requirements
 from signoff.governance.deadlines import DeadlineOverrides
 from signoff.governance.identity import Identity
 from signoff.governance.policy import (
@@ -87,6 +88,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(policy, "load_settings", lambda: loaded)
         patch.setattr(deadlines, "load_settings", lambda: loaded)
+        patch.setattr(requirements, "load_settings", lambda: loaded)
         yield loaded
 
 
@@ -108,6 +110,18 @@ def request(**fields: Any) -> dict[str, Any]:
         "requested_by": ALICE,
         "decided_by": ["managers"],
         **fields,
+    }
+
+
+def legacy_need(groups: list[str]) -> dict[str, Any]:
+    """What a `[policy.deciders]` rule needs: one approval by a member of `groups`."""
+    return {
+        "requirement": "deciders",
+        "when": None,
+        "outcome": "approve",
+        "quotas": [{"groups": groups, "count": 1}],
+        "rejections": 1,
+        "because": None,
     }
 
 
@@ -146,32 +160,34 @@ def test_without_a_default_rule_the_admins_decide_what_no_rule_covers(monkeypatc
     path.write_text(SETTINGS.replace('default = ["signoff-admins"]\n', ""), encoding="utf-8")
     loaded = load_settings.__wrapped__(str(path))
     assert "default" in loaded.deciders
-    monkeypatch.setattr(policy, "load_settings", lambda: loaded)
+    monkeypatch.setattr(requirements, "load_settings", lambda: loaded)
     assert deciders_for("some_new_tool") == ADMINS
     assert deciders_for("approve_reject") == ["finance", "managers"]
 
 
 def test_a_request_policy_is_its_rule_deciders_and_deadlines():
-    assert request_policy("approve_reject") == {
+    assert request_policy("approve_reject", PROBE) == {
         "rule": "approve_reject",
         "decided_by": ["finance", "managers"],
         "remind_after": None,
         "escalate_after": 2 * 3600,
         "escalate_to": "security",
         "expire_after": None,
+        "need": legacy_need(["finance", "managers"]),
     }
-    assert request_policy("main__support__issue_refund") == {
+    assert request_policy("main__support__issue_refund", PROBE) == {
         "rule": "main__support__issue_refund",
         "decided_by": ["support-leads"],
         "remind_after": None,
         "escalate_after": None,
         "escalate_to": None,
         "expire_after": 90,
+        "need": legacy_need(["support-leads"]),
     }
 
 
 def test_the_default_rule_policy_has_the_default_deadlines():
-    fixed = request_policy("deploy")
+    fixed = request_policy("deploy", PROBE)
     assert fixed["decided_by"] == ["signoff-admins"]
     assert timing_of(fixed) == DeadlinePolicy(
         remind_after=4 * 3600,
@@ -185,7 +201,7 @@ def test_the_assistant_context_overrides_the_deadlines_but_never_the_deciders():
     context = DeadlineOverrides(
         expire_after_seconds=60, escalate_after_seconds=30, escalate_to="finance"
     )
-    fixed = request_policy("approve_reject", context)
+    fixed = request_policy("approve_reject", PROBE, context)
     assert fixed["decided_by"] == ["finance", "managers"]
     assert (fixed["expire_after"], fixed["escalate_after"], fixed["escalate_to"]) == (
         60,
@@ -195,7 +211,7 @@ def test_the_assistant_context_overrides_the_deadlines_but_never_the_deciders():
 
 
 def test_the_deadlines_of_a_policy_read_back_as_the_deadline_policy():
-    fixed = request_policy("approve_reject")
+    fixed = request_policy("approve_reject", PROBE)
     assert timing_of(fixed) == deadlines.policy_for("approve_reject")
 
 

@@ -26,6 +26,7 @@ from langgraph.types import Command, Send
 
 from signoff.execution.idempotency import NAMESPACE
 from signoff.governance.audit import AuditEntry, decision_entries
+from signoff.conditions import PROBE
 from signoff.governance.policy import request_policy
 from signoff.protocol.shapes import ActionRequest, Decision, build_request
 from signoff.review.agent_context import AgentContext
@@ -204,10 +205,13 @@ def test_call_model_gives_calls_ids_and_fixes_the_policy_of_each_sensitive_call(
     [reply] = update["messages"]
     ids = [call["id"] for call in reply.tool_calls]
     assert all(ids) and len(set(ids)) == 3
-    assert update["review_policies"] == {
-        ids[0]: request_policy(REFUND, AgentContext()),
-        ids[1]: request_policy(REFUND, AgentContext()),
-    }
+    policies = update["review_policies"]
+    assert set(policies) == set(ids[:2])
+    for call_id in ids[:2]:
+        assert policies[call_id]["rule"] == REFUND
+        assert policies[call_id]["decided_by"] == ["signoff-admins"]  # the default rule
+        assert policies[call_id]["need"]["quotas"] == [{"groups": ["signoff-admins"], "count": 1}]
+    assert policies[ids[0]]["need"]["id"] != policies[ids[1]]["need"]["id"]
     assert update["requested_by"] == UNIDENTIFIED  # a person's turn: its sender is recorded
 
 
@@ -240,7 +244,7 @@ def test_route_runs_safe_calls_and_a_lone_sensitive_call_in_run_tools(calls: lis
 def test_route_sends_each_of_several_sensitive_calls_to_a_review_of_its_own() -> None:
     agent = agent_over(Desk(), [])
     message = proposed(refund(1), lookup(2), refund(3))
-    policy = request_policy(REFUND)
+    policy = request_policy(REFUND, PROBE)
     earlier = [{"signature": "first"}, {"signature": "last"}]
     state = AgentState(
         messages=[message],
@@ -285,7 +289,7 @@ def test_route_refuses_a_state_whose_last_message_is_not_the_models() -> None:
 def test_run_tools_runs_safe_calls_at_once_and_records_their_results() -> None:
     desk = Desk()
     agent = agent_over(desk, [], record_results=lambda results: {"seen": len(results)})
-    update = in_run(lambda: agent.run_tools(state_of(proposed(lookup(1), lookup(2)))))
+    update = in_run(lambda: agent.run_tools(state_of(proposed(lookup(1), lookup(2)))).update)
     assert desk.lookups == [1, 2]
     assert [m.content for m in update["messages"]] == ["Order 1: delivered.", "Order 2: delivered."]
     assert update["seen"] == 2 and "audit" not in update
@@ -294,7 +298,7 @@ def test_run_tools_runs_safe_calls_at_once_and_records_their_results() -> None:
 def test_run_tools_runs_no_sensitive_call_without_a_signed_decision() -> None:
     desk = Desk()
     agent = agent_over(desk, [])
-    update = in_run(lambda: agent.run_tools(state_of(proposed(refund(1), refund(2), lookup(3)))))
+    update = in_run(lambda: agent.run_tools(state_of(proposed(refund(1), refund(2), lookup(3)))).update)
     assert desk.executed == [] and desk.lookups == [3]
     refused = [m for m in update["messages"] if m.status == "error"]
     assert [m.tool_call_id for m in refused] == ["call_0", "call_1"]
@@ -316,7 +320,7 @@ def test_run_tools_acts_on_each_signed_decision() -> None:
             (reject, {"type": "reject", "message": "no photo"}),
         ]:
             trail.append(signed_decision(call, decision, trail))
-        return agent.run_tools(state_of(message, audit=trail))
+        return agent.run_tools(state_of(message, audit=trail)).update
 
     update = in_run(run)
     assert desk.executed == [approve["args"], edited]
@@ -334,7 +338,7 @@ def test_run_tools_refuses_a_decision_signed_for_another_thread() -> None:
     for call in message.tool_calls:
         entry = in_run(lambda call=call: signed_decision(call, {"type": "approve"}, trail))
         trail.append(entry)
-    update = in_run(lambda: agent.run_tools(state_of(message, audit=trail)), thread_id="other")
+    update = in_run(lambda: agent.run_tools(state_of(message, audit=trail)).update, thread_id="other")
     assert desk.executed == []
     assert all(m.content.startswith("Refused: the audit trail") for m in update["messages"])
 

@@ -40,12 +40,12 @@ from signoff.execution.approved import APPROVALS, stages_as_raised
 from signoff.execution.ledger import ledger_path
 from signoff.governance.audit import trail_problem
 from signoff.governance.deadlines import DeadlineOverrides
+from signoff.governance.policy import deciders_for
 from signoff.graphs import GRAPHS
 from signoff.graphs.approve_reject import RiskPolicy
 from signoff.graphs.multi_stage_approval import ApprovalChain
 from signoff.server.admission import Refusal
 from signoff.server.inbox.queue import Filters, list_page
-from signoff.settings import load_settings
 from signoff.signals.metrics import exposition
 from tests.dev_users import GROUPS, TOKENS, decider_for
 from tests.in_process import dev_identity
@@ -442,8 +442,7 @@ def _may_have_decided(approval: dict[str, Any], stage: str, graph: str | None) -
     if approval["decision"] == "auto_approve":
         return approval["reviewer"] == "system" and approval["args_after"]["amount"] <= 1000
     rule = f"multi_stage_approval.{stage}" if graph == "multi_stage_approval" else str(graph)
-    deciders = load_settings().deciders
-    groups = set(deciders.get(rule, deciders["default"]))
+    groups = set(deciders_for(rule))
     if approval.get("escalated_to"):
         groups.add(approval["escalated_to"])
     return bool(GROUPS.get(approval["reviewer"], set()) & groups)
