@@ -129,8 +129,9 @@ def assess_risk(
 def auto_approve(state: State) -> dict[str, Any]:
     """Record that the policy, not a person, approved this operation."""
     operation, rule = state["operation"], state["risk"]["rule"]
+    need = state["policy"].get("need")
     entry = auto_approval_entry(
-        operation["kind"], operation, rule, current_request_id(), state["audit"]
+        operation["kind"], operation, rule, current_request_id(), state["audit"], need
     )
     return {"decision": "auto_approve", "reviewers": [SYSTEM], "audit": [entry]}
 

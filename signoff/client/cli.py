@@ -10,6 +10,8 @@
     signoff audit THREAD [--verify] [--json]
     signoff stats [--json]
     signoff sweep
+    signoff policy check FILE [--groups G,...] [--strict] [--json]
+    signoff policy replay FILE [--days N] [--examples K] [--json]
 
 Every command talks to a LangGraph server (`--url`, default `SIGNOFF_URL` or
 http://127.0.0.1:2024) through `langgraph-sdk`, signed in with `SIGNOFF_TOKEN` (or `--token`):
@@ -23,6 +25,9 @@ scripts need instead of tables (rich).
 it queued, for deployments without a long-lived server process (e.g. a scheduled job); any
 user may run it, since it can only expire what is due, over the threads they may see (an
 admin's token sees them all).
+
+`policy check` validates a proposed policy file without a server; `policy replay` evaluates
+it against the requests the audit trails recorded, reading only (`signoff.client.policy_commands`).
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from rich.table import Table
 
 from signoff.client.answering import Refused, answer_request, server_message
 from signoff.client.pending_requests import approval_stats, pending_requests
+from signoff.client.policy_commands import add_policy_commands, run_policy_command
 from signoff.client.sweeper import sweep
 from signoff.clock import seconds_since
 from signoff.governance.audit import verify_thread
@@ -56,6 +62,8 @@ console = Console()
 def main(argv: list[str] | None = None) -> int:
     """Run the command in `argv` (default: the process's arguments); the exit status."""
     args = _parser().parse_args(argv)
+    if args.command == "policy":  # `check` needs no server; `replay` signs in itself
+        return run_policy_command(args)
     if not args.token:
         console.print("Sign in: set SIGNOFF_TOKEN (or --token) to a user token of the server.")
         return 2
@@ -98,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     for command in commands.choices.values():  # options are accepted after the command too
         command.add_argument("--url", default=argparse.SUPPRESS)
         command.add_argument("--token", default=argparse.SUPPRESS)
+    add_policy_commands(commands)  # its subcommands take --url and --token themselves
     return parser
 
 

@@ -161,9 +161,15 @@ def decision_entries(
 
 
 def auto_approval_entry(
-    action: str, args: dict[str, Any], rule: str, request_id: str, trail: list[AuditEntry]
+    action: str,
+    args: dict[str, Any],
+    rule: str,
+    request_id: str,
+    trail: list[AuditEntry],
+    need: Need | None = None,
 ) -> AuditEntry:
-    """The signed entry for the policy (not a person) approving `action` with `args`."""
+    """The signed entry for the policy (not a person) approving `action` with `args` (by the
+    requirement `need` names, when one did)."""
     entry = _entry(
         stage="policy",
         action=action,
@@ -174,6 +180,8 @@ def auto_approval_entry(
         comment=rule,
     )
     entry["request_id"] = request_id
+    if need is not None:
+        entry["need"] = need
     return signed([entry], trail)[0]
 
 

@@ -30,9 +30,9 @@ from signoff.conditions import Facts
 from signoff.governance.deadlines import is_due, policy_for
 from signoff.governance.delegation import Acting, Delegation, acting_as
 from signoff.governance.identity import Identity
-from signoff.governance.quorum import Vote, adds_approval, describe_quota
+from signoff.governance.quorum import APPROVING, Vote, adds_approval, describe_quota
 from signoff.governance.requirements import Need, deciders_of, need_for, requirements_of
-from signoff.protocol.parsing import expiry_in, withdrawal_in
+from signoff.protocol.parsing import expiry_in, parse_answer, withdrawal_in
 from signoff.settings import DeadlinePolicy, load_settings
 
 HOW_TO_SIGN_IN = (
@@ -287,11 +287,25 @@ def resume_refusal(
             continue
         withdrawing = withdrawal_in(answer) is not None
         refusal = decision_refusal(
-            identity, pending[interrupt_id], withdrawing=withdrawing, delegations=delegations
+            identity,
+            pending[interrupt_id],
+            withdrawing=withdrawing,
+            approving=_approves(answer, pending[interrupt_id]),
+            delegations=delegations,
         )
         if refusal:
             return refusal
     return None
+
+
+def _approves(answer: Any, request: Mapping[str, Any]) -> bool:
+    """Whether `answer` approves `request` (an approval or an edit); an answer that does not
+    parse approves nothing here (the review node refuses it with the reason)."""
+    try:
+        decisions = parse_answer(answer, request)  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - any unreadable answer is the node's to refuse
+        return False
+    return decisions[0]["type"] in APPROVING
 
 
 def expiry_refusal(request: Mapping[str, Any], request_id: str) -> str | None:

@@ -23,39 +23,44 @@ from signoff import clock
 from signoff.conditions import ConditionFailed, Facts
 from signoff.governance.identity import run_graph_id, run_identity
 from signoff.protocol.shapes import Need, QuotaShape
-from signoff.settings import Quota, Requirement, by_rule, load_settings
+from signoff.settings import Quota, Requirement, Settings, by_rule, load_settings
 
 
-def requirements_of(rule: str) -> tuple[Requirement, ...]:
-    """The requirements of `rule` (under either of its names), else of `default`."""
-    rules = load_settings().rules
+def requirements_of(rule: str, settings: Settings | None = None) -> tuple[Requirement, ...]:
+    """The requirements of `rule` (under either of its names), else of `default`, in
+    `settings` (default: the settings in force)."""
+    rules = (settings or load_settings()).rules
     return by_rule(rules, rule) or rules["default"]
 
 
-def need_for(rule: str, facts: Facts) -> Need:
+def need_for(rule: str, facts: Facts, settings: Settings | None = None) -> Need:
     """The need of a request under `rule` with `facts`: the first requirement whose condition
-    holds; the strictest one when a condition fails or none holds."""
-    requirements = requirements_of(rule)
+    holds; the strictest one when a condition fails or none holds. `settings`: a proposed
+    policy to evaluate instead of the one in force (`signoff policy replay`)."""
+    requirements = requirements_of(rule, settings)
     for requirement in requirements:
         try:
             if requirement.when is None or requirement.when.holds(facts):
                 return _need(requirement)
         except ConditionFailed as failure:
-            return strictest(
-                requirements, f"requirement {requirement.name!r} of rule {rule!r}: {failure}"
-            )
-    return strictest(requirements, f"no requirement of rule {rule!r} matched this request")
+            because = f"requirement {requirement.name!r} of rule {rule!r}: {failure}"
+            return strictest(requirements, because, settings)
+    because = f"no requirement of rule {rule!r} matched this request"
+    return strictest(requirements, because, settings)
 
 
-def strictest(requirements: tuple[Requirement, ...], because: str) -> Need:
+def strictest(
+    requirements: tuple[Requirement, ...], because: str, settings: Settings | None = None
+) -> Need:
     """Every approval any of `requirements` could ask for (the most per group set), else the
-    `default` rule's; what a request needs when its policy cannot say."""
+    `default` rule's (of `settings`); what a request needs when its policy cannot say."""
     counts: dict[tuple[str, ...], int] = {}
     for requirement in requirements:
         for quota in requirement.quotas:
             counts[quota.groups] = max(counts.get(quota.groups, 0), quota.count)
     if not counts:
-        counts = {quota.groups: quota.count for quota in requirements_of("default")[0].quotas}
+        default = requirements_of("default", settings)[0]
+        counts = {quota.groups: quota.count for quota in default.quotas}
     return Need(
         requirement="strictest",
         when=None,

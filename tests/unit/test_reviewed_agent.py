@@ -24,9 +24,9 @@ from langchain_core.tools import BaseTool, InjectedToolCallId, StructuredTool, t
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
+from signoff.conditions import PROBE
 from signoff.execution.idempotency import NAMESPACE
 from signoff.governance.audit import AuditEntry, decision_entries
-from signoff.conditions import PROBE
 from signoff.governance.policy import request_policy
 from signoff.protocol.shapes import ActionRequest, Decision, build_request
 from signoff.review.agent_context import AgentContext
