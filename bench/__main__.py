@@ -1,4 +1,4 @@
-"""Command line: `python -m bench [cycle|server|startup|growth ...] [--quick] [options]`.
+"""Command line: `python -m bench [cycle|policy|server|startup|growth ...] [--quick] [options]`.
 
 Every option also reads an environment variable (`BENCH_QUICK=1`, `BENCH_PENDING`,
 `BENCH_LISTED`, `BENCH_CONCURRENCY`, `BENCH_ROUNDS`), so `make bench` can be tuned without
@@ -18,10 +18,10 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench import cycle, growth, server, startup
+from bench import cycle, growth, policy, server, startup
 from bench.report import Table, render, save_results
 
-ORDER = ("cycle", "growth", "startup", "server")
+ORDER = ("cycle", "policy", "growth", "startup", "server")
 PACKAGES = ("langgraph", "langchain", "langchain-core", "langgraph-api", "langgraph-sdk")
 
 
@@ -105,6 +105,7 @@ def plan(args: argparse.Namespace) -> dict[str, tuple[Any, Callable[..., None]]]
     )
     everything = {
         "cycle": (cycle_settings, cycle.run),
+        "policy": (pick(policy.PolicySettings), policy.run),
         "growth": (growth_settings, growth.run),
         "startup": (pick(startup.StartupSettings), startup.run),
         "server": (server_settings, server.run),

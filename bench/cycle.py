@@ -8,7 +8,11 @@ variant runs on the same fake model (`bench.fakes`), the same tool and the same 
   `langgraph.types.interrupt()` before running the call (2 nodes);
 - `floor, review node`: the floor with the pause in a node of its own before `run_tools`
   (3 nodes; signoff's reviewed agent had this shape, with Send, before its single-call path);
-- `signoff`: `signoff.review.reviewed_agent.build_reviewed_agent` with the tool in its policy;
+- `signoff`: `signoff.review.reviewed_agent.build_reviewed_agent` with the tool in its policy,
+  whose rule is one group (`[policy.deciders] send_payment = ["managers"]`);
+- `signoff, condition rule`: the same agent, the tool's rule the requirements of the shipped
+  `approve_reject` rule (CEL conditions on the amount and target; a payment of 5,000 needs one
+  manager). The settings files are `bench.policy`'s, switched between variants;
 - `middleware`: langchain's `create_agent` with `HumanInTheLoopMiddleware` (batched mode).
 
 Ablations price the structural choices: `floor, review node + Send` routes the call to its
@@ -53,6 +57,7 @@ from bench.fakes import (
     signoff_agent,
     user_input,
 )
+from bench.policy import PaymentContext, Policy, bench_policies, use_policy
 from bench.report import Emit, Table, median, ms, quartiles
 from bench.savers import SaverKind, WriteCount, count_writes, open_saver, with_postgres
 from tests.in_process import REQUESTER, approver, as_user
@@ -67,9 +72,10 @@ FLOOR = "floor"
 REVIEW_NODE = "floor, review node"
 SEND = "floor, review node + Send"
 SIGNOFF = "signoff"
+CONDITIONS = "signoff, condition rule"
 PREBOUND = "signoff, tools bound once"
 MIDDLEWARE = "middleware"
-MAIN_VARIANTS = (FLOOR, REVIEW_NODE, SIGNOFF, MIDDLEWARE)
+MAIN_VARIANTS = (FLOOR, REVIEW_NODE, SIGNOFF, CONDITIONS, MIDDLEWARE)
 ABLATIONS = (SEND, PREBOUND)
 COSTS = (
     (FLOOR, REVIEW_NODE, "a pause in its own node: one more superstep and checkpoint"),
@@ -77,12 +83,21 @@ COSTS = (
     (PREBOUND, SIGNOFF, "signoff's bind_tools on every model call"),
     (FLOOR, PREBOUND, "signoff apart from that binding"),
     (FLOOR, SIGNOFF, "signoff in all"),
+    (SIGNOFF, CONDITIONS, "approve_reject's condition rule instead of one group"),
+    (FLOOR, CONDITIONS, "signoff with the condition rule in all"),
 )
 """(without, with, what the difference is): the costs the ablations isolate."""
 ISSUE = {
     SIGNOFF: "issue: 1.30x mem / 1.23x pg, 6 puts; target <= 1.15x, <= 6",
+    CONDITIONS: "issue 18: <= 1.15x",
     MIDDLEWARE: "issue: 1.40x mem / 1.34x pg, 7 puts",
 }
+CONDITIONS_AGENT = "bench_signoff_conditions"
+"""The name of the `CONDITIONS` variant's graph: it runs under the `conditions` policy."""
+CONDITIONS_REQUIREMENT = "one manager up to 10,000"
+"""The requirement of the condition rule a payment of 5,000 falls under."""
+CONTEXT = PaymentContext()
+"""Every variant's run context: the reviewed agent's, with the thresholds the conditions read."""
 
 
 @dataclass(frozen=True)
@@ -242,18 +257,29 @@ def build_variants(saver: BaseCheckpointSaver) -> dict[str, CompiledStateGraph]:
         REVIEW_NODE: floor_graph(model, tools, review_node=True).compile(checkpointer=saver),
         SEND: floor_graph(model, tools, review_node=True, send=True).compile(checkpointer=saver),
         SIGNOFF: signoff_agent(model).copy(update=with_saver),
+        CONDITIONS: signoff_agent(model, CONDITIONS_AGENT).copy(update=with_saver),
         PREBOUND: signoff_agent(PreboundFakeToolModel()).copy(update=with_saver),
         MIDDLEWARE: middleware_agent(model, saver),
     }
 
 
+def policy_of(graph: CompiledStateGraph) -> Policy:
+    """The settings `graph` runs under: the condition rule for its variant, else one group."""
+    return "conditions" if graph.name == CONDITIONS_AGENT else "legacy"
+
+
 def run_cycle(graph: CompiledStateGraph) -> None:
     """One approval cycle on a fresh thread; raises if it did not pause, run and answer."""
+    use_policy(policy_of(graph))  # a no-op unless the previous cycle ran under the other
     config = {"configurable": {"thread_id": uuid.uuid4().hex}}
-    paused = graph.invoke(user_input(), as_user(config, REQUESTER))
+    paused = graph.invoke(user_input(), as_user(config, REQUESTER), context=CONTEXT)
     if not paused.get("__interrupt__"):
         raise RuntimeError(f"{graph.name}: the run did not pause: {paused}")
-    done = graph.invoke(Command(resume=APPROVE), as_user(config, TOOL_APPROVER))
+    if graph.name == CONDITIONS_AGENT:
+        need = paused["__interrupt__"][0].value.get("need") or {}
+        if need.get("requirement") != CONDITIONS_REQUIREMENT:
+            raise RuntimeError(f"{graph.name}: paused under {need!r}, not the condition rule")
+    done = graph.invoke(Command(resume=APPROVE), as_user(config, TOOL_APPROVER), context=CONTEXT)
     answer = done["messages"][-1]
     tool_results = [m for m in done["messages"] if isinstance(m, ToolMessage)]
     if not str(answer.content).startswith("Done") or not tool_results:
@@ -275,6 +301,7 @@ def time_rounds(
         order = names[index % len(names) :] + names[: index % len(names)]
         for name in order:
             graph = graphs[name]
+            use_policy(policy_of(graph))  # switching settings reloads them: not timed
             start, start_cpu = time.perf_counter(), time.process_time()
             for _ in range(per_round):
                 run_cycle(graph)
@@ -376,6 +403,12 @@ def cycle_table(result: SaverResult, settings: CycleSettings) -> Table:
         "put = checkpoints stored per cycle (the issue's 'writes'); put_writes = task write "
         "batches per cycle."
     )
+    by_rule = paired_ratios(result.wall, CONDITIONS, SIGNOFF)
+    low, high = quartiles(by_rule)
+    table.note(
+        f"{CONDITIONS} vs {SIGNOFF} (approve_reject's condition rule vs one group): "
+        f"{median(by_rule):.2f}x (IQR {low:.2f}-{high:.2f})."
+    )
     return table
 
 
@@ -438,6 +471,7 @@ FLOOR_EQUIVALENTS: dict[str, Matcher] = {
 
 
 def _profile(graph: CompiledStateGraph, cycles: int) -> pstats.Stats:
+    use_policy(policy_of(graph))  # a switch reloads the settings: not profiled
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(cycles):
@@ -526,7 +560,7 @@ def calls_table(cycles: int) -> Table:
     """Python function calls per cycle by package, for each variant (deterministic)."""
     with open_saver("memory") as saver:
         graphs = build_variants(saver)
-        order = (FLOOR, REVIEW_NODE, SEND, PREBOUND, SIGNOFF, MIDDLEWARE)
+        order = (FLOOR, REVIEW_NODE, SEND, PREBOUND, SIGNOFF, CONDITIONS, MIDDLEWARE)
         counts: dict[str, Counter[str]] = {}
         for name in order:
             for _ in range(3):
@@ -602,6 +636,11 @@ def protocol_table(repeat: int) -> Table:
 
 def run(settings: CycleSettings, emit: Emit) -> None:
     """Every table of the in-process approval-cycle benchmark, passed to `emit` as ready."""
+    with bench_policies():
+        _all_tables(settings, emit)
+
+
+def _all_tables(settings: CycleSettings, emit: Emit) -> None:
     skipped: list[str] = []
     results: list[SaverResult] = []
     for kind, url in with_postgres(list(settings.savers), skipped.append):

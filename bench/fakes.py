@@ -98,7 +98,9 @@ def user_input(text: str = USER_REQUEST) -> dict[str, Any]:
     return {"messages": [HumanMessage(text)]}
 
 
-def signoff_agent(model: FakeToolModel | None = None) -> CompiledStateGraph:
+def signoff_agent(
+    model: FakeToolModel | None = None, name: str = "bench_signoff"
+) -> CompiledStateGraph:
     """signoff's reviewed agent over the fake model, with `send_payment` in its policy."""
     fake = model or FakeToolModel()
 
@@ -106,7 +108,7 @@ def signoff_agent(model: FakeToolModel | None = None) -> CompiledStateGraph:
         return fake
 
     return build_reviewed_agent(
-        name="bench_signoff",
+        name=name,
         tools=[send_payment],
         policy={TOOL_NAME: ["approve", "edit", "reject", "respond"]},
         load_model=load_model,

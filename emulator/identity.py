@@ -43,6 +43,7 @@ DEV_USERS: dict[str, DevUser] = {
     ),
     "dapi-dev-dave": DevUser("1004", "dave@signoff.local", ("users", "managers", "security")),
     "dapi-dev-erin": DevUser("1005", "erin@signoff.local", ("users", "signoff-admins")),
+    "dapi-dev-frank": DevUser("1006", "frank@signoff.local", ("users", "finance")),
 }
 """Bearer token → development user. These exact tokens are documented for people trying the
 project: keep them."""

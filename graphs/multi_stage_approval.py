@@ -133,10 +133,7 @@ def review_stage(state: State) -> Command[Literal["review_stage", "execute", "__
         policy=state.get("policies", {}).get(stage),
         trail=trail,
         earlier_decisions=[
-            dict(vote)
-            for s in stages
-            if s in approved
-            for vote in _votes_of(trail, approved[s])
+            dict(vote) for s in stages if s in approved for vote in _votes_of(trail, approved[s])
         ],
         chain=Chain(id=chain["id"], stages=stages),  # as raised, whatever state says now
     )
@@ -159,9 +156,12 @@ def execute(state: State) -> dict[str, Any]:
 
 
 def _votes_of(trail: list[AuditEntry], approval: AuditEntry) -> list[AuditEntry]:
-    """Every vote of the stage request `approval` completed (itself, for a single one)."""
+    """The votes that made `approval`'s stage approve: its request's approvals of the same
+    arguments (itself, for a stage one person decides)."""
     need = approval.get("need")
-    return [AuditEntry(**v) for v in request_votes(trail, need)] if need else [approval]
+    votes = request_votes(trail, need) if need else []
+    same = [AuditEntry(**v) for v in votes if v.get("args_after") == approval["args_after"]]
+    return same or [approval]
 
 
 def chain_of(state: State) -> Chain:

@@ -4,7 +4,9 @@ settings load and evaluated safely.
 A requirement's `when` (`signoff.toml` `[[policy.rules.<rule>]]`) is a CEL expression, the
 language Kubernetes and Google Cloud IAM write their conditions in, run by
 `common-expression-language` (bindings of the Rust `cel` interpreter): no Python is
-evaluated, an expression cannot loop, and one takes about a microsecond. It sees one request
+evaluated and an expression cannot loop. Evaluating one takes well under a microsecond;
+handing the request's values to the interpreter costs more (about 2 µs a value), so a rule's
+conditions share one `prepare`d copy of the variables they read. A condition sees one request
 (`Facts`):
 
 | variable  | type            | what                                                        |
@@ -28,6 +30,7 @@ on it (`signoff.governance.requirements`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypedDict
@@ -81,17 +84,43 @@ class Condition:
     source: str
     program: Any
     """The compiled `cel.Program`."""
+    variables: frozenset[str]
+    """The variables it reads."""
 
-    def holds(self, facts: Facts) -> bool:
-        """Whether the condition is true of `facts`; `ConditionFailed` when it is neither
-        true nor false of them."""
+    def holds(self, facts: Facts | Prepared) -> bool:
+        """Whether the condition is true of `facts` (or of facts `prepare`d once for several
+        conditions); `ConditionFailed` when it is neither true nor false of them."""
         try:
-            value = self.program.execute(cel.Context(dict(facts)))
+            context = (
+                facts.context if isinstance(facts, Prepared) else _context(facts, self.variables)
+            )
+            value = self.program.execute(context)
         except Exception as error:  # noqa: BLE001 - the boundary: any failure fails closed
-            raise ConditionFailed(f"`{self.source}` could not be evaluated: {_why(error)}") from None
+            raise ConditionFailed(
+                f"`{self.source}` could not be evaluated: {_why(error)}"
+            ) from None
         if not isinstance(value, bool):
             raise ConditionFailed(f"`{self.source}` is {value!r}, not true or false.")
         return value
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Facts handed to the interpreter once, for every condition of a rule: converting a
+    fact costs more than evaluating most conditions (about 2 µs a value against 0.3 µs)."""
+
+    context: Any
+    """The `cel.Context`."""
+
+
+def prepare(facts: Facts, conditions: Iterable[Condition]) -> Prepared:
+    """`facts` ready for `conditions`: only the variables some of them read."""
+    names = frozenset().union(*(condition.variables for condition in conditions))
+    return Prepared(_context(facts, names))
+
+
+def _context(facts: Facts, names: Iterable[str]) -> Any:
+    return cel.Context({name: facts[name] for name in names})  # type: ignore[literal-required]
 
 
 def compile_condition(source: str) -> Condition:
@@ -107,10 +136,8 @@ def compile_condition(source: str) -> Condition:
             f"`{source}` names unknown variables {unknown}; a condition may use {list(VARIABLES)}"
         )
     if unknown := sorted(set(program.functions()) - FUNCTIONS):
-        raise InvalidCondition(
-            f"`{source}` calls {unknown}, which are not CEL standard functions"
-        )
-    condition = Condition(source, program)
+        raise InvalidCondition(f"`{source}` calls {unknown}, which are not CEL standard functions")
+    condition = Condition(source, program, frozenset(program.variables()))
     try:
         condition.holds(PROBE)
     except ConditionFailed as failure:

@@ -347,7 +347,7 @@ def _requirement(file: Path, rule: str, table: dict[str, Any]) -> Requirement:
     kinds = [key for key in ("auto_approve", "deny", "approvals") if key in table]
     if len(kinds) != 1:
         raise ValueError(
-            f"{where} must say exactly one of `auto_approve = true`, `deny = \"<reason>\"` "
+            f'{where} must say exactly one of `auto_approve = true`, `deny = "<reason>"` '
             f"or `approvals = ...`; it says {kinds or 'none'}."
         )
     try:

@@ -17,7 +17,7 @@ from langgraph_sdk.client import LangGraphClient
 from emulator.identity import DEV_USERS
 
 TOKENS = {user.user_name.split("@")[0]: token for token, user in DEV_USERS.items()}
-"""Development user's short name (alice, bob, carol, dave, erin) → bearer token."""
+"""Development user's short name (alice, bob, carol, dave, erin, frank) → bearer token."""
 GROUPS = {user.user_name: set(user.groups) for user in DEV_USERS.values()}
 
 Clients = Callable[[str], LangGraphClient]

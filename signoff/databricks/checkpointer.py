@@ -38,6 +38,9 @@ if TYPE_CHECKING:  # the savers are imported when chosen, not when the server lo
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
     from langgraph.checkpoint.sqlite import SqliteSaver
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+    from psycopg import Connection
+    from psycopg.rows import DictRow
+    from psycopg_pool import ConnectionPool
 
     AsyncSaver = AsyncSqliteSaver | AsyncPostgresSaver
     """The async savers signoff opens itself (Lakebase's comes untyped from Databricks)."""
@@ -140,18 +143,8 @@ def checkpointer(setting: str | None = None) -> Iterator[BaseCheckpointSaver]:
             yield saver
     elif backend.kind == "postgres":
         from langgraph.checkpoint.postgres import PostgresSaver
-        from psycopg import Connection
-        from psycopg.rows import DictRow
-        from psycopg_pool import ConnectionPool
 
-        # Rows are dicts: `_postgres_connection_kwargs` sets `row_factory=dict_row`.
-        pool: ConnectionPool[Connection[DictRow]] = ConnectionPool(
-            backend.target,
-            kwargs=_postgres_connection_kwargs(),
-            check=ConnectionPool.check_connection,
-            open=False,
-        )
-        with pool:
+        with pooled_postgres(backend.target) as pool:
             saver = PostgresSaver(pool)
             saver.setup()
             yield saver
@@ -166,6 +159,22 @@ def checkpointer(setting: str | None = None) -> Iterator[BaseCheckpointSaver]:
         ) as saver:
             saver.setup()
             yield saver
+
+
+@contextmanager
+def pooled_postgres(url: str) -> Iterator[ConnectionPool[Connection[DictRow]]]:
+    """An open pool of health-checked connections to the PostgreSQL at `url`, closed after."""
+    from psycopg_pool import ConnectionPool
+
+    # Rows are dicts: `_postgres_connection_kwargs` sets `row_factory=dict_row`.
+    pool: ConnectionPool[Connection[DictRow]] = ConnectionPool(
+        url,
+        kwargs=_postgres_connection_kwargs(),
+        check=ConnectionPool.check_connection,
+        open=False,
+    )
+    with pool:
+        yield pool
 
 
 def _postgres_connection_kwargs() -> dict[str, Any]:

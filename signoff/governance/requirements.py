@@ -20,7 +20,7 @@ from typing import Any
 from langgraph.config import get_config
 
 from signoff import clock
-from signoff.conditions import ConditionFailed, Facts
+from signoff.conditions import ConditionFailed, Facts, prepare
 from signoff.governance.identity import run_graph_id, run_identity
 from signoff.protocol.shapes import Need, QuotaShape
 from signoff.settings import Quota, Requirement, Settings, by_rule, load_settings
@@ -38,9 +38,10 @@ def need_for(rule: str, facts: Facts, settings: Settings | None = None) -> Need:
     holds; the strictest one when a condition fails or none holds. `settings`: a proposed
     policy to evaluate instead of the one in force (`signoff policy replay`)."""
     requirements = requirements_of(rule, settings)
+    prepared = prepare(facts, (r.when for r in requirements if r.when is not None))
     for requirement in requirements:
         try:
-            if requirement.when is None or requirement.when.holds(facts):
+            if requirement.when is None or requirement.when.holds(prepared):
                 return _need(requirement)
         except ConditionFailed as failure:
             because = f"requirement {requirement.name!r} of rule {rule!r}: {failure}"

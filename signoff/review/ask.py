@@ -274,7 +274,9 @@ def _answered_by_policy(request: ApprovalRequest, policy: RequestPolicy) -> Revi
     if policy.get("grant") and (use := _still_granted(policy, request)) is not None:
         decision = ApproveDecision(type="approve", message=use["comment"])
         grant = {"id": use["grant_id"], "granted_by": use["granted_by"]}
-        return Review(request, [decision] * count, use["granted_by"], groups=use["groups"], grant=grant)
+        return Review(
+            request, [decision] * count, use["granted_by"], groups=use["groups"], grant=grant
+        )
     return None
 
 

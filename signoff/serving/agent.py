@@ -27,6 +27,7 @@ from mlflow.types.responses import (
 )
 
 from signoff.databricks.checkpointer import checkpointer
+from signoff.databricks.store import deployment_store
 from signoff.governance.identity import caller_identity
 from signoff.serving.lease import NoLeases, leases_for
 from signoff.serving.recovery import stopped_mid_run
@@ -57,15 +58,17 @@ class SignoffAgent(ResponsesAgent):
         self.open()
 
     def open(self) -> CompiledStateGraph:
-        """Build the graph and open the saver, once; return the graph with the saver attached."""
+        """Build the graph and open the saver and the store (standing grants and delegations
+        live there), once; return the graph with both attached."""
         with self._lock:
             if self._graph is None:
                 source = self._source
                 compiled = source if isinstance(source, Pregel) else source()
                 saver = self._stack.enter_context(checkpointer(self._setting))
+                store = self._stack.enter_context(deployment_store(self._setting))
                 self._threads = ThreadLocks(leases_for(saver))
                 self._stack.callback(self._threads.close)
-                self._graph = compiled.copy(update={"checkpointer": saver})
+                self._graph = compiled.copy(update={"checkpointer": saver, "store": store})
             return self._graph
 
     def close(self) -> None:
