@@ -99,9 +99,14 @@ async def strict_thresholds_apply(small, vip, **start):
     """Under `auto_approve_limit` 10 and `review_targets` ["acct-vip"], 40 to acct-1 and 1 to
     acct-vip both pause for a manager: the shipped rule's auto-approval reads both from the
     context."""
-    for run, operation in ((small, {"amount": 40, "target": "acct-1"}), (vip, {"amount": 1, "target": "acct-vip"})):
+    for run, operation in (
+        (small, {"amount": 40, "target": "acct-1"}),
+        (vip, {"amount": 1, "target": "acct-vip"}),
+    ):
         await run.start({"operation": operation}, **start)
         assert await run.status() == "interrupted"
         request = await run.request()
-        assert "requirement 'one manager up to 10,000'" in request["action_requests"][0]["description"]
+        assert (
+            "requirement 'one manager up to 10,000'" in request["action_requests"][0]["description"]
+        )
         assert request["need"]["requirement"] == "one manager up to 10,000"

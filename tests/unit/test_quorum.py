@@ -44,14 +44,15 @@ async def test_above_10000_a_manager_and_finance_approve_each_in_a_pause_of_thei
     await run.start(LARGE)
     request = await run.request()
     assert request["need"]["requirement"] == "a manager and finance above 10,000"
-    assert request["progress"]["summary"] == (
-        "0 of 2: waiting for 1 of managers and 1 of finance"
-    )
+    assert request["progress"]["summary"] == ("0 of 2: waiting for 1 of managers and 1 of finance")
 
     values = await run.resume("approve", as_user="bob")
     assert values.get("status") is None and run.executions() == []
     request = await run.request()
-    assert request["progress"]["summary"] == "1 of 2: bob@signoff.local approved; waiting for 1 of finance"
+    assert (
+        request["progress"]["summary"]
+        == "1 of 2: bob@signoff.local approved; waiting for 1 of finance"
+    )
     assert request["error"] is None
 
     values = await run.resume("approve", as_user="frank")
@@ -122,8 +123,10 @@ voters = st.lists(
     max_size=6,
 )
 needs = st.lists(
-    st.tuples(st.lists(st.sampled_from(GROUP_NAMES), min_size=1, max_size=2, unique=True),
-              st.integers(1, 2)),
+    st.tuples(
+        st.lists(st.sampled_from(GROUP_NAMES), min_size=1, max_size=2, unique=True),
+        st.integers(1, 2),
+    ),
     min_size=1,
     max_size=3,
 ).map(lambda quotas: need(*quotas))
@@ -170,8 +173,6 @@ def test_rejections_reject_only_at_the_count_the_requirement_names():
     assert not one.rejected and not one.complete
     two = tally(wanted, [Vote("bob", False, frozenset()), Vote("dave", False, frozenset())])
     assert two.rejected
-
-
 
 
 TWO_MANAGERS = """

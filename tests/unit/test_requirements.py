@@ -38,7 +38,9 @@ admins = ["signoff-admins"]
 default = ["signoff-admins"]
 """
 
-RULES = BASE + """
+RULES = (
+    BASE
+    + """
 [[policy.rules.approve_reject]]
 name = "small"
 when = "args.amount <= 1000.0"
@@ -65,6 +67,7 @@ rejections = 2
 name = "large"
 approvals = { managers = 1, finance = 1 }
 """
+)
 
 
 def loaded(tmp_path: Path, text: str) -> Settings:
@@ -113,7 +116,9 @@ def test_a_condition_that_cannot_be_evaluated_fails_closed_and_says_why(rules):
         assert "failed closed" in (failed["because"] or "")
 
 
-@given(st.one_of(st.none(), st.booleans(), st.text(max_size=5), st.lists(st.integers(), max_size=2)))
+@given(
+    st.one_of(st.none(), st.booleans(), st.text(max_size=5), st.lists(st.integers(), max_size=2))
+)
 @EXAMPLES
 def test_no_malformed_argument_ever_auto_approves_or_denies(amount):
     settings = loaded_once()
@@ -134,10 +139,10 @@ def loaded_once() -> Settings:
     [
         ('when = "args.amount <="\nauto_approve = true', "is not CEL"),
         ('when = "amount <= 5"\nauto_approve = true', "unknown variables ['amount']"),
-        ('when = "system(\'rm\')"\nauto_approve = true', "not CEL standard functions"),
+        ("when = \"system('rm')\"\nauto_approve = true", "not CEL standard functions"),
         ('when = "requester > 3"\nauto_approve = true', "could not be evaluated"),
         ('when = "args.amount"\napprovals = { managers = 0 }', "at least 1"),
-        ("auto_approve = true\ndeny = \"no\"", "exactly one of"),
+        ('auto_approve = true\ndeny = "no"', "exactly one of"),
         ("approvals = 2", "approvals = 2` with `from"),
         ('approvals = { managers = 1 }\nescalate = "x"', "unknown keys ['escalate']"),
     ],
@@ -150,7 +155,9 @@ def test_a_bad_requirement_is_refused_when_the_settings_load(tmp_path, requireme
 
 
 def test_a_requirement_after_one_that_matches_everything_is_unreachable(tmp_path):
-    text = BASE + """
+    text = (
+        BASE
+        + """
 [[policy.rules.x]]
 name = "all"
 approvals = { managers = 1 }
@@ -160,6 +167,7 @@ name = "never"
 when = "args.amount > 5.0"
 auto_approve = true
 """
+    )
     with pytest.raises(ValueError, match=r"'all' has no `when`.*\['never'\].*can never apply"):
         loaded(tmp_path, text)
 
@@ -196,7 +204,9 @@ def test_the_shipped_policy_says_the_three_sentences():
         ]
 
 
-REFUND_RULES = BASE + """
+REFUND_RULES = (
+    BASE
+    + """
 [[policy.rules.issue_refund]]
 name = "refunds over 20 never run"
 when = "args.amount > 20.0"
@@ -206,6 +216,7 @@ deny = "refunds over 20 go through the finance desk"
 name = "small refunds"
 auto_approve = true
 """
+)
 
 
 @pytest.mark.parametrize(("amount", "ran"), [(25.0, False), (15.0, True)])

@@ -298,7 +298,9 @@ def test_run_tools_runs_safe_calls_at_once_and_records_their_results() -> None:
 def test_run_tools_runs_no_sensitive_call_without_a_signed_decision() -> None:
     desk = Desk()
     agent = agent_over(desk, [])
-    update = in_run(lambda: agent.run_tools(state_of(proposed(refund(1), refund(2), lookup(3)))).update)
+    update = in_run(
+        lambda: agent.run_tools(state_of(proposed(refund(1), refund(2), lookup(3)))).update
+    )
     assert desk.executed == [] and desk.lookups == [3]
     refused = [m for m in update["messages"] if m.status == "error"]
     assert [m.tool_call_id for m in refused] == ["call_0", "call_1"]
@@ -338,7 +340,9 @@ def test_run_tools_refuses_a_decision_signed_for_another_thread() -> None:
     for call in message.tool_calls:
         entry = in_run(lambda call=call: signed_decision(call, {"type": "approve"}, trail))
         trail.append(entry)
-    update = in_run(lambda: agent.run_tools(state_of(message, audit=trail)).update, thread_id="other")
+    update = in_run(
+        lambda: agent.run_tools(state_of(message, audit=trail)).update, thread_id="other"
+    )
     assert desk.executed == []
     assert all(m.content.startswith("Refused: the audit trail") for m in update["messages"])
 
