@@ -31,11 +31,11 @@ from pydantic import BaseModel, Field
 from signoff.execution.approved import execute_once
 from signoff.governance.audit import SYSTEM, auto_approval_entry
 from signoff.governance.deadlines import DeadlineOverrides
-from signoff.settings import LEGACY_REQUIREMENT
 from signoff.governance.state_edits import served
 from signoff.protocol.shapes import ActionRequest, Need
 from signoff.review.ask import ask_for_decisions, current_request_id, raise_policy
 from signoff.review.outcome import Outcome, finished, record_review, starts_request
+from signoff.settings import LEGACY_REQUIREMENT
 
 RULE = "approve_reject"
 """The policy rule of this graph's requests (`signoff.toml` `[policy.deciders]`)."""

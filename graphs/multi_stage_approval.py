@@ -35,8 +35,8 @@ from signoff.execution.approved import (
     stage_approvals,
     stages_as_raised,
 )
-from signoff.governance.deadlines import DeadlineOverrides
 from signoff.governance.audit import AuditEntry
+from signoff.governance.deadlines import DeadlineOverrides
 from signoff.governance.policy import RequestPolicy
 from signoff.governance.quorum import request_votes
 from signoff.governance.state_edits import served

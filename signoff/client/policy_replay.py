@@ -10,8 +10,8 @@ entry's arguments and action, the thread's graph, the stage, the thread's reques
 requester groups (they are not recorded), the context of the thread's assistant as it is now
 (`assistant_contexts`: its context over its graph's defaults), and the time it was raised. The
 proposed settings' requirements of its rule then give the need it would have had
-(`signoff.governance.requirements.need_for` on the proposed settings: the code production runs), which is
-compared with the need it had (`compare`):
+(`signoff.governance.requirements.need_for` on the proposed settings: the code production
+runs), which is compared with the need it had (`compare`):
 
 - `auto_approved`: it waited for a person, and would have run without one;
 - `more_approvers`: it would have needed approvals it did not (more of them, or a quota of

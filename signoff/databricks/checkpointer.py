@@ -102,7 +102,6 @@ async def async_checkpointer(setting: str | None = None) -> AsyncIterator[BaseCh
     elif backend.kind == "postgres":
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
         from psycopg import AsyncConnection
-        from psycopg.rows import DictRow
         from psycopg_pool import AsyncConnectionPool
 
         # Rows are dicts: `_postgres_connection_kwargs` sets `row_factory=dict_row`.

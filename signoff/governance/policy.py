@@ -223,7 +223,10 @@ def _acting_refusal(
         escalated=not acting.groups & set(request.get("decided_by") or []),
     )
     if approving and need and not adds_approval(need, votes, candidate):
-        return f"{name} may not approve: no approval they could give is still needed; {_waiting(request)}."
+        return (
+            f"{name} may not approve: no approval they could give is still needed; "
+            f"{_waiting(request)}."
+        )
     return None
 
 

@@ -124,7 +124,8 @@ def raise_policy(
     """Fix the policy of the request the running node is about to raise for `action` (call it
     in the node before the one that asks, and keep it in state): the requirement of `rule`
     that applies to it (its `need`, with the id of the request as raised: `key` as for
-    `current_request_id`), its deadlines, and a standing grant that covers it, whose budget this claims, once per request."""
+    `current_request_id`), its deadlines, and a standing grant that covers it, whose budget
+    this claims, once per request."""
     facts = request_facts(action["name"], action["args"], stage, context)
     policy = request_policy(rule, facts, context)
     need = policy["need"]
@@ -169,8 +170,9 @@ def ask_for_decisions(
     by the run that started it); `chain` the chain of stages it belongs to, as first raised.
     The `request_id` is derived from the thread and the running task (so it survives
     re-pauses of this node and differs for every other pause, including each vote of a
-    quorum, whose votes the policy's `need` ties together) and `key` (e.g. a tool-call id); `validate_args(name, args)` checks edited arguments; `require_reference`
-    accepts only answers that name this request (see `parse_answer`).
+    quorum, whose votes the policy's `need` ties together) and `key` (e.g. a tool-call id);
+    `validate_args(name, args)` checks edited arguments; `require_reference` accepts only
+    answers that name this request (see `parse_answer`).
     """
     config = get_config()
     policy = policy or request_policy(

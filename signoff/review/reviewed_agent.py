@@ -236,8 +236,8 @@ class ReviewedAgent:
         run. A sensitive call still undecided (the lone one of a turn, or one whose quorum
         needs more votes) is reviewed here first, one pause per execution of this node, and
         nothing runs until each is decided; one of several calls that was never reviewed (a
-        run an admin moved past the reviews) is refused, not asked. The update is an `AgentUpdate` plus what
-        `record_results` makes of the results."""
+        run an admin moved past the reviews) is refused, not asked. The update is an
+        `AgentUpdate` plus what `record_results` makes of the results."""
         message = _last_ai_message(state)
         trail = state["audit"]
         sensitive = self.sensitive_calls(message)
