@@ -6,6 +6,7 @@ model; with `DATABRICKS_HOST` set, by the real workspace. Same client either way
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Protocol
 
 from langchain_core.language_models import BaseChatModel
@@ -22,7 +23,13 @@ class ModelContext(Protocol):
 
 
 def load_chat_model(context: ModelContext) -> BaseChatModel:
-    """`ChatDatabricks` for `context.model_endpoint`, on the process's workspace client."""
+    """`ChatDatabricks` for `context.model_endpoint`, on the process's workspace client: one
+    per endpoint, so its client and its tool binding are made once."""
+    return _chat_model(context.model_endpoint)
+
+
+@cache
+def _chat_model(endpoint: str) -> BaseChatModel:
     from databricks_langchain import ChatDatabricks  # slow to import: not at server start
 
-    return ChatDatabricks(endpoint=context.model_endpoint, workspace_client=workspace_client())
+    return ChatDatabricks(endpoint=endpoint, workspace_client=workspace_client())

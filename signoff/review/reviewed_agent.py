@@ -169,6 +169,7 @@ class ReviewedAgent:
         self.load_model = load_model
         self.record_results = record_results
         self.answer_after = answer_after
+        self._bound: tuple[BaseChatModel, Runnable[LanguageModelInput, AIMessage]] | None = None
         self.edit_forms = {  # the web inbox builds its edit form from it (`server.inbox.forms`)
             name: _call_schema(self.by_name[name]).model_json_schema()
             for name, decisions in policy.items()
@@ -182,9 +183,7 @@ class ReviewedAgent:
         context = runtime.context or AgentContext()
         model = self.load_model(context)
         chat: Runnable[LanguageModelInput, AIMessage] = (
-            model
-            if _ran_any(state["messages"], self.answer_after)
-            else model.bind_tools(self.tools)
+            model if _ran_any(state["messages"], self.answer_after) else self._with_tools(model)
         )
         reply = chat.invoke([SystemMessage(context.system_prompt), *state["messages"]])
         reply = _with_unique_call_ids(reply, state["messages"])
@@ -203,6 +202,14 @@ class ReviewedAgent:
         if isinstance(state["messages"][-1], HumanMessage):
             update["requested_by"] = requester()  # a new turn: its sender is the requester
         return update
+
+    def _with_tools(self, model: BaseChatModel) -> Runnable[LanguageModelInput, AIMessage]:
+        """`model` with the agent's tools bound, bound once per model: converting the tools'
+        schemas costs more than the rest of a turn's bookkeeping."""
+        last = self._bound
+        if last is None or last[0] is not model:
+            last = self._bound = (model, model.bind_tools(self.tools))
+        return last[1]
 
     def route_tool_calls(self, state: AgentState) -> list[Send] | Literal["run_tools", "__end__"]:
         """End the turn; run the calls (one sensitive call is reviewed in `run_tools`); or send
