@@ -160,7 +160,7 @@ def _votes_of(trail: list[AuditEntry], approval: AuditEntry) -> list[AuditEntry]
     arguments (itself, for a stage one person decides)."""
     need = approval.get("need")
     votes = request_votes(trail, need) if need else []
-    same = [AuditEntry(**v) for v in votes if v.get("args_after") == approval["args_after"]]
+    same = [vote for vote in votes if vote.get("args_after") == approval["args_after"]]
     return same or [approval]
 
 

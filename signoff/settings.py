@@ -313,7 +313,7 @@ def _rules(
             "in [[policy.rules.<rule>]] only, where `approvals = {<group> = 1}` says what "
             "[policy.deciders] said."
         )
-    rules = {
+    rules: dict[str, tuple[Requirement, ...]] = {
         rule: (
             Requirement(
                 name=LEGACY_REQUIREMENT,

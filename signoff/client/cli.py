@@ -12,6 +12,12 @@
     signoff sweep
     signoff policy check FILE [--groups G,...] [--strict] [--json]
     signoff policy replay FILE [--days N] [--examples K] [--json]
+    signoff grant RULE (--for-requester U | --for-graph G | --for-thread T | --for-anyone) ...
+    signoff grants [--all] [--json]
+    signoff revoke GRANT_ID
+    signoff delegate USER (--for 7d | --until TIME) [--from TIME]
+    signoff delegations [--all] [--json]
+    signoff undelegate DELEGATION_ID
 
 Every command talks to a LangGraph server (`--url`, default `SIGNOFF_URL` or
 http://127.0.0.1:2024) through `langgraph-sdk`, signed in with `SIGNOFF_TOKEN` (or `--token`):
@@ -28,6 +34,9 @@ admin's token sees them all).
 
 `policy check` validates a proposed policy file without a server; `policy replay` evaluates
 it against the requests the audit trails recorded, reading only (`signoff.client.policy_commands`).
+`grant`, `grants`, `revoke`, `delegate`, `delegations` and `undelegate` manage standing approvals
+and delegations through the server's `/signoff/grants` and `/signoff/delegations`
+(`signoff.client.standing_commands`).
 """
 
 from __future__ import annotations
@@ -48,6 +57,11 @@ from rich.table import Table
 from signoff.client.answering import Refused, answer_request, server_message
 from signoff.client.pending_requests import approval_stats, pending_requests
 from signoff.client.policy_commands import add_policy_commands, run_policy_command
+from signoff.client.standing_commands import (
+    STANDING_COMMANDS,
+    add_standing_commands,
+    run_standing_command,
+)
 from signoff.client.sweeper import sweep
 from signoff.clock import seconds_since
 from signoff.governance.audit import verify_thread
@@ -64,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "policy":  # `check` needs no server; `replay` signs in itself
         return run_policy_command(args)
+    if args.command in STANDING_COMMANDS:  # the server's API, not the LangGraph SDK
+        return run_standing_command(args)
     if not args.token:
         console.print("Sign in: set SIGNOFF_TOKEN (or --token) to a user token of the server.")
         return 2
@@ -106,7 +122,8 @@ def _parser() -> argparse.ArgumentParser:
     for command in commands.choices.values():  # options are accepted after the command too
         command.add_argument("--url", default=argparse.SUPPRESS)
         command.add_argument("--token", default=argparse.SUPPRESS)
-    add_policy_commands(commands)  # its subcommands take --url and --token themselves
+    add_policy_commands(commands)  # these add --url and --token themselves
+    add_standing_commands(commands)
     return parser
 
 

@@ -80,7 +80,7 @@ class PendingRequest:
             "escalates_at": self.request.get("escalates_at"),
             "expires_at": self.expires_at,
             "request_id": self.request_id,
-            "progress": (self.request.get("progress") or {}).get("summary"),
+            "progress": progress["summary"] if (progress := self.request.get("progress")) else None,
         }
 
 

@@ -40,7 +40,7 @@ def deployment_store(setting: str | None = None) -> Iterator[BaseStore]:
         from langgraph.store.postgres import PostgresStore
 
         with pooled_postgres(backend.target) as pool:
-            postgres_store = PostgresStore(pool)  # type: ignore[arg-type]
+            postgres_store = PostgresStore(pool)
             postgres_store.setup()
             yield postgres_store
     else:

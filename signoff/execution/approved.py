@@ -215,9 +215,9 @@ def run_tool_calls(
     the verified `trail` say. Returns the calls as run (edits applied) and one result each."""
     problem = trail_problem(trail)
     decided = {entry["call_id"]: entry for entry in trail if "call_id" in entry}
-    raised = {}
-    for entry in trail:
-        raised.setdefault(entry.get("call_id"), entry)
+    raised: dict[str | None, AuditEntry] = {}
+    for earliest in trail:
+        raised.setdefault(earliest.get("call_id"), earliest)
     as_run, results = [], []
     for call in calls:
         entry = decided.get(call["id"] or "") if call["name"] in sensitive else None

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from signoff.protocol.shapes import Need, Progress, QuotaShape
 
@@ -183,7 +183,10 @@ def is_quorum(need: Need) -> bool:
     )
 
 
-def request_votes(trail: Iterable[Mapping[str, Any]], need: Need) -> list[Mapping[str, Any]]:
+Entry = TypeVar("Entry", bound=Mapping[str, Any])
+
+
+def request_votes(trail: Iterable[Entry], need: Need) -> list[Entry]:
     """People's answers on `trail` to the request raised with `need` (its `id`), oldest
     first; not the policy's own (auto-approvals, denials and expiries are `system`'s)."""
     if not need.get("id"):

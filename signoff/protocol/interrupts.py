@@ -82,7 +82,7 @@ def _actions(interrupt: Interrupt) -> list[PendingAction]:
             requested_by=request["requested_by"],
             decided_by=request["decided_by"],
             error=request["error"],
-            progress=(request.get("progress") or {}).get("summary"),
+            progress=progress["summary"] if (progress := request.get("progress")) else None,
         )
         for action, config in zip(
             request["action_requests"], request["review_configs"], strict=True

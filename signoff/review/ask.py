@@ -141,7 +141,7 @@ def raise_policy(
             thread_id=run_thread_id(),
         )
         if use is not None:
-            policy["grant"] = use
+            policy["grant"] = dict(use)
     return policy
 
 
@@ -262,7 +262,8 @@ def ask_for_decisions(
 
 def _answered_by_policy(request: ApprovalRequest, policy: RequestPolicy) -> Review | None:
     """The review the policy gives without a person: a requirement that auto-approves or
-    denies, or the standing grant that covers the request; `None` when a person decides."""
+    denies, or the standing grant that covers the request (unless its grantor decided an
+    earlier stage of the chain); `None` when a person decides."""
     need, count = policy.get("need"), len(request["action_requests"])
     if need and need["outcome"] == "auto_approve":
         why = f"requirement {need['requirement']!r} of rule {policy['rule']!r}"
@@ -273,7 +274,16 @@ def _answered_by_policy(request: ApprovalRequest, policy: RequestPolicy) -> Revi
             f"{need['because']}"
         )
         return Review(request, [RejectDecision(type="reject", message=why)] * count, SYSTEM)
-    if policy.get("grant") and (use := _still_granted(policy, request)) is not None:
+    earlier = {
+        person
+        for entry in request.get("earlier_decisions") or []
+        for person in (entry.get("reviewer"), entry.get("on_behalf_of"))
+    }
+    if (
+        policy.get("grant")
+        and policy["grant"].get("granted_by") not in earlier  # nobody decides two stages
+        and (use := _still_granted(policy, request)) is not None
+    ):
         decision = ApproveDecision(type="approve", message=use["comment"])
         grant = {"id": use["grant_id"], "granted_by": use["granted_by"]}
         return Review(

@@ -37,6 +37,7 @@ from signoff.governance.identity import UnknownToken, resolve_token
 from signoff.governance.policy import HOW_TO_SIGN_IN
 from signoff.server.inbox.pages import PENDING
 from signoff.server.inbox.pages import routes as inbox_routes
+from signoff.server.standing_api import routes as standing_routes
 from signoff.settings import environment
 from signoff.signals.metrics import exposition
 from signoff.signals.webhooks import delivery_loop
@@ -85,4 +86,7 @@ async def _may_scrape(token: str) -> bool:
     return True
 
 
-app = Starlette(routes=[Route("/signoff/metrics", metrics), *inbox_routes()], lifespan=lifespan)
+app = Starlette(
+    routes=[Route("/signoff/metrics", metrics), *standing_routes(), *inbox_routes()],
+    lifespan=lifespan,
+)

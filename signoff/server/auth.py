@@ -17,7 +17,8 @@ HTTP error whose text says what would be allowed; the thread is exactly as it wa
 - `threads.search`: filtered to the threads the caller may see (after indexing what changed);
 - state and metadata edits, deleting threads, copying them, managing assistants and crons:
   admins only (403); cancelling a run: its starter or an admin;
-- the store: each user their own namespaces.
+- the store: each user their own namespaces; nobody writes under `signoff` (grants,
+  budgets, delegations), admins included.
 
 Studio's development bypass is off (`disable_studio_auth`): Studio users add the same
 `Authorization` header in Studio's connection settings. The server's own in-process calls
@@ -53,7 +54,7 @@ from signoff.server.admission import (
     run_refusal,
     thread_create_refusal,
 )
-from signoff.server.store_scope import checked_value, scoped
+from signoff.server.store_scope import checked_value, scoped, write_refusal
 from signoff.server.thread_facts import ViewersIndex, thread_facts
 
 log = logging.getLogger("signoff.server.auth")
@@ -193,9 +194,12 @@ async def on_crons(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> None:
 
 @auth.on.store
 async def on_store(ctx: Auth.types.AuthContext, value: dict[str, Any]) -> None:
-    """Each user their own namespaces of the store (`signoff.server.store_scope`)."""
+    """Each user their own namespaces of the store, and nobody writes signoff's own
+    (`signoff.server.store_scope`)."""
     identity = identity_of(ctx.user)
     try:
+        if refusal := write_refusal(ctx.action, value.get("namespace")):
+            raise refusal
         value["namespace"] = scoped(identity, value.get("namespace"))
         if ctx.action == "put" and value.get("value") is not None:
             checked_value(value["value"])

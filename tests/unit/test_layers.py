@@ -21,11 +21,13 @@ PACKAGE = ROOT / "signoff"
 LAYERS = (
     "clock",
     "protocol",
+    "conditions",
     "settings",
     "databricks",
     "governance",
     "signals",
     "execution",
+    "standing",
     "review",
     "client",
     "server",
