@@ -45,6 +45,11 @@ class Identity:
     groups: frozenset[str]
     """Group names, e.g. `{"users", "managers"}`: what the policy checks."""
 
+    stands_in: frozenset[str] = frozenset()
+    """The groups of people who delegated their right to decide to this one, now
+    (`signoff.governance.delegation`): they may see what those groups may see. Deciding on
+    someone's behalf is checked against the delegations themselves, never against this."""
+
     def as_auth_user(self) -> dict[str, Any]:
         """The user object the LangGraph server stores with each run (`langgraph_auth_user`)."""
         return {
@@ -52,6 +57,7 @@ class Identity:
             "display_name": self.user,
             "groups": sorted(self.groups),
             "permissions": [f"group:{group}" for group in sorted(self.groups)],
+            "stands_in": sorted(self.stands_in),
         }
 
 
@@ -156,4 +162,9 @@ def identity_of(user: Any) -> Identity | None:
     name, groups = user.get("identity"), user.get("groups")
     if not isinstance(name, str) or not name or not isinstance(groups, list | tuple):
         return None
-    return Identity(user=name, groups=frozenset(str(group) for group in groups))
+    stands_in = user.get("stands_in")
+    return Identity(
+        user=name,
+        groups=frozenset(str(group) for group in groups),
+        stands_in=frozenset(map(str, stands_in)) if isinstance(stands_in, list) else frozenset(),
+    )

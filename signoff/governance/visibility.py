@@ -54,8 +54,10 @@ def group_principal(name: str) -> str:
 
 
 def principals_of(identity: Identity) -> list[str]:
-    """Everything `identity` is: its user and its groups, as principals."""
-    return [user_principal(identity.user), *map(group_principal, sorted(identity.groups))]
+    """Everything `identity` is: its user and its groups (and those of whom it stands in for
+    by delegation), as principals."""
+    groups = sorted(identity.groups | identity.stands_in)
+    return [user_principal(identity.user), *map(group_principal, groups)]
 
 
 def viewers_of(

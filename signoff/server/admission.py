@@ -35,11 +35,12 @@ Every refusal says what would be allowed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from signoff.execution.approved import approved_not_run
+from signoff.governance.delegation import Delegation
 from signoff.governance.identity import Identity
 from signoff.governance.policy import admin_refusal, is_admin, resume_refusal
 from signoff.governance.visibility import RESERVED_METADATA, may_see, not_visible, viewers_of
@@ -156,10 +157,14 @@ class RunRequest:
 
 
 def run_refusal(
-    identity: Identity | None, run: RunRequest, thread: ThreadFacts | None
+    identity: Identity | None,
+    run: RunRequest,
+    thread: ThreadFacts | None,
+    delegations: Sequence[Delegation] = (),
 ) -> Refusal | None:
     """Why the server does not admit `run` from `identity` on `thread` (`None`: a thread that
-    does not exist yet), or `None` when it does."""
+    does not exist yet), or `None` when it does; `delegations` may let `identity` answer on
+    someone's behalf."""
     admin = is_admin(identity)
     if run.writing:
         return Refusal(
@@ -197,7 +202,7 @@ def run_refusal(
     if run.answering:
         if not pending:
             return Refusal(409, _nothing_to_answer(thread))
-        if not_theirs := resume_refusal(identity, pending, run.command["resume"]):
+        if not_theirs := resume_refusal(identity, pending, run.command["resume"], delegations):
             return Refusal(403, not_theirs)
         return None
     if pending and (run.adding_input or not admin):

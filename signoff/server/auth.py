@@ -31,11 +31,13 @@ import asyncio
 import contextvars
 import logging
 from collections.abc import Coroutine
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from cachetools import TTLCache
 from langgraph_sdk import Auth, get_client
 
+from signoff.governance.delegation import Delegation, is_live
 from signoff.governance.identity import Identity, UnknownToken, identity_of, resolve_token
 from signoff.governance.policy import HOW_TO_SIGN_IN, admin_refusal
 from signoff.governance.visibility import (
@@ -54,8 +56,10 @@ from signoff.server.admission import (
     run_refusal,
     thread_create_refusal,
 )
+from signoff.server.standing_api import server_store
 from signoff.server.store_scope import checked_value, scoped, write_refusal
 from signoff.server.thread_facts import ViewersIndex, thread_facts
+from signoff.standing.store import adelegations_for
 
 log = logging.getLogger("signoff.server.auth")
 
@@ -84,7 +88,9 @@ async def authenticate(authorization: str | None) -> dict[str, Any]:
         raise Auth.exceptions.HTTPException(
             status_code=401, detail=f"Unknown token ({error}). {HOW_TO_SIGN_IN}"
         ) from None
-    return identity.as_auth_user()
+    delegated = [d for d in await _delegations_to(identity.user) if is_live(d)]
+    stands_in = frozenset(group for delegation in delegated for group in delegation["groups"])
+    return replace(identity, stands_in=stands_in).as_auth_user()
 
 
 @auth.on.threads.create_run
@@ -94,7 +100,8 @@ async def on_run(ctx: Auth.types.AuthContext, value: Auth.types.RunsCreate) -> N
     identity = identity_of(ctx.user)
     run = RunRequest.of(value, await _graph_of(str(value.get("assistant_id"))))
     facts = await _facts(run.thread_id) if run.thread_id else None
-    _raise(run_refusal(identity, run, facts))
+    delegations = await _delegations_to(identity.user) if identity and run.answering else []
+    _raise(run_refusal(identity, run, facts, delegations))
     if facts is None:
         _own(value, identity)
 
@@ -257,6 +264,11 @@ async def _starter(thread_id: str, run_id: str) -> str | None:
     kwargs: Any = run.get("kwargs") or {}
     configurable = (kwargs.get("config") or {}).get("configurable") or {}
     return configurable.get("langgraph_auth_user_id")
+
+
+async def _delegations_to(user: str) -> list[Delegation]:
+    """The delegations (signed, from the deployment's store) that name `user` as delegate."""
+    return await adelegations_for(await server_store(), user)
 
 
 def _forbid_unless_admin(identity: Identity | None, doing: str) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from typing import Any
 
 from langgraph.store.base import BaseStore
@@ -39,14 +40,20 @@ async def server_store() -> BaseStore:
     signing key and the settings are loaded (off the event loop: they may touch files)."""
     from langgraph_api.store import get_store  # type: ignore[import-untyped]  # in the server only
 
-    await asyncio.to_thread(_warm)
+    if not _warmed.is_set():
+        await asyncio.to_thread(_warm)
     return await get_store()
 
 
+_warmed = threading.Event()
+
+
 def _warm() -> None:
-    """Load what signing and the policy read from files, before the event loop needs them."""
+    """Load what signing and the policy read from files, before the event loop needs them
+    (both are cached once loaded)."""
     audit_key()
     load_settings()
+    _warmed.set()
 
 
 async def create_grant_as(identity: Identity, spec: Any) -> GrantView:
