@@ -188,6 +188,10 @@ class ApprovalRequest(TypedDict):
     chain: NotRequired[Chain]
     """The chain this stage belongs to: every stage of it must approve the same arguments."""
 
+    rule: NotRequired[str]
+    """The policy rule it falls under: a graph, `graph.stage` of a chain, or a tool (what a
+    standing grant names)."""
+
     need: NotRequired[Need]
     """Whose approvals it needs (the policy requirement that applied when it was raised)."""
 

@@ -196,6 +196,7 @@ def ask_for_decisions(
         need=need,
         progress=shown(need, counting) if need and is_quorum(need) else None,
     )
+    request["rule"] = policy["rule"]
     if (answered := _answered_by_policy(request, policy)) is not None:
         return answered
     where = {"thread_id": run_thread_id(config), "graph": run_graph_id(config)}

@@ -327,3 +327,44 @@ async def test_no_show_again_for_an_edit_that_moved_a_thread_past_its_review(flo
     assert page.status_code == 200 and "waits for no decision now" in page.text
     assert "Show the request again" not in page.text  # the sweeper's rule, the same check
     assert run.executions() == []
+
+
+async def test_approve_and_allow_the_same_makes_a_grant_a_later_run_uses(flow, signed_in, server):
+    """bob approves alice's payment in the inbox "and allows the same" twice more: the next
+    payment like it runs without pausing (its audit names the grant and bob), a larger one
+    still waits for a person, and after bob revokes the grant nothing runs on it."""
+    target = f"acct-{flow('approve_reject').tag[:8]}"  # no other test's payment is like these
+    first = flow("approve_reject")
+    await first.start({"operation": {"kind": "payment", "amount": 2000, "target": target}})
+    page = await signed_in("bob")
+    await open_request(page, first.thread_id)
+    offer = page.get_by_role("group", name="Allow the same")
+    await expect(offer).to_contain_text("amount <= 2000")
+    await expect(offer).to_contain_text(target)
+    await offer.get_by_label("and allow the same for …").check()
+    await offer.get_by_label("How many requests").fill("2")
+    await page.get_by_role("button", name="Approve", exact=True).click()
+    notice = page.get_by_role("status")
+    await expect(notice).to_contain_text("Request approved. Standing approval")
+    grant_id = re.search(r"Standing approval (\S+) allows", await notice.inner_text())[1]
+    assert (await first.values())["status"] == "executed"
+
+    later = flow("approve_reject")
+    values = await later.start({"operation": {"kind": "payment", "amount": 1500, "target": target}})
+    assert values["status"] == "executed" and await later.status() == "idle"
+    [entry] = values["audit"]
+    assert entry["reviewer"] == "bob@signoff.local"
+    assert entry["grant"] == {"id": grant_id, "granted_by": "bob@signoff.local"}
+
+    larger = flow("approve_reject")
+    await larger.start({"operation": {"kind": "payment", "amount": 2500, "target": target}})
+    assert await larger.status() == "interrupted"  # outside the grant: a person decides
+
+    async with httpx.AsyncClient(
+        base_url=server.url, headers={"Authorization": "Bearer dapi-dev-bob"}
+    ) as http:
+        revoked = await http.delete(f"/signoff/grants/{grant_id}")
+    assert revoked.status_code == 200 and revoked.json()["state"] == "revoked"
+    after = flow("approve_reject")
+    await after.start({"operation": {"kind": "payment", "amount": 1200, "target": target}})
+    assert await after.status() == "interrupted" and after.executions() == []

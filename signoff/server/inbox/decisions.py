@@ -9,15 +9,18 @@ the review node check every answer again.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from signoff.client.answering import Refused
 from signoff.client.pending_requests import PendingRequest
+from signoff.governance.delegation import Delegation
 from signoff.governance.identity import Identity
 from signoff.governance.policy import decision_refusal
 from signoff.protocol.shapes import DECISION_TYPES, WITHDRAW, AnswerType, ApprovalRequest
 from signoff.server.inbox.forms import FormField, edit_fields, edited_args
+from signoff.server.inbox.grant_offer import GrantOffer, grant_offer
 
 ARG_PREFIX = "arg."
 """Edit-form inputs are named `arg.<argument>`."""
@@ -34,6 +37,8 @@ class RequestView:
     """Why this user may not decide it, or `None` if they may."""
     fields: list[FormField]
     """The edit form's fields (empty unless `edit` is offered)."""
+    grant: GrantOffer | None = None
+    """The standing grant this user may add to an approval ("allow the same for …")."""
 
     @property
     def request(self) -> ApprovalRequest:
@@ -42,12 +47,21 @@ class RequestView:
 
 
 def request_view(
-    identity: Identity, pending: PendingRequest, posted: dict[str, str] | None
+    identity: Identity,
+    pending: PendingRequest,
+    posted: dict[str, str] | None,
+    delegations: Sequence[Delegation] = (),
 ) -> RequestView:
-    """What `identity` sees of `pending`; `posted` (a refused form) refills the edit form."""
+    """What `identity` (who may stand in for others by `delegations`) sees of `pending`;
+    `posted` (a refused form) refills the edit form. A user whose approval no open quota
+    needs is offered rejecting only, and told why."""
     request = pending.request
-    refusal = decision_refusal(identity, request)
+    refusal = decision_refusal(identity, request, delegations=delegations)
     offers: list[AnswerType] = [] if refusal else list(_allowed(pending))
+    if not refusal and (
+        approving := decision_refusal(identity, request, approving=True, delegations=delegations)
+    ):
+        offers, refusal = [o for o in offers if o not in ("approve", "edit")], approving
     if decision_refusal(identity, request, withdrawing=True) is None:
         offers.append(WITHDRAW)
     mine = posted if posted and posted.get("request_id") == pending.request_id else None
@@ -56,7 +70,8 @@ def request_view(
         if "edit" in offers
         else []
     )
-    return RequestView(pending, offers, refusal, fields)
+    grant = grant_offer(identity, request) if "approve" in offers else None
+    return RequestView(pending, offers, refusal, fields, grant)
 
 
 def answer_from_form(decision: str, view: RequestView, posted: dict[str, str]) -> dict[str, Any]:

@@ -47,6 +47,7 @@ from signoff.governance.policy import HOW_TO_SIGN_IN, deciding_groups, is_admin
 from signoff.governance.visibility import may_see, not_visible, viewers_of
 from signoff.protocol.shapes import ApprovalRequest
 from signoff.server.inbox.decisions import RequestView, answer_from_form, request_view
+from signoff.server.inbox.grant_offer import GrantOffer, spec_from_form
 from signoff.server.inbox.queue import Filters, list_page, pending_index, todays_decisions
 from signoff.server.inbox.session import (
     Session,
@@ -57,7 +58,9 @@ from signoff.server.inbox.session import (
     sign_in,
     signed_in,
 )
+from signoff.server.standing_api import create_grant_as
 from signoff.settings import environment
+from signoff.standing.grants import Refused as GrantRefused
 
 TEMPLATES = Environment(
     loader=PackageLoader("signoff.server.inbox"), autoescape=select_autoescape(), enable_async=False
@@ -81,7 +84,7 @@ async def list_view(request: Request) -> Response:
     client = get_client()
     pending = await PENDING.current(client)
     filters = Filters.from_query(request.query_params)
-    page = list_page(pending, session.identity, filters)
+    page = list_page(pending, session.identity, filters, session.delegations)
 
     def page_link(number: int) -> str:
         query = {k: v for k, v in vars(filters).items() if v and k != "page"}
@@ -103,8 +106,13 @@ async def thread_view(request: Request) -> Response:
     session = await signed_in(request)
     if session is None:
         return _to_sign_in(request)
-    answered = request.query_params.get("answered", "")
+    query = request.query_params
+    answered = query.get("answered", "")
     notice = f"Request {ANSWERED[answered]}." if answered in ANSWERED else None
+    if notice and (granted := query.get("granted")):
+        notice += f" Standing approval {granted} allows the same from now on (signoff grants)."
+    elif notice and (refused := query.get("grant_refused")):
+        notice += f" No standing approval was made: {refused}"
     return await _thread_page(request, session, notice=notice)
 
 
@@ -131,7 +139,20 @@ async def answer(request: Request) -> Response:
         )
     PENDING.update(lambda pending: [p for p in pending if p.request_id != request_id])
     TODAY.read_again()
-    return RedirectResponse(f"/inbox/{thread_id}?answered={decision}", status_code=303)
+    granted = ""
+    if decision == "approve" and view.grant and _text(form, "allow_same"):
+        granted = await _grant_the_same(session, view.grant, _posted(form))
+    return RedirectResponse(f"/inbox/{thread_id}?answered={decision}{granted}", status_code=303)
+
+
+async def _grant_the_same(session: Session, offer: GrantOffer, posted: dict[str, str]) -> str:
+    """Grant what the approve form's "allow the same" asked for, as the signed-in user; the
+    query that tells the next page what came of it."""
+    try:
+        made = await create_grant_as(session.identity, spec_from_form(offer, posted))
+    except GrantRefused as refusal:
+        return "&" + urlencode({"grant_refused": refusal.detail})
+    return "&" + urlencode({"granted": made["id"]})
 
 
 async def continue_run(request: Request) -> Response:
@@ -210,7 +231,10 @@ async def _thread_page(
         thread, state = await _read(get_client(), thread_id, session)
     except Refused as missing:
         return _message(session, str(missing), missing.status)
-    views = [request_view(session.identity, p, posted) for p in _waiting(thread, state)]
+    views = [
+        request_view(session.identity, p, posted, session.delegations)
+        for p in _waiting(thread, state)
+    ]
     values = raw if isinstance(raw := state.get("values"), dict) else {}
     trail = values.get("audit") or []
     audit = [entry for entry in trail if isinstance(entry, dict)] if isinstance(trail, list) else []
@@ -237,7 +261,10 @@ async def _thread_page(
 
 async def _views(client: LangGraphClient, session: Session, thread_id: str) -> list[RequestView]:
     thread, state = await _read(client, thread_id, session)
-    return [request_view(session.identity, p, None) for p in _waiting(thread, state)]
+    return [
+        request_view(session.identity, p, None, session.delegations)
+        for p in _waiting(thread, state)
+    ]
 
 
 async def _read(

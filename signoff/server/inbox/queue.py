@@ -27,6 +27,7 @@ from typing import Generic, Literal, TypeVar
 from langgraph_sdk.client import LangGraphClient
 
 from signoff.client.pending_requests import PendingRequest, decisions_today, every_pending_request
+from signoff.governance.delegation import Delegation
 from signoff.governance.identity import Identity
 from signoff.governance.policy import deciding_groups, decision_refusal, is_admin
 from signoff.settings import environment
@@ -79,20 +80,28 @@ class ListPage:
     """The values the filters offer: those of the requests the user sees."""
 
 
-def may_decide(identity: Identity, request: PendingRequest) -> bool:
-    """Whether `identity` may decide `request` now."""
-    return decision_refusal(identity, request.request) is None
+def may_decide(
+    identity: Identity, request: PendingRequest, delegations: Sequence[Delegation] = ()
+) -> bool:
+    """Whether `identity` may decide `request` now (as themselves, or for a delegator)."""
+    return decision_refusal(identity, request.request, delegations=delegations) is None
 
 
-def list_page(pending: Sequence[PendingRequest], identity: Identity, filters: Filters) -> ListPage:
-    """The page of `pending` that `identity` asked for with `filters`."""
+def list_page(
+    pending: Sequence[PendingRequest],
+    identity: Identity,
+    filters: Filters,
+    delegations: Sequence[Delegation] = (),
+) -> ListPage:
+    """The page of `pending` that `identity` (standing in for others by `delegations`) asked
+    for with `filters`."""
     admin = is_admin(identity)
     seen = [
         request
         for request in pending
         if admin
         or request.request.get("requested_by") == identity.user
-        or may_decide(identity, request)
+        or may_decide(identity, request, delegations)
     ]
     matching = [
         request

@@ -21,14 +21,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from signoff.governance.delegation import Delegation, is_live
 from signoff.governance.identity import Identity, UnknownToken, resolve_token
+from signoff.server.standing_api import server_store
 from signoff.settings import environment
+from signoff.standing.store import adelegations_for
 
 COOKIE = "signoff_session"
 COOKIE_PATH = "/inbox"
@@ -42,6 +45,9 @@ class Session:
 
     token: str
     identity: Identity
+    """The user, with the groups of whoever delegated to them now in `stands_in`."""
+    delegations: tuple[Delegation, ...] = ()
+    """The delegations that name this user as delegate (signed, from the store)."""
 
     @property
     def csrf(self) -> str:
@@ -55,15 +61,23 @@ async def signed_in(request: Request) -> Session | None:
     if not token:
         return None
     try:
-        return Session(token, await asyncio.to_thread(resolve_token, token))
+        return await _session(token)
     except UnknownToken:
         return None
 
 
 async def sign_in(token: str) -> Session:
     """The session for `token`; raises `UnknownToken` with why it is refused."""
-    token = token.strip()
-    return Session(token, await asyncio.to_thread(resolve_token, token))
+    return await _session(token.strip())
+
+
+async def _session(token: str) -> Session:
+    """The session of `token`: its user, and the delegations that let them stand in for
+    others (read again on every page, so a revocation takes effect at once)."""
+    identity = await asyncio.to_thread(resolve_token, token)
+    delegations = tuple(await adelegations_for(await server_store(), identity.user))
+    stands_in = frozenset(g for d in delegations if is_live(d) for g in d["groups"])
+    return Session(token, replace(identity, stands_in=stands_in), delegations)
 
 
 def keep(response: Response, session: Session) -> None:
