@@ -36,9 +36,14 @@ from langgraph.store.memory import InMemoryStore
 
 from bench.fakes import TOOL_NAME
 from bench.report import Emit, Table, median
+from signoff import clock
 from signoff.conditions import Facts
+from signoff.governance.identity import Identity
+from signoff.governance.requirements import need_for
 from signoff.review.agent_context import AgentContext
 from signoff.settings import DEFAULT_FILE, environment, load_settings
+from signoff.standing import store as standing
+from signoff.standing.grants import new_grant
 
 Policy = Literal["legacy", "conditions"]
 SHIPPED_RULE = "approve_reject"
@@ -167,7 +172,6 @@ AMOUNTS = ((500.0, "500: auto-approved"), (5000.0, "5,000: one manager"), (50000
 
 def rule_table(settings: PolicySettings) -> Table:
     """Microseconds per `need_for` under the condition rule and the legacy one-group rule."""
-    from signoff.governance.requirements import need_for
 
     table = Table(
         "Policy: rule evaluation (need_for, microseconds per request)",
@@ -227,21 +231,10 @@ def grant_table(settings: PolicySettings) -> Table:
         "Grants: lookup among many (use_grant, milliseconds per request)",
         ["grants stored", "covering the request", "ms/lookup", "ratio"],
     )
-    try:
-        from signoff.standing import store as standing
-    except ModuleNotFoundError as missing:
-        table.note(f"not measured: {missing.name} does not exist yet (issue 18 in progress)")
-        return table
-    from signoff.governance.requirements import need_for
-
     facts = payment_facts(5000.0)
     need = need_for(TOOL_NAME, facts)
     counts = (settings.few_grants, settings.grants)
-    try:
-        stores = {count: grant_store(standing, count, settings.covering) for count in counts}
-    except (AttributeError, TypeError, NotImplementedError) as error:  # being written
-        table.note(f"not measured: signoff.standing changed ({type(error).__name__}: {error})")
-        return table
+    stores = {count: grant_store(standing, count, settings.covering) for count in counts}
     seconds: dict[int, list[float]] = {count: [] for count in counts}
     for _ in range(settings.rounds):
         for count, store in stores.items():
@@ -256,9 +249,10 @@ def grant_table(settings: PolicySettings) -> Table:
     table.note(
         f"InMemoryStore. Besides the {settings.covering} grants covering the request (a payment "
         "of 5,000 by alice), one grant in ten is for the same rule and another requester, the "
-        "rest for other rules. Every lookup is a new request that a grant covers, so it also "
-        f"claims a use. {settings.rounds} interleaved rounds of {settings.lookups} lookups; "
-        "medians; ratio to the smaller store."
+        "rest for other rules. Every lookup is a new request that a grant covers; the grants "
+        "set no budget, so nothing is claimed (a budget adds a claim's write, a read of the "
+        f"grant's claims and the verdict's write). {settings.rounds} interleaved rounds of "
+        f"{settings.lookups} lookups; medians; ratio to the smaller store."
     )
     return table
 
@@ -277,9 +271,16 @@ def grant_store(standing: Any, count: int, covering: int) -> InMemoryStore:
     return store
 
 
+GRANTOR = Identity("bob@signoff.local", frozenset({"users", "managers", "signoff-admins"}))
+"""Who grants in the bench: one who may decide its payments, and every other rule, alone."""
+
+
 def _save_grant(standing: Any, store: InMemoryStore, rule: str, requester: str) -> None:
-    """Save one grant, made by bob (a manager) for `requester`'s requests under `rule`."""
-    raise NotImplementedError(f"how to create a signed grant with {standing.__name__}: to do")
+    """Save one signed grant, made by bob for `requester`'s requests under `rule`, with a
+    budget no run of the bench spends."""
+    spec = {"rule": rule, "covers": {"requester": requester}, "expires_in": "7d"}
+    grant = new_grant(GRANTOR, spec, clock.now())
+    store.put(standing.grants_namespace(rule), grant["id"], dict(grant))
 
 
 def _lookup(standing: Any, store: InMemoryStore, facts: Facts, need: Any) -> Callable[[], None]:

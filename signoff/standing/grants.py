@@ -263,7 +263,15 @@ def revoked(grant: Grant, by: str, now: datetime) -> Grant:
 def liveness_refusal(grant: Any, now: datetime) -> str | None:
     """Why `grant` approves nothing at `now` (forged, revoked or expired), or `None`."""
     if not verifies(grant, "grant"):
-        return "the grant is not signed by this server (altered or forged)"
+        return FORGED
+    return _lapse(grant, now)
+
+
+FORGED = "the grant is not signed by this server (altered or forged)"
+
+
+def _lapse(grant: Any, now: datetime) -> str | None:
+    """Why `grant` has lapsed at `now` (revoked or expired), or `None`."""
     if grant.get("revoked_at"):
         by, at = grant.get("revoked_by"), grant["revoked_at"]
         return f"grant {grant['id']} was revoked by {by} at {at}"
@@ -277,8 +285,9 @@ def coverage_refusal(
     grant: Grant, *, rule: str, facts: Facts, need: Need, thread_id: str, now: datetime
 ) -> str | None:
     """Why `grant` does not approve the request of `rule` with `facts` and `need` on
-    `thread_id` at `now`, or `None` when it does (budget aside)."""
-    if refusal := liveness_refusal(grant, now):
+    `thread_id` at `now`, or `None` when it does (budget aside). Its signature is checked
+    last: it costs more than every other check, and most grants of a rule fail one of those."""
+    if refusal := _lapse(grant, now):
         return refusal
     gid = grant["id"]
     if not set(rule_names(grant["rule"])) & set(rule_names(rule)):
@@ -297,7 +306,9 @@ def coverage_refusal(
             f"grant {gid} stands in for one approval by {grant['granted_by']} (groups "
             f"{', '.join(grant['groups'])}); this request needs {_need_text(need)}"
         )
-    return constraint_refusal(grant, facts.get("args") or {})
+    if refusal := constraint_refusal(grant, facts.get("args") or {}):
+        return refusal
+    return None if verifies(grant, "grant") else FORGED
 
 
 def constraint_refusal(grant: Grant, args: Mapping[str, Any]) -> str | None:
