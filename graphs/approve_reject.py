@@ -71,7 +71,9 @@ def classify(operation: dict[str, Any], policy: RiskPolicy, need: Need) -> Risk:
     `auto_approve_limit` and `review_targets` classify it, as they always did."""
     if need["requirement"] != LEGACY_REQUIREMENT:
         level: Literal["low", "high"] = "low" if need["outcome"] == "auto_approve" else "high"
-        why = need["because"] or (f"{need['when']} holds" if need["when"] else "every operation")
+        why = need["because"] or (
+            f"{need['when']} holds" if need["when"] else "no requirement before it matched"
+        )
         return Risk(level=level, rule=f"requirement {need['requirement']!r} of {RULE!r}: {why}")
     amount, target = operation["amount"], operation["target"]
     if target in policy.review_targets:

@@ -224,6 +224,16 @@ def _edited(args: argparse.Namespace) -> dict[str, Any]:
     return {"decisions": [{"type": "edit", "edited_action": {"name": None, "args": edited}}]}
 
 
+def _reviewer(entry: dict[str, Any]) -> str:
+    """Who decided, and how they could: e.g. `dave@… for bob@… as support-leads`."""
+    text = entry["reviewer"]
+    if entry.get("on_behalf_of"):
+        text += f" for {entry['on_behalf_of']}"
+    if entry.get("groups"):
+        text += f" as {', '.join(entry['groups'])}"
+    return text
+
+
 async def _audit(client: LangGraphClient, args: argparse.Namespace) -> None:
     # A list only for a graph whose state is a list; every signoff graph's state is a dict.
     values = cast(dict[str, Any], (await client.threads.get_state(args.thread))["values"])
@@ -246,7 +256,7 @@ async def _audit(client: LangGraphClient, args: argparse.Namespace) -> None:
                 entry["stage"],
                 entry["action"],
                 entry["decision"],
-                entry["reviewer"],
+                _reviewer(entry),
                 entry.get("comment") or "",
             )
         console.print(table)
