@@ -1,7 +1,9 @@
 """Who the emulated workspace is and who is calling it.
 
 `GET /.well-known/databricks-config` is the host-metadata probe databricks-sdk makes (without
-credentials) every time a `Config` is built; `GET /api/2.0/preview/scim/v2/Me` is
+credentials) every time a `Config` is built; `GET /api/2.0/preview/scim/v2/Groups` is
+`WorkspaceClient.groups.list()`: every group a user below is in (what `signoff policy check`
+checks a policy's groups against); `GET /api/2.0/preview/scim/v2/Me` is
 `WorkspaceClient.current_user.me()`, answered for the caller's bearer token:
 
 - `DEV_TOKEN` is the service identity the agents use towards the workspace (`USER_NAME`);
@@ -84,6 +86,33 @@ async def _me(request: Request) -> Response:
     return JSONResponse(scim_user(user))
 
 
+async def _groups(request: Request) -> Response:
+    """A page of SCIM groups: `startIndex` (1-based) and `count`, as databricks-sdk pages."""
+    if caller(request) is None:
+        return ApiError(401, "UNAUTHENTICATED", "Invalid access token.").response()
+    names = sorted({group for user in (SERVICE_USER, *DEV_USERS.values()) for group in user.groups})
+    start = _whole(request.query_params.get("startIndex"), 1)
+    count = _whole(request.query_params.get("count"), 100)
+    page = [
+        {"id": str(number), "displayName": name}
+        for number, name in enumerate(names, start=1)
+        if start <= number < start + count
+    ]
+    return JSONResponse(
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+            "totalResults": len(names),
+            "startIndex": start,
+            "itemsPerPage": len(page),
+            "Resources": page,
+        }
+    )
+
+
+def _whole(text: str | None, default: int) -> int:
+    return int(text) if text and text.isdigit() and len(text) < 7 and int(text) > 0 else default
+
+
 async def _host_metadata(_: Request) -> JSONResponse:
     return JSONResponse({"workspace_id": WORKSPACE_ID})
 
@@ -91,4 +120,5 @@ async def _host_metadata(_: Request) -> JSONResponse:
 ROUTES = [
     Route("/.well-known/databricks-config", _host_metadata, methods=["GET"]),
     Route("/api/2.0/preview/scim/v2/Me", _me, methods=["GET"]),
+    Route("/api/2.0/preview/scim/v2/Groups", _groups, methods=["GET"]),
 ]

@@ -8,8 +8,8 @@ condition, an unknown key) is an error, with the loader's message. On settings t
 
 - errors: groups the policy names (deciders, admins, escalation) that the workspace does not
   have. The groups come from the workspace's SCIM groups (`groups.list()`), or from
-  `--groups` when given; a workspace that cannot list them (the local emulator does not)
-  leaves them unchecked, with a warning saying so;
+  `--groups` when given; a workspace that cannot list them leaves them unchecked, with a
+  warning saying so;
 - warnings: rules that name no graph (`langgraph.json`), chain stage
   (`multi_stage_approval.<stage>`) or tool (the graphs' own, and `[databricks] uc_functions`);
   rules of a tool marked safe, which is never reviewed; rules whose every requirement has a

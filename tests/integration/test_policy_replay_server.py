@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from signoff.client.policy_check import check_policy
 from signoff.client.policy_commands import add_policy_commands, run_policy
 from signoff.settings import DEFAULT_FILE
 from tests.dev_users import TOKENS
@@ -130,3 +131,22 @@ async def test_a_stricter_policy_replayed_on_decided_requests(
     # Nothing it read was changed (the server's own index may write the threads' metadata).
     after = {n: await state_of(admin, run.thread_id) for n, run in runs.items()}
     assert after == before
+
+
+def test_check_reads_the_groups_from_the_workspace(workspace, tmp_path):
+    """`policy check` lists the emulator's SCIM groups through databricks-sdk (paged as the
+    SDK pages), so a group the workspace does not have is an error without `--groups`."""
+
+    def listed() -> list[str]:
+        return sorted(str(group.display_name) for group in workspace.groups.list())
+
+    assert {"finance", "managers", "support-leads", "signoff-admins"} <= set(listed())
+    shipped = check_policy(DEFAULT_FILE, list_groups=listed)
+    assert shipped.groups_from == "workspace" and shipped.passed(), shipped.findings
+    typo = tmp_path / "typo.toml"
+    typo.write_text(
+        DEFAULT_FILE.read_text(encoding="utf-8").replace("finance = 1", "finnance = 1"),
+        encoding="utf-8",
+    )
+    checked = check_policy(typo, list_groups=listed)
+    assert any("finnance" in finding.message for finding in checked.errors), checked.findings
