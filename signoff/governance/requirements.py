@@ -21,7 +21,7 @@ from langgraph.config import get_config
 
 from signoff import clock
 from signoff.conditions import ConditionFailed, Facts, prepare
-from signoff.governance.identity import run_graph_id, run_identity
+from signoff.governance.identity import Identity, run_graph_id, run_identity
 from signoff.protocol.shapes import Need, QuotaShape
 from signoff.settings import Quota, Requirement, Settings, by_rule, load_settings
 
@@ -38,7 +38,13 @@ def need_for(rule: str, facts: Facts, settings: Settings | None = None) -> Need:
     holds; the strictest one when a condition fails or none holds. `settings`: a proposed
     policy to evaluate instead of the one in force (`signoff policy replay`)."""
     requirements = requirements_of(rule, settings)
-    prepared = prepare(facts, (r.when for r in requirements if r.when is not None))
+    try:
+        prepared = prepare(facts, (r.when for r in requirements if r.when is not None))
+    except Exception as failure:  # noqa: BLE001 - a value CEL cannot take fails closed
+        because = (
+            f"the request's values could not be handed to rule {rule!r}'s conditions: {failure}"
+        )
+        return strictest(requirements, because, settings)
     for requirement in requirements:
         try:
             if requirement.when is None or requirement.when.holds(prepared):
@@ -98,11 +104,19 @@ def approvals_needed(need: Need) -> int:
     return sum(quota["count"] for quota in need["quotas"])
 
 
-def request_facts(action: str, args: dict[str, Any], stage: str, context: Any = None) -> Facts:
+def request_facts(
+    action: str,
+    args: dict[str, Any],
+    stage: str,
+    context: Any = None,
+    requester: Identity | None = None,
+) -> Facts:
     """The facts of a request the running graph raises now: `action` with `args` at `stage`,
-    under the assistant's `context`, raised by the run's authenticated user."""
+    under the assistant's `context`, raised by `requester` (by default the run's
+    authenticated user; an agent's later calls in a reviewer's run are still the turn's
+    requester's)."""
     config = get_config()
-    identity = run_identity(config)
+    identity = requester or run_identity(config)
     return Facts(
         args=dict(args),
         action=action,

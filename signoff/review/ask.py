@@ -36,7 +36,7 @@ from signoff.clock import parse
 from signoff.governance.audit import AuditEntry
 from signoff.governance.deadlines import asked_at, deadlines
 from signoff.governance.delegation import Delegation
-from signoff.governance.identity import run_graph_id, run_identity, run_thread_id
+from signoff.governance.identity import Identity, run_graph_id, run_identity, run_thread_id
 from signoff.governance.policy import (
     RequestPolicy,
     decider,
@@ -119,19 +119,30 @@ def current_request_id(key: str = "") -> str:
 
 
 def raise_policy(
-    rule: str, action: ActionRequest, stage: str, context: Any = None, key: str = ""
+    rule: str,
+    action: ActionRequest,
+    stage: str,
+    context: Any = None,
+    key: str = "",
+    requester: Identity | None = None,
 ) -> RequestPolicy:
     """Fix the policy of the request the running node is about to raise for `action` (call it
     in the node before the one that asks, and keep it in state): the requirement of `rule`
     that applies to it (its `need`, with the id of the request as raised: `key` as for
     `current_request_id`), its deadlines, and a standing grant that covers it, whose budget
     this claims, once per request."""
-    facts = request_facts(action["name"], action["args"], stage, context)
+    facts = request_facts(action["name"], action["args"], stage, context, requester)
     policy = request_policy(rule, facts, context)
     need = policy["need"]
     need["id"] = current_request_id(key)
     store = _store()
-    if store is not None and need["outcome"] == "approve" and approvals_needed(need) == 1:
+    failed_closed = need["requirement"] == "strictest"  # a person decides, never a grant
+    if (
+        store is not None
+        and not failed_closed
+        and need["outcome"] == "approve"
+        and approvals_needed(need) == 1
+    ):
         use = use_grant(
             store,
             rule=rule,

@@ -73,6 +73,7 @@ from langchain_core.messages import (
 )
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
+from langgraph.config import get_config
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
@@ -82,11 +83,12 @@ from pydantic import BaseModel
 
 from signoff.execution.approved import run_tool_calls, settled
 from signoff.governance.audit import AuditEntry
+from signoff.governance.identity import Identity, run_identity
 from signoff.governance.policy import RequestPolicy
 from signoff.protocol.shapes import ActionRequest, DecisionType
 from signoff.review.agent_context import AgentContext
 from signoff.review.ask import ask_for_decisions, raise_policy
-from signoff.review.outcome import UNIDENTIFIED, requester, review_entries
+from signoff.review.outcome import UNIDENTIFIED, review_entries
 
 ToolPolicy = dict[str, list[DecisionType]]
 """Sensitive tool name → the decisions a reviewer may make on its calls. Absent = safe."""
@@ -117,6 +119,9 @@ class AgentState(TypedDict):
     requested_by: NotRequired[str]
     """The authenticated user who sent the latest user message: the requester of the turn's
     sensitive calls."""
+    requester_groups: NotRequired[list[str]]
+    """Their groups, as the server's auth resolved them then: what the policy's conditions
+    see of the turn's requester, whoever's run the turn goes on in."""
     review_policies: NotRequired[Annotated[dict[str, RequestPolicy], merge_by_key]]
     """Tool-call id → the policy its review is raised with, fixed when the model made the
     call (`signoff.governance.policy`)."""
@@ -128,6 +133,7 @@ class AgentUpdate(TypedDict, total=False):
 
     messages: list[AnyMessage]
     requested_by: str
+    requester_groups: list[str]
     review_policies: dict[str, RequestPolicy]
     audit: list[AuditEntry]
 
@@ -188,6 +194,17 @@ class ReviewedAgent:
         reply = chat.invoke([SystemMessage(context.system_prompt), *state["messages"]])
         reply = _with_unique_call_ids(reply, state["messages"])
         update = AgentUpdate(messages=[reply])
+        new_turn = isinstance(state["messages"][-1], HumanMessage)
+        identity = run_identity(get_config())
+        if new_turn:  # a new turn: its sender is the requester, with their groups
+            update["requested_by"] = identity.user if identity else UNIDENTIFIED
+            update["requester_groups"] = sorted(identity.groups) if identity else []
+            requester = identity
+        else:  # a reviewer's run going on with the turn: the turn's requester still asks
+            requester = Identity(
+                state.get("requested_by", UNIDENTIFIED),
+                frozenset(state.get("requester_groups") or ()),
+            )
         if calls := self.sensitive_calls(reply):  # their reviews keep the policy of this moment
             update["review_policies"] = {
                 _call_id(call): raise_policy(
@@ -196,11 +213,10 @@ class ReviewedAgent:
                     "tool_review",
                     context,
                     key=_call_id(call),
+                    requester=requester,
                 )
                 for call in calls
             }
-        if isinstance(state["messages"][-1], HumanMessage):
-            update["requested_by"] = requester()  # a new turn: its sender is the requester
         return update
 
     def _with_tools(self, model: BaseChatModel) -> Runnable[LanguageModelInput, AIMessage]:

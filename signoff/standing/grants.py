@@ -299,6 +299,8 @@ def coverage_refusal(
         return f"grant {gid} covers only requests raised by a signed-in user"
     if requester == grant["granted_by"]:
         return f"grant {gid} is {requester}'s own, and nobody approves their own request"
+    if need.get("requirement") == "strictest":
+        return f"grant {gid} does not cover a request whose policy failed closed: a person decides"
     deciders = deciders_of(need)
     alone = need.get("outcome") == "approve" and approvals_needed(need) == 1
     if not alone or not set(grant["groups"]) & set(deciders):
