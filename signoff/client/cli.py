@@ -51,7 +51,6 @@ from typing import Any, cast
 import httpx
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
-from rich.console import Console
 from rich.table import Table
 
 from signoff.client.answering import Refused, answer_request, server_message
@@ -63,14 +62,13 @@ from signoff.client.standing_commands import (
     run_standing_command,
 )
 from signoff.client.sweeper import sweep
+from signoff.client.terminal import SIGN_IN, console, print_json
 from signoff.clock import seconds_since
 from signoff.governance.audit import verify_thread
 from signoff.protocol.interrupts import approval_interrupts
 from signoff.protocol.shapes import ApprovalRequest
 from signoff.settings import environment
 from signoff.signals.webhooks import deliver_due
-
-console = Console()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in STANDING_COMMANDS:  # the server's API, not the LangGraph SDK
         return run_standing_command(args)
     if not args.token:
-        console.print("Sign in: set SIGNOFF_TOKEN (or --token) to a user token of the server.")
+        console.print(SIGN_IN)
         return 2
     try:
         asyncio.run(_run(args))
@@ -144,7 +142,7 @@ async def _pending(client: LangGraphClient, args: argparse.Namespace) -> None:
     ]
     rows.sort(key=lambda row: row["created_at"] or "")
     if args.json:
-        _print_json(rows)
+        print_json(rows)
         return
     table = Table(title=f"{len(rows)} pending")
     for column in ("thread", "graph", "stage", "action", "requested by", "deciders", "waiting"):
@@ -169,7 +167,7 @@ async def _pending(client: LangGraphClient, args: argparse.Namespace) -> None:
 async def _show(client: LangGraphClient, args: argparse.Namespace) -> None:
     requests = await _requests_of(client, args.thread)
     if args.json:
-        _print_json(requests)
+        print_json(requests)
         return
     if not requests:
         console.print(f"Thread {args.thread} waits for no decision.")
@@ -240,7 +238,7 @@ async def _audit(client: LangGraphClient, args: argparse.Namespace) -> None:
     trail = values.get("audit") or []
     problem = verify_thread(values, args.thread) if args.verify else None
     if args.json:
-        _print_json(
+        print_json(
             {
                 "audit": trail,
                 **({"verified": problem is None, "problem": problem} if args.verify else {}),
@@ -273,7 +271,7 @@ async def _audit(client: LangGraphClient, args: argparse.Namespace) -> None:
 async def _stats(client: LangGraphClient, args: argparse.Namespace) -> None:
     stats = await approval_stats(client)
     if args.json:
-        _print_json(stats.as_dict())
+        print_json(stats.as_dict())
         return
     table = Table(title="signoff")
     table.add_column("what")
@@ -328,10 +326,6 @@ def _age(created_at: str | None) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
 
 if __name__ == "__main__":

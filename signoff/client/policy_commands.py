@@ -21,12 +21,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from typing import Any
 
 import httpx
 from langgraph_sdk import get_client
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -40,14 +38,10 @@ from signoff.client.policy_replay import (
     recorded_threads,
     replay,
 )
+from signoff.client.terminal import SIGN_IN, console, print_json
 from signoff.settings import environment
 
-console = Console()
-
-SIGN_IN = (
-    "Sign in: set SIGNOFF_TOKEN (or --token) to a user token of the server; an admin's reads "
-    "every thread."
-)
+REPLAY_SIGN_IN = f"{SIGN_IN[:-1]}; an admin's reads every thread."
 
 
 def add_policy_commands(commands: Any) -> argparse.ArgumentParser:
@@ -93,7 +87,7 @@ async def run_policy(args: argparse.Namespace) -> int:
         return 1
     token = getattr(args, "token", None) or environment().token
     if not token:
-        console.print(SIGN_IN)
+        console.print(REPLAY_SIGN_IN)
         return 2
     url = getattr(args, "url", None) or environment().url
     async with get_client(url=url, headers={"Authorization": f"Bearer {token}"}) as client:
@@ -114,7 +108,7 @@ def _print_check(report: PolicyCheck, as_json: bool, refusal: str | None = None)
     if refusal is not None:
         report.findings.append(Finding("error", refusal))
     if as_json:
-        _print_json(report.as_dict())
+        print_json(report.as_dict())
         return
     if report.loaded:
         console.print(
@@ -136,7 +130,7 @@ def _print_check(report: PolicyCheck, as_json: bool, refusal: str | None = None)
 
 def _print_replay(report: Replay, file: str, as_json: bool) -> None:
     if as_json:
-        _print_json({"file": file, **report.as_dict()})
+        print_json({"file": file, **report.as_dict()})
         return
     totals = report.totals()
     summary = Table(
@@ -189,7 +183,3 @@ def _print_replay(report: Replay, file: str, as_json: bool) -> None:
                 examples.add_row(*map(escape, cells))
     if examples.row_count:
         console.print(examples)
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")

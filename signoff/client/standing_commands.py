@@ -24,21 +24,17 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from signoff.client.terminal import SIGN_IN, console, print_json
 from signoff.settings import duration_seconds, environment
 
-console = Console()
-
-SIGN_IN = "Sign in: set SIGNOFF_TOKEN (or --token) to a user token of the server."
 _ARG = re.compile(r"^\s*([^\s<>=]+?)\s*(<=|>=|=|\s+in\s+)\s*(.*?)\s*$", re.DOTALL)
 
 
@@ -119,7 +115,7 @@ def grant_command(args: argparse.Namespace) -> int:
     if made is None:
         return 1
     if args.json:
-        _print_json(made)
+        print_json(made)
     else:
         console.print(
             f"Granted {made['id']}: {made['rule']} for {_covers(made['covers'])}, "
@@ -135,7 +131,7 @@ def grants_command(args: argparse.Namespace) -> int:
     if listed is None:
         return 1
     if args.json:
-        _print_json(listed)
+        print_json(listed)
         return 0
     table = Table(title=f"{len(listed)} grants")
     for column in ("id", "rule", "constraints", "covers", "budget left", "expires", "grantor"):
@@ -183,7 +179,7 @@ def delegate_command(args: argparse.Namespace) -> int:
     if made is None:
         return 1
     if args.json:
-        _print_json(made)
+        print_json(made)
     else:
         console.print(
             f"Delegated {made['id']}: {made['delegate']} may decide on behalf of "
@@ -200,7 +196,7 @@ def delegations_command(args: argparse.Namespace) -> int:
     if listed is None:
         return 1
     if args.json:
-        _print_json(listed)
+        print_json(listed)
         return 0
     table = Table(title=f"{len(listed)} delegations")
     for column in ("id", "delegator", "delegate", "as groups", "from", "until", "state"):
@@ -366,7 +362,3 @@ def _budget(grant: dict[str, Any]) -> str:
     if total := grant.get("total"):
         parts.append(f"{left.get('total'):g} of {total['max']:g} {total['arg']}")
     return ", ".join(parts) or "no limit but the expiry"
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")

@@ -68,6 +68,17 @@ def is_live(delegation: Delegation, at: datetime | None = None) -> bool:
     )
 
 
+def standing_in(delegations: Iterable[Delegation], at: datetime | None = None) -> frozenset[str]:
+    """The groups of everyone whose live delegation (now, or `at`) is among `delegations`:
+    what their delegate may see (`Identity.stands_in`)."""
+    return frozenset(
+        group
+        for delegation in delegations
+        if is_live(delegation, at)
+        for group in delegation["groups"]
+    )
+
+
 def acting_as(
     identity: Identity, delegations: Iterable[Delegation], at: datetime | None = None
 ) -> list[Acting]:

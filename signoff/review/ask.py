@@ -315,10 +315,12 @@ def _still_granted(policy: RequestPolicy, request: ApprovalRequest) -> GrantUse 
     return use_grant(
         store,
         rule=policy["rule"],
-        facts={
-            **request_facts(action["name"], action["args"], request["stage"]),
-            "requester": request["requested_by"],
-        },
+        facts=request_facts(
+            action["name"],
+            action["args"],
+            request["stage"],
+            requester=Identity(request["requested_by"], frozenset()),
+        ),
         need=request["need"],
         request_id=request["need"].get("id", request["request_id"]),
         thread_id=run_thread_id(),

@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 from cachetools import TTLCache
 from langgraph_sdk import Auth, get_client
 
-from signoff.governance.delegation import Delegation, is_live
+from signoff.governance.delegation import Delegation, standing_in
 from signoff.governance.identity import Identity, UnknownToken, identity_of, resolve_token
 from signoff.governance.policy import HOW_TO_SIGN_IN, admin_refusal
 from signoff.governance.visibility import (
@@ -88,8 +88,7 @@ async def authenticate(authorization: str | None) -> dict[str, Any]:
         raise Auth.exceptions.HTTPException(
             status_code=401, detail=f"Unknown token ({error}). {HOW_TO_SIGN_IN}"
         ) from None
-    delegated = [d for d in await _delegations_to(identity.user) if is_live(d)]
-    stands_in = frozenset(group for delegation in delegated for group in delegation["groups"])
+    stands_in = standing_in(await _delegations_to(identity.user))
     return replace(identity, stands_in=stands_in).as_auth_user()
 
 

@@ -18,10 +18,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from signoff.execution.approved import approval_of
-from signoff.governance import requirements
 from signoff.governance.quorum import Vote, counted, tally
 from signoff.protocol.shapes import Need, QuotaShape
-from signoff.settings import load_settings
+from tests.policy_files import BASE, in_force, loaded
 from tests.property_settings import EXAMPLES
 
 LARGE = {"operation": {"amount": 50_000, "target": "acct-9"}}
@@ -175,29 +174,20 @@ def test_rejections_reject_only_at_the_count_the_requirement_names():
     assert two.rejected
 
 
-TWO_MANAGERS = """
-[databricks]
-job_id = 7
-genie_space_id = "space"
-model_endpoint = "endpoint"
-
-[policy.deciders]
-default = ["signoff-admins"]
-
+TWO_MANAGERS = (
+    BASE
+    + """
 [[policy.rules.edit_state]]
 name = "two managers"
 approvals = { managers = 2 }
 """
+)
 BRIEF = {"brief": {"to": ["ops@example.com"], "topic": "the Friday outage", "details": "Fixed."}}
 
 
 @pytest.fixture
 def two_managers(tmp_path: Path) -> Iterator[None]:
-    path = tmp_path / "signoff.toml"
-    path.write_text(TWO_MANAGERS, encoding="utf-8")
-    settings = load_settings.__wrapped__(str(path))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(requirements, "load_settings", lambda: settings)
+    with in_force(loaded(tmp_path, TWO_MANAGERS)):
         yield
 
 

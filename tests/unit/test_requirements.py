@@ -19,24 +19,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from signoff.conditions import PROBE, Facts
-from signoff.governance import requirements
 from signoff.governance.requirements import need_for
 from signoff.settings import Settings, load_settings
 from tests.in_process import RefundDesk, ScriptedModel, Thread, reviewed_refund_agent
+from tests.policy_files import BASE, in_force, loaded
 from tests.property_settings import EXAMPLES
-
-BASE = """
-[databricks]
-job_id = 7
-genie_space_id = "space"
-model_endpoint = "endpoint"
-
-[policy]
-admins = ["signoff-admins"]
-
-[policy.deciders]
-default = ["signoff-admins"]
-"""
 
 RULES = (
     BASE
@@ -70,17 +57,10 @@ approvals = { managers = 1, finance = 1 }
 )
 
 
-def loaded(tmp_path: Path, text: str) -> Settings:
-    path = tmp_path / "signoff.toml"
-    path.write_text(text, encoding="utf-8")
-    return load_settings.__wrapped__(str(path))
-
-
 @pytest.fixture
 def rules(tmp_path: Path) -> Iterator[None]:
     settings = loaded(tmp_path, RULES)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(requirements, "load_settings", lambda: settings)
+    with in_force(settings):
         yield
 
 
@@ -122,8 +102,7 @@ def test_a_condition_that_cannot_be_evaluated_fails_closed_and_says_why(rules):
 @EXAMPLES
 def test_no_malformed_argument_ever_auto_approves_or_denies(amount):
     settings = loaded_once()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(requirements, "load_settings", lambda: settings)
+    with in_force(settings):
         need = need_for("approve_reject", facts(amount))
     assert need["outcome"] == "approve" and need["requirement"] == "strictest"
 
@@ -188,8 +167,7 @@ def test_the_format_before_requirements_is_one_approval_by_its_groups(tmp_path):
 
 def test_the_shipped_policy_says_the_three_sentences():
     shipped = load_settings.__wrapped__(str(Path(__file__).parents[2] / "signoff.toml"))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(requirements, "load_settings", lambda: shipped)
+    with in_force(shipped):
         context = {"auto_approve_limit": 1000.0, "review_targets": ["acct-vip"]}
         small = need_for("approve_reject", facts(1000.0, context=context))
         assert small["outcome"] == "auto_approve"
@@ -224,8 +202,7 @@ def test_a_tool_call_is_denied_or_auto_approved_without_a_pause(tmp_path, amount
     settings = loaded(tmp_path, REFUND_RULES)
     desk = RefundDesk()
     thread = Thread(reviewed_refund_agent(desk, ScriptedModel(amount=amount)))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(requirements, "load_settings", lambda: settings)
+    with in_force(settings):
         values = thread.start({"messages": [("user", "refund order 17")]})
     assert thread.pending() == []  # nobody was asked
     [entry] = values["audit"]

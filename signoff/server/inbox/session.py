@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from signoff.governance.delegation import Delegation, is_live
+from signoff.governance.delegation import Delegation, standing_in
 from signoff.governance.identity import Identity, UnknownToken, resolve_token
 from signoff.server.standing_api import server_store
 from signoff.settings import environment
@@ -76,8 +76,7 @@ async def _session(token: str) -> Session:
     others (read again on every page, so a revocation takes effect at once)."""
     identity = await asyncio.to_thread(resolve_token, token)
     delegations = tuple(await adelegations_for(await server_store(), identity.user))
-    stands_in = frozenset(g for d in delegations if is_live(d) for g in d["groups"])
-    return Session(token, replace(identity, stands_in=stands_in), delegations)
+    return Session(token, replace(identity, stands_in=standing_in(delegations)), delegations)
 
 
 def keep(response: Response, session: Session) -> None:
