@@ -33,6 +33,7 @@ from signoff.governance.audit import SYSTEM, auto_approval_entry
 from signoff.governance.deadlines import DeadlineOverrides
 from signoff.governance.state_edits import served
 from signoff.protocol.shapes import ActionRequest, Need
+from signoff.protocol.summaries import amount_text
 from signoff.review.ask import ask_for_decisions, current_request_id, raise_policy
 from signoff.review.outcome import Outcome, finished, record_review, starts_request
 from signoff.settings import LEGACY_REQUIREMENT
@@ -145,8 +146,7 @@ def review(state: State) -> Command[Literal["execute", "review", "__end__"]]:
     action = ActionRequest(
         name=operation["kind"],
         args=operation,
-        description=f"{operation['kind']} of {operation['amount']} {operation['currency']} to "
-        f"{operation['target']}: high risk because {state['risk']['rule']}.",
+        description=f"High risk because {state['risk']['rule']}.",
     )
     review = ask_for_decisions(
         [action],
@@ -156,6 +156,8 @@ def review(state: State) -> Command[Literal["execute", "review", "__end__"]]:
         requested_by=state["requested_by"],
         policy=state.get("policy"),
         trail=state["audit"],
+        summary=f"{operation['kind']} of {amount_text(operation['amount'])} {operation['currency']} to "
+        f"{operation['target']}",
     )
     update = record_review(review, state["audit"])
     if review.partial:

@@ -143,6 +143,7 @@ def review_draft(state: State) -> Command[Literal["send", "review_draft", "__end
         trail=state["audit"],
         validate_args=validate_draft,
         require_reference=draft != prepared,
+        summary=f"message {draft.get('subject')!r} to {', '.join(draft.get('to') or [])}",
     )
     update = record_review(review, state["audit"])
     if review.partial:  # a vote of a quorum: the next one is asked for the same draft

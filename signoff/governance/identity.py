@@ -132,6 +132,21 @@ def caller_identity() -> Identity | None:
     return resolve_token(token)
 
 
+API_KEY_HEADER = "x-api-key"
+"""The header a client that cannot send `Authorization` puts its token in (Agent Inbox sends
+its "LangSmith API Key" field so)."""
+
+
+def presented_token(authorization: str | None, api_key: str | None) -> str | None:
+    """The token a request presents: `Authorization: Bearer <token>`, else, only when there is
+    no `Authorization` header at all, `x-api-key: <token>`; `None` for neither (or for an
+    `Authorization` of another scheme, which no key overrides)."""
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        return token.strip() or None if scheme.lower() == "bearer" else None
+    return (api_key or "").strip() or None
+
+
 def run_thread_id(config: RunnableConfig | None = None) -> str:
     """The thread the run of `config` (by default, the running graph's) works on; `""` outside
     a thread (a stateless run, a bare `invoke`)."""

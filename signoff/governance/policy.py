@@ -36,8 +36,9 @@ from signoff.protocol.parsing import expiry_in, parse_answer, withdrawal_in
 from signoff.settings import DeadlinePolicy, load_settings
 
 HOW_TO_SIGN_IN = (
-    "Send `Authorization: Bearer <token>`: a Databricks token of the workspace (offline: one of "
-    "the README's development users, e.g. dapi-dev-alice)."
+    "Send `Authorization: Bearer <token>` (or, from a client that cannot, such as Agent Inbox's "
+    '"LangSmith API Key" field, `x-api-key: <token>`): a Databricks token of the workspace '
+    "(offline: one of the README's development users, e.g. dapi-dev-alice)."
 )
 """What every refusal for a missing identity tells the caller to do."""
 

@@ -37,6 +37,7 @@ from signoff.protocol.shapes import (
     RespondDecision,
     WithdrawDecision,
 )
+from signoff.protocol.summaries import inbox_arguments
 
 ArgsValidator = Callable[[str, dict[str, Any]], dict[str, Any]]
 """Checks edited args for the named action; returns them normalised or raises ValueError."""
@@ -245,10 +246,14 @@ def _normalise(
 
 
 def _check_accepted_args(given: Any, action: ActionRequest, where: str) -> None:
-    """Agent Inbox's `accept` may echo the action it accepts; it must be the one shown."""
+    """Agent Inbox's `accept` may echo the action it accepts; it must be the one shown, as
+    raised or as Agent Inbox was shown it (`inbox_arguments`: numbers as text)."""
     if given is None:
         return
-    if given != {"action": action["name"], "args": action["args"]}:
+    if given not in (
+        {"action": action["name"], "args": action["args"]},
+        {"action": action["name"], "args": inbox_arguments(action["args"])},
+    ):
         raise InvalidAnswer(
             f"{where}: this accept carries arguments other than those shown, so it cannot "
             'approve them; send an "edit" to change arguments.'

@@ -22,6 +22,8 @@ import hashlib
 import json
 from typing import Any, Literal, NotRequired, TypedDict, get_args
 
+from signoff.protocol.summaries import inbox_arguments, inbox_description, one_line, summarize
+
 DecisionType = Literal["approve", "edit", "reject", "respond"]
 """The decisions a request may allow an approver, per action."""
 DECISION_TYPES: tuple[DecisionType, ...] = get_args(DecisionType)
@@ -113,7 +115,8 @@ class ActionRequest(TypedDict):
 
     arguments: NotRequired[dict[str, Any]]
     """The same arguments under the key Agent Inbox reads (its HITL adapter shows and edits
-    `arguments`); set by `build_request`, never read back."""
+    `arguments`), numbers as text so that it renders them (`summaries.inbox_arguments`); set
+    by `build_request`, never read back."""
 
 
 class ReviewConfig(TypedDict):
@@ -134,6 +137,21 @@ class Chain(TypedDict):
 
     stages: list[str]
     """Every stage that must approve, in order."""
+
+
+class Conversation(TypedDict):
+    """What led a model to a tool call, shown beside the call (each cut to
+    `CONVERSATION_CHARACTERS`)."""
+
+    user: str | None
+    """The last message of the person the agent answered."""
+
+    assistant: str | None
+    """The text the model wrote with the call, if any."""
+
+
+CONVERSATION_CHARACTERS = 2000
+"""The most of each message a request shows."""
 
 
 class ApprovalRequest(TypedDict):
@@ -197,6 +215,14 @@ class ApprovalRequest(TypedDict):
 
     progress: NotRequired[Progress]
     """The approvals given so far, when it needs more than one."""
+
+    summary: NotRequired[str]
+    """One line its graph made of what approving does, e.g. `payment of 980,000 USD to
+    acct-offshore-7`: shown first in every list (`summaries.summary_of` reads requests raised
+    without one). Also the start of each action's `description` as Agent Inbox sees it."""
+
+    conversation: NotRequired[Conversation]
+    """For an agent's tool call: the conversation that led to it."""
 
 
 class ApproveDecision(TypedDict):
@@ -301,11 +327,26 @@ def build_request(
     chain: Chain | None = None,
     need: Need | None = None,
     progress: Progress | None = None,
+    summary: str | None = None,
+    conversation: Conversation | None = None,
 ) -> ApprovalRequest:
     """Assemble the interrupt value for `actions`, with `allowed[i]` the decisions for action i
-    and `deadlines` its `created_at` and deadline fields (`signoff.governance.deadlines`)."""
+    and `deadlines` its `created_at` and deadline fields (`signoff.governance.deadlines`);
+    `summary` is the graph's line for it (by default, one made from its first action)."""
+    summaries = [summarize(action["name"], action["args"]) for action in actions]
+    summary = one_line(summary) if summary else summaries[0]
+    summaries[0] = summary
     request = ApprovalRequest(
-        action_requests=[ActionRequest(**action, arguments=action["args"]) for action in actions],
+        action_requests=[
+            ActionRequest(
+                **{
+                    **action,
+                    "description": inbox_description(line, action.get("description", "")),
+                },
+                arguments=inbox_arguments(action["args"]),
+            )
+            for action, line in zip(actions, summaries, strict=True)
+        ],
         review_configs=[
             ReviewConfig(action_name=action["name"], allowed_decisions=list(decisions))
             for action, decisions in zip(actions, allowed, strict=True)
@@ -326,6 +367,9 @@ def build_request(
         request["need"] = need
     if progress is not None:
         request["progress"] = progress
+    request["summary"] = summary
+    if conversation is not None:
+        request["conversation"] = conversation
     fields: dict[str, Any] = dict(request)
     terms = {term: fields[term] for term in DIGESTED_TERMS if term in fields}
     request["args_digest"] = args_digest(actions, request_id, stage, terms)

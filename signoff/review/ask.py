@@ -70,6 +70,7 @@ from signoff.protocol.shapes import (
     ApprovalRequest,
     ApproveDecision,
     Chain,
+    Conversation,
     Decision,
     DecisionType,
     Need,
@@ -170,6 +171,8 @@ def ask_for_decisions(
     earlier_decisions: list[dict[str, Any]] | None = None,
     chain: Chain | None = None,
     require_reference: bool = False,
+    summary: str | None = None,
+    conversation: Conversation | None = None,
 ) -> Review:
     """Show `actions` for review and return the first answer that parses.
 
@@ -183,7 +186,8 @@ def ask_for_decisions(
     re-pauses of this node and differs for every other pause, including each vote of a
     quorum, whose votes the policy's `need` ties together) and `key` (e.g. a tool-call id);
     `validate_args(name, args)` checks edited arguments; `require_reference` accepts only
-    answers that name this request (see `parse_answer`).
+    answers that name this request (see `parse_answer`); `summary` is the graph's one line
+    for the request (`summaries`); `conversation` what led an agent to a tool call.
     """
     config = get_config()
     policy = policy or request_policy(
@@ -206,6 +210,8 @@ def ask_for_decisions(
         chain=chain,
         need=need,
         progress=shown(need, counting) if need and is_quorum(need) else None,
+        summary=summary,
+        conversation=conversation,
     )
     request["rule"] = policy["rule"]
     if (answered := _answered_by_policy(request, policy)) is not None:

@@ -66,6 +66,7 @@ from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import (
     AIMessage,
     AnyMessage,
+    BaseMessage,
     HumanMessage,
     SystemMessage,
     ToolCall,
@@ -85,7 +86,13 @@ from signoff.execution.approved import run_tool_calls, settled
 from signoff.governance.audit import AuditEntry
 from signoff.governance.identity import Identity, run_identity
 from signoff.governance.policy import RequestPolicy
-from signoff.protocol.shapes import ActionRequest, DecisionType
+from signoff.protocol.shapes import (
+    CONVERSATION_CHARACTERS,
+    ActionRequest,
+    Conversation,
+    DecisionType,
+)
+from signoff.protocol.summaries import clip
 from signoff.review.agent_context import AgentContext
 from signoff.review.ask import ask_for_decisions, raise_policy
 from signoff.review.outcome import UNIDENTIFIED, review_entries
@@ -148,6 +155,8 @@ class PendingCall(TypedDict):
     after: list[AuditEntry]
     """The last audit entry when the turn fanned out (none on a fresh thread): the entry this
     review's own entry follows."""
+    conversation: NotRequired[Conversation]
+    """What led the model to the call, shown with it."""
 
 
 ReviewedAgentGraph = CompiledStateGraph[AgentState, AgentContext, AgentInput, AgentState]
@@ -242,6 +251,7 @@ class ReviewedAgent:
                         requested_by=requested_by,
                         policy=_review_policy(state, call),
                         after=after,
+                        conversation=conversation_of(state["messages"]),
                     ),
                 )
                 for call in sensitive
@@ -252,7 +262,10 @@ class ReviewedAgent:
         """Pause for one of several sensitive calls (`state` is the task's `Send` payload);
         record the signed decision."""
         call, policy = state["tool_call"], state.get("policy")
-        return AgentUpdate(audit=self.review(call, state["requested_by"], policy, state["after"]))
+        audit = self.review(
+            call, state["requested_by"], policy, state["after"], state.get("conversation")
+        )
+        return AgentUpdate(audit=audit)
 
     def run_tools(self, state: AgentState) -> Command[Literal["call_model", "run_tools"]]:
         """Execute the turn's calls as the verified audit trail says; the only place tools
@@ -271,7 +284,13 @@ class ReviewedAgent:
         ]:
             call = undecided[0]
             requested_by = state.get("requested_by", UNIDENTIFIED)
-            decided = self.review(call, requested_by, _review_policy(state, call), trail)
+            decided = self.review(
+                call,
+                requested_by,
+                _review_policy(state, call),
+                trail,
+                conversation_of(state["messages"]),
+            )
             trail = [*trail, *decided]
             if any(not _decided(trail, c) for c in undecided):
                 return Command(update=AgentUpdate(audit=decided), goto="run_tools")
@@ -296,10 +315,12 @@ class ReviewedAgent:
         requested_by: str,
         policy: RequestPolicy | None,
         trail: list[AuditEntry],
+        conversation: Conversation | None = None,
     ) -> list[AuditEntry]:
-        """Pause until a person decides on one sensitive `call` (under its review `policy`);
-        the decision's signed audit entry, following `trail`. Code before this re-runs on
-        every resume, so nothing may run before it."""
+        """Pause until a person decides on one sensitive `call` (under its review `policy`,
+        shown with the `conversation` that led to it); the decision's signed audit entry,
+        following `trail`. Code before this re-runs on every resume, so nothing may run
+        before it."""
         tool = self.by_name[call["name"]]
         action = ActionRequest(name=call["name"], args=call["args"], description=tool.description)
         if form := self.edit_forms.get(call["name"]):
@@ -314,6 +335,7 @@ class ReviewedAgent:
             trail=trail,
             key=_call_id(call),
             validate_args=lambda _name, args: _validated_args(tool, args),
+            conversation=conversation,
         )
         return review_entries(review, trail, call_id=_call_id(call))
 
@@ -395,6 +417,19 @@ def _ran_any(messages: list[AnyMessage], names: frozenset[str]) -> bool:
         if message.name in names and message.status != "error":
             return True
     return False
+
+
+def conversation_of(messages: list[AnyMessage]) -> Conversation:
+    """What led to the calls of the last message: the last person's message before it and
+    the model's own text with them, each cut to `CONVERSATION_CHARACTERS`."""
+    *earlier, last = messages
+    user = next((m for m in reversed(earlier) if isinstance(m, HumanMessage)), None)
+
+    def text(message: BaseMessage | None) -> str | None:
+        words = message.text.strip() if message is not None else ""
+        return clip(words, CONVERSATION_CHARACTERS) if words else None
+
+    return Conversation(user=text(user), assistant=text(last))
 
 
 def _last_ai_message(state: AgentState) -> AIMessage:

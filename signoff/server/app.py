@@ -33,7 +33,12 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from signoff.client.sweeper import sweep_forever
-from signoff.governance.identity import UnknownToken, resolve_token
+from signoff.governance.identity import (
+    API_KEY_HEADER,
+    UnknownToken,
+    presented_token,
+    resolve_token,
+)
 from signoff.governance.policy import HOW_TO_SIGN_IN
 from signoff.server.inbox.pages import PENDING
 from signoff.server.inbox.pages import routes as inbox_routes
@@ -60,8 +65,10 @@ async def lifespan(_: Starlette) -> AsyncIterator[None]:
 
 async def metrics(request: Request) -> Response:
     """The approvals' Prometheus metrics, for a signed-in user or the scrape token."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not await _may_scrape(token.strip()):
+    token = presented_token(
+        request.headers.get("authorization"), request.headers.get(API_KEY_HEADER)
+    )
+    if token is None or not await _may_scrape(token):
         return PlainTextResponse(
             "Metrics need `Authorization: Bearer <token>`: the scrape token set in "
             f"SIGNOFF_METRICS_TOKEN, or a user's token. {HOW_TO_SIGN_IN}",

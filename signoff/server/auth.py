@@ -1,6 +1,7 @@
 """The LangGraph server's auth: who is calling, and what they may do (`langgraph.json` "auth").
 
-Every request needs `Authorization: Bearer <token>`; the token is resolved to a user and
+Every request needs `Authorization: Bearer <token>`, or `x-api-key: <token>` when it has no
+`Authorization` header (Agent Inbox can send no other); the token is resolved to a user and
 groups by `signoff.governance.identity` (the Databricks workspace by default). No token, or one
 nobody owns: 401. Then, before anything is written, the handlers apply the rules of
 `signoff.server.admission` (runs, cancellations, thread creation),
@@ -38,7 +39,13 @@ from cachetools import TTLCache
 from langgraph_sdk import Auth, get_client
 
 from signoff.governance.delegation import Delegation, standing_in
-from signoff.governance.identity import Identity, UnknownToken, identity_of, resolve_token
+from signoff.governance.identity import (
+    Identity,
+    UnknownToken,
+    identity_of,
+    presented_token,
+    resolve_token,
+)
 from signoff.governance.policy import HOW_TO_SIGN_IN, admin_refusal
 from signoff.governance.visibility import (
     OWNER,
@@ -75,21 +82,27 @@ context of its own)."""
 
 
 @auth.authenticate
-async def authenticate(authorization: str | None) -> dict[str, Any]:
-    """Resolve the bearer token to a user and their groups; 401 without a valid one."""
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+async def authenticate(headers: dict[bytes, bytes]) -> dict[str, Any]:
+    """Resolve the token presented (`presented_token`) to a user and their groups; 401
+    without a valid one."""
+    token = presented_token(_header(headers, b"authorization"), _header(headers, b"x-api-key"))
+    if token is None:
         raise Auth.exceptions.HTTPException(
             status_code=401, detail=f"Not signed in. {HOW_TO_SIGN_IN}"
         )
     try:
-        identity = await asyncio.to_thread(resolve_token, token.strip())
+        identity = await asyncio.to_thread(resolve_token, token)
     except UnknownToken as error:
         raise Auth.exceptions.HTTPException(
             status_code=401, detail=f"Unknown token ({error}). {HOW_TO_SIGN_IN}"
         ) from None
     stands_in = standing_in(await _delegations_to(identity.user))
     return replace(identity, stands_in=stands_in).as_auth_user()
+
+
+def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:
+    value = headers.get(name)
+    return value.decode("latin-1") if value is not None else None
 
 
 @auth.on.threads.create_run

@@ -27,7 +27,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from signoff.governance.audit import audit_key
-from signoff.governance.identity import Identity, UnknownToken, resolve_token
+from signoff.governance.identity import (
+    API_KEY_HEADER,
+    Identity,
+    UnknownToken,
+    presented_token,
+    resolve_token,
+)
 from signoff.governance.policy import HOW_TO_SIGN_IN
 from signoff.settings import load_settings
 from signoff.standing import manage
@@ -136,10 +142,12 @@ def routes() -> list[Route]:
 
 async def _identity(request: Request) -> Identity | Response:
     """Who is calling, or the 401 to answer."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
+    token = presented_token(
+        request.headers.get("authorization"), request.headers.get(API_KEY_HEADER)
+    )
+    if token is not None:
         try:
-            return await asyncio.to_thread(resolve_token, token.strip())
+            return await asyncio.to_thread(resolve_token, token)
         except UnknownToken as error:
             return _error(401, f"Unknown token ({error}). {HOW_TO_SIGN_IN}")
     return _error(401, f"Not signed in. {HOW_TO_SIGN_IN}")

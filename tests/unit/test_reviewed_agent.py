@@ -28,7 +28,7 @@ from signoff.conditions import PROBE
 from signoff.execution.idempotency import NAMESPACE
 from signoff.governance.audit import AuditEntry, decision_entries
 from signoff.governance.policy import request_policy
-from signoff.protocol.shapes import ActionRequest, Decision, build_request
+from signoff.protocol.shapes import ActionRequest, Conversation, Decision, build_request
 from signoff.review.agent_context import AgentContext
 from signoff.review.outcome import UNIDENTIFIED
 from signoff.review.reviewed_agent import (
@@ -37,6 +37,7 @@ from signoff.review.reviewed_agent import (
     ReviewedAgent,
     ToolPolicy,
     build_reviewed_agent,
+    conversation_of,
 )
 from signoff.tools.unity_catalog import with_idempotency_key
 from tests.in_process import REFUND, RefundDesk, Thread, approver
@@ -241,13 +242,24 @@ def test_route_runs_safe_calls_and_a_lone_sensitive_call_in_run_tools(calls: lis
     assert agent.route_tool_calls(state_of(proposed(*calls))) == "run_tools"
 
 
+def test_the_conversation_of_a_call_is_the_last_user_message_and_the_models_text_cut() -> None:
+    long = "x" * 5000
+    messages: list[Any] = [HumanMessage("Hi"), AIMessage("Which order?"), HumanMessage(long)]
+    shown = conversation_of([*messages, proposed(refund(1))])
+    assert shown == Conversation(user=long[:1999] + "…", assistant=None)
+    assert conversation_of([proposed(refund(1))]) == Conversation(user=None, assistant=None)
+
+
 def test_route_sends_each_of_several_sensitive_calls_to_a_review_of_its_own() -> None:
     agent = agent_over(Desk(), [])
     message = proposed(refund(1), lookup(2), refund(3))
+    message.content = "Refunding both orders."
     policy = request_policy(REFUND, PROBE)
     earlier = [{"signature": "first"}, {"signature": "last"}]
+    asked = HumanMessage("Refund orders 1 and 3, they arrived broken.")
+    context = Conversation(user=asked.text, assistant="Refunding both orders.")
     state = AgentState(
-        messages=[message],
+        messages=[HumanMessage("Hi"), AIMessage("Which orders?"), asked, message],
         requested_by="alice@signoff.local",
         review_policies={"call_0": policy},
         audit=earlier,
@@ -263,6 +275,7 @@ def test_route_sends_each_of_several_sensitive_calls_to_a_review_of_its_own() ->
                     requested_by="alice@signoff.local",
                     policy=policy,
                     after=earlier[-1:],
+                    conversation=context,
                 ),
             ),
             Send(
@@ -272,6 +285,7 @@ def test_route_sends_each_of_several_sensitive_calls_to_a_review_of_its_own() ->
                     requested_by="alice@signoff.local",
                     policy=None,  # made before policies were fixed: the rule's policy now
                     after=earlier[-1:],
+                    conversation=context,
                 ),
             ),
         ]
