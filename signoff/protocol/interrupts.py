@@ -17,6 +17,7 @@ from langgraph.types import Interrupt
 from signoff.clock import parse
 from signoff.protocol.bounds import cut
 from signoff.protocol.shapes import ApprovalRequest, DecisionType
+from signoff.protocol.summaries import summary_of, tool_title
 
 log = logging.getLogger("signoff.protocol.interrupts")
 
@@ -32,6 +33,13 @@ class PendingAction(TypedDict):
 
     name: str
     """The action, e.g. `issue_refund`, `payment`, `send_message`."""
+
+    title: str
+    """The action's name in words (`summaries.tool_title`), e.g. `Issue refund`."""
+
+    summary: str
+    """The request's one line (`summaries.summary_of`), e.g. `payment of 5,000 USD to
+    acct-1`: the same for every action of one request."""
 
     args: dict[str, Any]
     """The exact arguments that run if it is approved."""
@@ -74,6 +82,8 @@ def _actions(interrupt: Interrupt) -> list[PendingAction]:
             id=interrupt.id,
             request_id=request["request_id"],
             name=action["name"],
+            title=tool_title(action["name"]),
+            summary=summary_of(request),
             args=action["args"],
             description=action.get("description", ""),
             allowed_decisions=config["allowed_decisions"],
@@ -137,6 +147,8 @@ def readable_request(value: dict[str, Any]) -> bool:
         and all(isinstance(c, dict) and _texts(c.get("allowed_decisions")) for c in configs)
         and all(_time(value[key]) for key in TIMES if key in value)
         and isinstance(value.get("escalate_to", ""), str)
+        and isinstance(value.get("summary", ""), str)
+        and isinstance(value.get("conversation", {}), dict)
     )
 
 
