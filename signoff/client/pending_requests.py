@@ -25,8 +25,10 @@ from langgraph_sdk.client import LangGraphClient
 from signoff import clock
 from signoff.client.thread_pages import searched_threads
 from signoff.execution.approved import approved_not_run
+from signoff.governance.policy import deciding_groups
 from signoff.protocol.interrupts import approval_interrupts, waiting_interrupts
 from signoff.protocol.shapes import ApprovalRequest
+from signoff.protocol.summaries import summary_of, tool_title
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,21 @@ class PendingRequest:
         return ", ".join(action["name"] for action in self.request["action_requests"])
 
     @property
+    def title(self) -> str:
+        """The actions it shows, in words (`summaries.tool_title`), e.g. `Issue refund`."""
+        return action_titles(self.request)
+
+    @property
+    def summary(self) -> str:
+        """Its one line (`summaries.summary_of`), e.g. `payment of 5,000 USD to acct-9`."""
+        return summary_of(self.request)
+
+    @property
+    def may_decide(self) -> list[str]:
+        """The groups whose members may decide it now (escalation included)."""
+        return deciding_groups(self.request)
+
+    @property
     def created_at(self) -> str:
         """When it was raised (ISO 8601, UTC); `""` if unknown."""
         return self.request.get("created_at") or ""
@@ -71,17 +88,25 @@ class PendingRequest:
         """The flat record scripts get (`signoff pending --json`)."""
         return {
             "thread_id": self.thread_id,
+            "summary": self.summary,
+            "title": self.title,
             "graph": self.graph,
             "stage": self.stage,
             "action": self.action,
             "requested_by": self.request.get("requested_by"),
             "decided_by": self.request.get("decided_by"),
+            "may_decide": self.may_decide,
             "created_at": self.created_at or None,
             "escalates_at": self.request.get("escalates_at"),
             "expires_at": self.expires_at,
             "request_id": self.request_id,
             "progress": progress["summary"] if (progress := self.request.get("progress")) else None,
         }
+
+
+def action_titles(request: ApprovalRequest) -> str:
+    """The actions `request` shows, in words (`summaries.tool_title`), joined by commas."""
+    return ", ".join(tool_title(action["name"]) for action in request["action_requests"])
 
 
 async def pending_requests(client: LangGraphClient) -> AsyncIterator[PendingRequest]:

@@ -30,9 +30,8 @@ from typing import Any
 
 import httpx
 from rich.markup import escape
-from rich.table import Table
 
-from signoff.client.terminal import SIGN_IN, console, print_json
+from signoff.client.terminal import SIGN_IN, Column, console, print_json, print_listing
 from signoff.settings import duration_seconds, environment
 
 _ARG = re.compile(r"^\s*([^\s<>=]+?)\s*(<=|>=|=|\s+in\s+)\s*(.*?)\s*$", re.DOTALL)
@@ -94,6 +93,31 @@ def add_standing_commands(commands: Any) -> None:
         command.add_argument("--token", default=argparse.SUPPRESS)
 
 
+GRANT_COLUMNS = (
+    Column("Id", whole=True),
+    Column("Constraints", least=16, wraps_last=True),
+    Column("Rule", keep=1, least=12, leaves=20),
+    Column("Covers", keep=2, least=14, leaves=20),
+    Column("Budget left", keep=3, least=12, leaves=24),
+    Column("Expires", keep=5, least=10, leaves=24),
+    Column("Grantor", keep=6, least=12, leaves=24),
+    Column("State", keep=4, leaves=24),
+)
+"""`signoff grants` in a terminal (State with `--all`); its lines have the same fields, in
+this order, times in ISO 8601."""
+
+DELEGATION_COLUMNS = (
+    Column("Id", whole=True),
+    Column("Delegate", least=12, wraps_last=True),
+    Column("Delegator", keep=1, least=12),
+    Column("As groups", keep=2, least=10),
+    Column("From", keep=5, least=10),
+    Column("Until", keep=3, least=10),
+    Column("State", keep=4),
+)
+"""`signoff delegations` in a terminal; its lines have the same fields, in this order,
+times in ISO 8601."""
+
 STANDING_COMMANDS = ("grant", "grants", "revoke", "delegate", "delegations", "undelegate")
 """The commands `add_standing_commands` adds."""
 
@@ -133,23 +157,20 @@ def grants_command(args: argparse.Namespace) -> int:
     if args.json:
         print_json(listed)
         return 0
-    table = Table(title=f"{len(listed)} grants")
-    for column in ("id", "rule", "constraints", "covers", "budget left", "expires", "grantor"):
-        table.add_column(column)
-    if args.all:
-        table.add_column("state")
-    for grant in listed:
-        row = [
+    rows = [
+        [
             grant["id"],
-            grant["rule"],
             _constraints(grant["constraints"]),
+            grant["rule"],
             _covers(grant["covers"]),
             _budget(grant),
             grant["expires_at"],
             grant["granted_by"],
+            *([grant["state"]] if args.all else []),
         ]
-        table.add_row(*map(escape, row), *([grant["state"]] if args.all else []))
-    console.print(table)
+        for grant in listed
+    ]
+    print_listing(f"{len(listed)} grants", GRANT_COLUMNS[: 8 if args.all else 7], rows, rows)
     return 0
 
 
@@ -198,25 +219,19 @@ def delegations_command(args: argparse.Namespace) -> int:
     if args.json:
         print_json(listed)
         return 0
-    table = Table(title=f"{len(listed)} delegations")
-    for column in ("id", "delegator", "delegate", "as groups", "from", "until", "state"):
-        table.add_column(column)
-    for item in listed:
-        table.add_row(
-            *map(
-                escape,
-                [
-                    item["id"],
-                    item["delegator"],
-                    item["delegate"],
-                    ", ".join(item["groups"]),
-                    item["starts_at"],
-                    item["ends_at"],
-                    item["state"],
-                ],
-            )
-        )
-    console.print(table)
+    rows = [
+        [
+            item["id"],
+            item["delegate"],
+            item["delegator"],
+            ", ".join(item["groups"]),
+            item["starts_at"],
+            item["ends_at"],
+            item["state"],
+        ]
+        for item in listed
+    ]
+    print_listing(f"{len(listed)} delegations", DELEGATION_COLUMNS, rows, rows)
     return 0
 
 

@@ -5,6 +5,8 @@ threads this way, so one unreadable thread never fails them: a page the server c
 (an error status) is read again one thread at a time, and the threads that still fail are
 skipped and logged. (Input is bounded where it enters, so no thread stored today is
 unreadable; this keeps a thread stored before, or by a bug, from taking every list down.)
+`thread_ids_starting` finds the threads whose id starts with some text (the command line
+takes the start of an id wherever it takes one).
 """
 
 from __future__ import annotations
@@ -64,3 +66,11 @@ async def _readable(
             return readable, False
         readable += [dict(thread) for thread in found]
     return readable, True
+
+
+async def thread_ids_starting(client: LangGraphClient, digits: str) -> list[str]:
+    """The ids of the threads `client` may see (the server's auth filters its searches) whose
+    hex digits, dashes aside, start with `digits` (lower case), in order."""
+    found = searched_threads(client, select=["thread_id"])
+    ids = {str(thread["thread_id"]) async for thread in found}
+    return sorted(i for i in ids if i.replace("-", "").lower().startswith(digits))
