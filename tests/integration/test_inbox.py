@@ -1,5 +1,7 @@
 """The web inbox in a real headless Chromium, against the real server: sign in, filter, inspect
-and decide every kind of request the five graphs raise, through the pages alone.
+and decide every kind of request the five graphs raise, through the pages alone; triage a list
+by summaries and amounts, read the conversation behind a tool call, and decide several requests
+at once.
 
 Requests are raised by alice through the SDK (as an agent would); every decision is made by
 clicking and typing in the browser, and checked through the thread's state and audit trail.
@@ -15,6 +17,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from signoff.server.inbox.session import csrf_token
 from tests.browser import chromium, screenshot, signed_in_page
 
 PAYMENT = {"operation": {"kind": "payment", "amount": 5000, "target": "acct-9"}}
@@ -49,18 +52,34 @@ async def signed_in(browser: Browser, server) -> AsyncIterator[Callable[[str], A
         await page.context.close()
 
 
+async def show_list(page: Page, query: str, *thread_ids: str) -> None:
+    """Open the list at `/inbox?<query>` once it shows the requests of every thread of
+    `thread_ids`. The list may be up to `SIGNOFF_INBOX_CACHE_SECONDS` old, so reload until it
+    shows them, as a person would."""
+    for _ in range(20):
+        await page.goto(f"/inbox?{query}")
+        counts = [await page.locator(f'a[href^="/inbox/{t}"]').count() for t in thread_ids]
+        if all(counts):
+            return
+        await page.wait_for_timeout(500)
+    pytest.fail(f"the list never showed every one of {thread_ids}")
+
+
 async def open_request(page: Page, thread_id: str) -> None:
     """Find the thread's request in the list (newest first: the session's server holds every
-    other test's requests too) and follow its link. The list may be up to
-    `SIGNOFF_INBOX_CACHE_SECONDS` old, so reload until it shows, as a person would."""
-    link = page.locator(f'a[href^="/inbox/{thread_id}"]')
-    for _ in range(20):
-        await page.goto("/inbox?sort=newest")
-        if await link.count():
-            break
-        await page.wait_for_timeout(500)
-    await link.click()
+    other test's requests too) and follow its link."""
+    await show_list(page, "sort=newest", thread_id)
+    await page.locator(f'a[href^="/inbox/{thread_id}"]').click()
     await expect(page.get_by_role("heading", name="Audit trail")).to_be_visible()
+
+
+async def pay(flow, amount: int, target: str, as_client=None):
+    """A payment of `amount` to `target` raised (by alice, or by `as_client`): its `Flow`."""
+    run = flow("approve_reject")
+    if as_client is not None:
+        run.client = as_client
+    await run.start({"operation": {"kind": "payment", "amount": amount, "target": target}})
+    return run
 
 
 async def test_sign_in_filter_and_approve_with_a_comment(flow, signed_in):
@@ -80,13 +99,15 @@ async def test_sign_in_filter_and_approve_with_a_comment(flow, signed_in):
     await expect(page).to_have_url(re.compile(r"graph=approve_reject&.*sort=newest"))
     await expect(page.locator(f'a[href^="/inbox/{draft.thread_id}"]')).to_have_count(0)
     assert await rows.count() >= 1
-    for graph in await rows.locator("td:nth-child(2)").all_inner_texts():
+    for graph in await rows.locator("td.graph").all_inner_texts():
         assert graph == "approve_reject"
     await expect(page.get_by_text("Pending by graph")).to_be_visible()
     await screenshot(page, "inbox-list")
 
     await page.locator(f'a[href^="/inbox/{payment.thread_id}"]').click()
-    await expect(page.get_by_role("heading", level=1)).to_contain_text("payment of 5000")
+    await expect(page.get_by_role("heading", level=1)).to_have_text(
+        "payment of 5,000 USD to acct-9"
+    )
     arguments = page.get_by_label("Arguments of payment")
     await expect(arguments).to_contain_text("target")
     await expect(arguments.get_by_text("acct-9", exact=True)).to_be_visible()
@@ -368,3 +389,150 @@ async def test_approve_and_allow_the_same_makes_a_grant_a_later_run_uses(flow, s
     after = flow("approve_reject")
     await after.start({"operation": {"kind": "payment", "amount": 1200, "target": target}})
     assert await after.status() == "interrupted" and after.executions() == []
+
+
+async def test_three_payments_are_three_rows_of_summaries_sorted_by_amount(flow, signed_in):
+    """Three payments alike but for amount and account read as three different rows, each
+    its summary first; sorted by amount the largest comes first, and the default order is
+    still oldest first."""
+    tag = flow("approve_reject").tag[:8]
+    amounts = (5000, 12500, 980000)
+    runs = [await pay(flow, amount, f"acct-{tag}-{amount}") for amount in amounts]
+    summaries = [f"payment of {amount:,} USD to acct-{tag}-{amount}" for amount in amounts]
+    page = await signed_in("bob")
+    await show_list(page, "graph=approve_reject&sort=amount", *(run.thread_id for run in runs))
+    await expect(page.get_by_label("Sort by")).to_have_value("amount")
+    rows = page.locator("tbody tr").filter(has_text=f"acct-{tag}-")
+    assert await rows.locator("td.request a").all_inner_texts() == summaries[::-1]
+    await expect(page.get_by_role("columnheader", name="May decide")).to_be_visible()
+    await expect(page.get_by_role("columnheader", name="Decided by")).to_have_count(0)
+    largest = rows.filter(has_text=summaries[2])
+    may_decide = largest.locator("td.deciders")
+    await expect(may_decide).to_contain_text("finance, managers")
+    await expect(may_decide).to_contain_text("0 of 2: waiting for 1 of managers and 1 of finance")
+    await screenshot(page, "inbox-list-by-amount")
+
+    await page.get_by_label("Sort by").select_option("age")
+    await page.get_by_role("button", name="Apply").click()
+    assert await rows.locator("td.request a").all_inner_texts() == summaries
+
+
+async def test_a_tool_call_shows_its_title_and_the_conversation_that_led_to_it(flow, signed_in):
+    run = flow("review_tool_calls")
+    asked = f"refund 7 on order 21 because broken <i>box</i> {run.tag} and cancel run 5"
+    await run.start(said(asked))
+    page = await signed_in("bob")  # support-leads
+    await show_list(page, "sort=newest", run.thread_id)
+    row = page.locator("tbody tr").filter(has=page.locator(f'a[href^="/inbox/{run.thread_id}"]'))
+    await expect(row.locator("td.request a")).to_have_text("Issue refund of 7 order 21")
+    await expect(row).not_to_contain_text("main__support__issue_refund")
+    await row.locator("td.request a").click()
+
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Issue refund of 7 order 21")
+    said_before = page.get_by_role("region", name="The conversation that led to this call")
+    await expect(said_before).to_contain_text(asked)  # the markup shown as text
+    await expect(said_before).to_contain_text(
+        "I would cancel run 5, but no `terminate_databricks_job` tool is available here."
+    )
+    arguments = page.get_by_label("Arguments of Issue refund")
+    await expect(arguments).to_contain_text("order_id")
+    above, below = await said_before.bounding_box(), await arguments.bounding_box()
+    assert above and below and above["y"] + above["height"] <= below["y"]
+    await expect(page.get_by_role("main")).not_to_contain_text("main__support__issue_refund")
+    await screenshot(page, "inbox-tool-call")
+
+    await page.get_by_role("button", name="Approve", exact=True).click()
+    await expect(page.get_by_role("status")).to_have_text("Request approved.")
+    await expect(page.get_by_role("cell", name="Issue refund", exact=True)).to_be_visible()
+    await expect(page.get_by_role("main")).not_to_contain_text("main__support__issue_refund")
+    [refund] = run.refunds()
+    assert (refund["order_id"], refund["amount"]) == (21, 7.0)
+
+
+async def test_approve_selected_answers_each_on_its_own_and_lists_what_was_not(
+    flow, signed_in, clients
+):
+    """bob checks three of alice's payments and approves them together; dave approved one
+    of them meanwhile. The other two are approved, each with its own audit entry and its
+    reason; the page names the third and why. bob's own request has no checkbox."""
+    tag = flow("approve_reject").tag[:8]
+    runs = [await pay(flow, 3000 + n, f"acct-{tag}-{n}") for n in range(3)]
+    own = await pay(flow, 4000, f"acct-{tag}-bob", as_client=clients("bob"))
+    summaries = [f"payment of {3000 + n:,} USD to acct-{tag}-{n}" for n in range(3)]
+    page = await signed_in("bob")
+    await show_list(page, "sort=newest", *(run.thread_id for run in [*runs, own]))
+    own_row = page.locator("tbody tr").filter(has_text=f"acct-{tag}-bob")
+    await expect(own_row).to_contain_text("raised by you")
+    await expect(own_row.get_by_role("checkbox")).to_have_count(0)
+    for summary in summaries:
+        await page.get_by_label(f"Select {summary}").check()
+
+    meanwhile = (await runs[1].request())["request_id"]
+    await runs[1].resume({"decisions": [{"type": "approve"}]}, as_user="dave")
+    await page.get_by_label("Reason or comment").fill("invoices checked in one batch")
+    await page.get_by_role("button", name="Approve selected").click()
+
+    await expect(
+        page.get_by_role("heading", name="Approved 2 of 3 selected requests.")
+    ).to_be_visible()
+    decided, refused = page.get_by_role("status"), page.get_by_role("alert")
+    await expect(decided).to_contain_text(summaries[0])
+    await expect(decided).to_contain_text(summaries[2])
+    await expect(decided).not_to_contain_text(summaries[1])
+    await expect(refused).to_contain_text(
+        f"{summaries[1]}: Request {meanwhile} is no longer pending: someone else decided or "
+        "withdrew it meanwhile."
+    )
+    await expect(page.get_by_label(f"Select {summaries[0]}")).to_have_count(0)  # left the list
+    await screenshot(page, "inbox-bulk-approved")
+    for run in (runs[0], runs[2]):
+        values = await run.values()
+        [entry] = values["audit"]
+        assert values["status"] == "executed" and len(run.executions()) == 1
+        assert (entry["decision"], entry["reviewer"], entry["comment"]) == (
+            "approve",
+            "bob@signoff.local",
+            "invoices checked in one batch",
+        )
+    [entry] = (await runs[1].values())["audit"]
+    assert entry["reviewer"] == "dave@signoff.local" and len(runs[1].executions()) == 1
+    assert await own.status() == "interrupted" and own.executions() == []
+
+
+async def test_decide_selected_checks_the_form_and_refuses_request_by_request(
+    flow, server, clients
+):
+    """Posted by hand: a form without the session's CSRF value, with no request or more than
+    100 decides nothing; a selection with bob's own request and one he may not see approves
+    the one he may decide, and says why not for each other, naming no request he may not
+    see."""
+    mine = await pay(flow, 5000, "acct-9", as_client=clients("bob"))
+    theirs = await pay(flow, 5000, "acct-9")
+    unseen = flow("databricks_workflow")  # data-engineers decide it: bob may not see it
+    await unseen.start(said(f"start the nightly job for {unseen.tag}"))
+    picked = [
+        f"{run.thread_id}/{(await run.request())['request_id']}" for run in (mine, theirs, unseen)
+    ]
+    async with httpx.AsyncClient(base_url=server.url, headers={"Origin": server.url}) as http:
+        signed = await http.post("/inbox/sign-in", data={"token": "dapi-dev-bob"})
+        http.cookies.set("signoff_session", signed.cookies["signoff_session"], path="/inbox")
+        form = {"decision": "approve", "selected": picked, "csrf": csrf_token("dapi-dev-bob")}
+        forged = await http.post("/inbox/decide", data={**form, "csrf": "guessed"})
+        assert forged.status_code == 403 and "stale or from another site" in forged.text
+        too_many = await http.post("/inbox/decide", data={**form, "selected": picked * 34})
+        assert too_many.status_code == 400 and "decide at most 100 at once" in too_many.text
+        nothing = await http.post("/inbox/decide", data={**form, "selected": []})
+        assert nothing.status_code == 400 and "No request was selected" in nothing.text
+        other = await http.post("/inbox/decide", data={**form, "decision": "edit"})
+        assert other.status_code == 400 and "Approve selected or Reject selected" in other.text
+        assert await theirs.status() == "interrupted"  # nothing was decided
+
+        done = await http.post("/inbox/decide", data={**form, "message": "checked"})
+    assert done.status_code == 200 and "Approved 1 of 3 selected requests." in done.text
+    assert "raised this request, so cannot decide it (four-eyes)" in done.text
+    unseen_id = picked[2].split("/")[1]  # named by its ids: bob may not see what it asks
+    named = f"request {unseen_id} of thread {unseen.thread_id}</a>: There is no thread"
+    assert named in done.text and "nightly" not in done.text
+    [entry] = (await theirs.values())["audit"]
+    assert (entry["reviewer"], entry["comment"]) == ("bob@signoff.local", "checked")
+    assert await mine.status() == "interrupted" and await unseen.status() == "interrupted"

@@ -89,7 +89,10 @@ def test_an_agent_inbox_accept_may_echo_the_arguments_as_it_was_shown_them() -> 
         parse_answer([{"type": "accept", "args": other}], request, None)
 
 
-@given(st.text(max_size=400), st.dictionaries(st.text(max_size=12), st.integers() | st.text() | st.lists(st.text())))
+@given(
+    st.text(max_size=400),
+    st.dictionaries(st.text(max_size=12), st.integers() | st.text() | st.lists(st.text())),
+)
 @EXAMPLES
 def test_every_summary_is_one_bounded_line(name: str, args: dict[str, Any]) -> None:
     line = summarize(name, args)

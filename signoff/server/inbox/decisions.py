@@ -76,10 +76,12 @@ def request_view(
 
 def answer_from_form(decision: str, view: RequestView, posted: dict[str, str]) -> dict[str, Any]:
     """The answer a decide form posted, in the grammar's langchain form; `Refused` for a
-    decision this user is not offered."""
+    decision this user is not offered, naming what they may do and why not (the policy's
+    words, as the server's auth would refuse it)."""
     if decision not in view.offers:
         offered = ", ".join(view.offers) or "nothing"
-        raise Refused(f"{decision!r} is not offered to you for this request; you may: {offered}.")
+        refused = f"{decision!r} is not offered to you for this request; you may: {offered}."
+        raise Refused(f"{refused} {view.refusal}" if view.refusal else refused)
     message = posted.get("message", "").strip()
     if decision == WITHDRAW:
         return {"type": WITHDRAW, **({"message": message} if message else {})}

@@ -1,6 +1,7 @@
 """The web inbox's pages, served at `/inbox` by the app `langgraph.json` mounts.
 
     GET  /inbox                       the list (filters: graph, stage, role; sort; page) + stats
+    POST /inbox/decide                approve or reject the requests checked in the list (`bulk`)
     GET  /inbox/sign-in, POST         sign in with a token (`session`)
     POST /inbox/sign-out
     GET  /inbox/{thread_id}           a thread's pending requests, its draft diff, its audit trail
@@ -13,25 +14,26 @@ a 404, as from the API. Sign-in and sign-out accept only forms posted from the i
 pages (their `Origin`, or `Referer`, is this server): another site can neither sign a
 browser in with a token of its choosing nor sign it out.
 
-Pages are rendered on the server (Jinja2, autoescaped) from plain forms, with one stylesheet
-served from the package: nothing comes from the network, and every control is a labelled
-native input or button. Reads go through the server's in-process client; every answer goes
-to the API as the signed-in user (`signoff.client.answering`), so a refusal or an invalid edit shows
-the server's own message, and the request stays pending.
+Pages are rendered on the server (Jinja2, autoescaped; what they show of a request is
+`display`) from plain forms, with one stylesheet served from the package: nothing comes from
+the network, and every control is a labelled native input or button. Reads go through the
+server's in-process client; every answer goes to the API as the signed-in user
+(`signoff.client.answering`), so a refusal or an invalid edit shows the server's own message,
+and the request stays pending. Several requests checked in the list are answered the same
+way, each on its own (`bulk`).
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from typing import Any, cast
 from urllib.parse import urlencode
 
 import httpx
-from jinja2 import Environment, PackageLoader, select_autoescape
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.schema import Thread, ThreadState
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -40,15 +42,23 @@ from starlette.staticfiles import StaticFiles
 
 from signoff.client.answering import Refused, answer_request, continue_thread
 from signoff.client.pending_requests import PendingRequest, requests_of, run_on_reason, stats_of
-from signoff.clock import parse, seconds_since
 from signoff.governance.audit import changes_between, verify_thread
 from signoff.governance.identity import UnknownToken
-from signoff.governance.policy import HOW_TO_SIGN_IN, deciding_groups, is_admin
+from signoff.governance.policy import HOW_TO_SIGN_IN, is_admin
 from signoff.governance.visibility import may_see, not_visible, viewers_of
 from signoff.protocol.shapes import ApprovalRequest
+from signoff.protocol.summaries import summary_of
+from signoff.server.inbox.bulk import BulkResult, Selected, decide_each, selection
 from signoff.server.inbox.decisions import RequestView, answer_from_form, request_view
+from signoff.server.inbox.display import TEMPLATES
 from signoff.server.inbox.grant_offer import GrantOffer, spec_from_form
-from signoff.server.inbox.queue import Filters, list_page, pending_index, todays_decisions
+from signoff.server.inbox.queue import (
+    Filters,
+    list_page,
+    pending_index,
+    seen_by,
+    todays_decisions,
+)
 from signoff.server.inbox.session import (
     Session,
     csrf_ok,
@@ -62,9 +72,6 @@ from signoff.server.standing_api import create_grant_as
 from signoff.settings import environment
 from signoff.standing.grants import Refused as GrantRefused
 
-TEMPLATES = Environment(
-    loader=PackageLoader("signoff.server.inbox"), autoescape=select_autoescape(), enable_async=False
-)
 PENDING = pending_index()
 TODAY = todays_decisions()
 ANSWERED = {
@@ -81,9 +88,62 @@ async def list_view(request: Request) -> Response:
     session = await signed_in(request)
     if session is None:
         return _to_sign_in(request)
+    return await _list_page(session, request.query_params)
+
+
+async def decide_selected(request: Request) -> Response:
+    """Approve or reject every request checked in the list, each as its own answer
+    (`bulk`); the list again (as it was filtered), saying which were decided and which were
+    not, and why."""
+    posted = await _posted_form(request)
+    if isinstance(posted, Response):
+        return posted
+    session, form = posted
+    values = [value for value in form.getlist("selected") if isinstance(value, str)]
+    try:
+        decision, chosen = selection(_text(form, "decision"), values)
+    except Refused as refusal:
+        return await _list_page(session, _posted(form), error=str(refusal), status=refusal.status)
+    seen = seen_by(await PENDING.current(get_client()), session.identity, session.delegations)
+    summaries = {pending.request_id: summary_of(pending.request) for pending in seen}
+    reason = {"message": _text(form, "message")}
+
+    async def decide(selected: Selected) -> None:
+        thread_id, request_id = selected.thread_id, selected.request_id
+        try:
+            await _decide(request, session, thread_id, request_id, decision, reason)
+        except Refused as refusal:
+            if refusal.status == 404 and request_id in summaries:  # in their list a moment ago
+                raise Refused(
+                    f"Request {request_id} is no longer pending: someone else decided or "
+                    "withdrew it meanwhile.",
+                    409,
+                ) from None
+            raise
+
+    def label(selected: Selected) -> str:
+        ids = f"request {selected.request_id} of thread {selected.thread_id}"
+        return summaries.get(selected.request_id) or ids
+
+    outcomes = await decide_each(chosen, decide, label)
+    decided = {outcome.selected.request_id for outcome in outcomes if outcome.refusal is None}
+    PENDING.update(lambda pending: [p for p in pending if p.request_id not in decided])
+    TODAY.read_again()
+    return await _list_page(session, _posted(form), results=BulkResult(decision, outcomes))
+
+
+async def _list_page(
+    session: Session,
+    query: Mapping[str, str],
+    *,
+    results: BulkResult | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    """The list for `session` with the filters of `query`, after `results` or an `error`."""
     client = get_client()
     pending = await PENDING.current(client)
-    filters = Filters.from_query(request.query_params)
+    filters = Filters.from_query(query)
     page = list_page(pending, session.identity, filters, session.delegations)
 
     def page_link(number: int) -> str:
@@ -92,12 +152,15 @@ async def list_view(request: Request) -> Response:
 
     return _render(
         "list.html",
+        status=status,
         session=session,
         page=page,
         filters=vars(filters),
         admin=is_admin(session.identity),
         stats=stats_of(pending, await TODAY.current(client)),
         page_link=page_link,
+        results=results,
+        error=error,
     )
 
 
@@ -126,13 +189,7 @@ async def answer(request: Request) -> Response:
     thread_id, request_id = request.path_params["thread_id"], _text(form, "request_id")
     decision = _text(form, "decision")
     try:
-        views = await _views(get_client(), session, thread_id)
-        view = next((v for v in views if v.pending.request_id == request_id), None)
-        if view is None:
-            raise Refused(f"Request {request_id} is no longer pending on this thread.", 409)
-        built = answer_from_form(decision, view, _posted(form))
-        async with _api(request, session) as api:
-            await answer_request(api, thread_id, built, request_id)
+        view = await _decide(request, session, thread_id, request_id, decision, _posted(form))
     except Refused as refusal:
         return await _thread_page(
             request, session, error=str(refusal), posted=_posted(form), status=refusal.status
@@ -143,6 +200,26 @@ async def answer(request: Request) -> Response:
     if decision == "approve" and view.grant and _text(form, "allow_same"):
         granted = await _grant_the_same(session, view.grant, _posted(form))
     return RedirectResponse(f"/inbox/{thread_id}?answered={decision}{granted}", status_code=303)
+
+
+async def _decide(
+    request: Request,
+    session: Session,
+    thread_id: str,
+    request_id: str,
+    decision: str,
+    posted: dict[str, str],
+) -> RequestView:
+    """Send the answer `posted` makes (`decision`) to request `request_id` of `thread_id`, as
+    the signed-in user; the view it was answered from. Raises `Refused` with why not."""
+    views = await _views(get_client(), session, thread_id)
+    view = next((v for v in views if v.pending.request_id == request_id), None)
+    if view is None:
+        raise Refused(f"Request {request_id} is no longer pending on this thread.", 409)
+    built = answer_from_form(decision, view, posted)
+    async with _api(request, session) as api:
+        await answer_request(api, thread_id, built, request_id)
+    return view
 
 
 async def _grant_the_same(session: Session, offer: GrantOffer, posted: dict[str, str]) -> str:
@@ -210,6 +287,7 @@ def routes() -> list[BaseRoute]:
         Route("/inbox", list_view),
         Route("/inbox/sign-in", sign_in_page, methods=["GET", "POST"]),
         Route("/inbox/sign-out", sign_out, methods=["POST"]),
+        Route("/inbox/decide", decide_selected, methods=["POST"]),
         Mount("/inbox/static", StaticFiles(packages=[("signoff.server.inbox", "static")])),
         Route("/inbox/{thread_id}", thread_view),
         Route("/inbox/{thread_id}/answer", answer, methods=["POST"]),
@@ -312,8 +390,9 @@ async def _posted_form(request: Request) -> tuple[Session, FormData] | Response:
 def _heading(views: list[RequestView], thread_id: str) -> str:
     if not views:
         return f"Thread {thread_id}"
-    actions = views[0].pending.request["action_requests"]
-    return actions[0].get("description") or f"Approve {views[0].pending.action}?"
+    if len(views) > 1:
+        return f"{len(views)} requests wait on this thread"
+    return summary_of(views[0].request)
 
 
 def _api(request: Request, session: Session) -> LangGraphClient:
@@ -380,35 +459,6 @@ def _posted(form: FormData) -> dict[str, str]:
     return {name: value for name, value in form.items() if isinstance(value, str)}
 
 
-def _age(moment: str | None) -> str:
-    waited = seconds_since(moment)
-    if waited is None:
-        return ""
-    seconds = max(0, int(waited))
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds // size} {unit}"
-    return f"{seconds} s"
-
-
-def _when(moment: Any) -> str:
-    """An ISO time as `2026-11-21 19:40 UTC` (anything else as it is)."""
-    parsed = parse(moment)
-    return parsed.strftime("%Y-%m-%d %H:%M UTC") if parsed else str(moment or "")
-
-
-def _readable(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return ", ".join(value) or "(none)"
-    return json.dumps(value, indent=2, default=str)
-
-
-def _deciders(request: ApprovalRequest) -> Markup:
-    return escape(", ".join(deciding_groups(request)))
-
-
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'",
@@ -416,4 +466,3 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-TEMPLATES.filters.update(age=_age, when=_when, readable=_readable, deciders=_deciders)

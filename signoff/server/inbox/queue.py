@@ -2,8 +2,9 @@
 
 A user sees the requests they may decide now (`signoff.governance.policy`, escalation included) and
 those they raised (which they may withdraw); admins see every one. Filters: graph, stage and
-role (a group allowed to decide). Sorts: oldest first, newest first, or soonest deadline
-first (requests without an expiry last).
+role (a group allowed to decide). Sorts: oldest first, newest first, soonest deadline first
+(requests without an expiry last), or largest amount first (`signoff.protocol.summaries.amount_of`:
+requests that move no amount last, oldest first among equals).
 
 Every pending request is read from the server once for all users (`pending_index`) and
 read again in the background when a page view finds the list older than
@@ -30,13 +31,14 @@ from signoff.client.pending_requests import PendingRequest, decisions_today, eve
 from signoff.governance.delegation import Delegation
 from signoff.governance.identity import Identity
 from signoff.governance.policy import deciding_groups, decision_refusal, is_admin
+from signoff.protocol.summaries import amount_of
 from signoff.settings import environment
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 50
 T = TypeVar("T")
-Sort = Literal["age", "newest", "deadline"]
-SORTS: tuple[Sort, ...] = ("age", "newest", "deadline")
+Sort = Literal["age", "newest", "deadline", "amount"]
+SORTS: tuple[Sort, ...] = ("age", "newest", "deadline", "amount")
 NO_DEADLINE = "~"
 """Sorts after every ISO 8601 time."""
 
@@ -78,6 +80,8 @@ class ListPage:
     stages: list[str]
     roles: list[str]
     """The values the filters offer: those of the requests the user sees."""
+    decidable: frozenset[str]
+    """The ids of the requests on this page the user may decide now (their checkboxes)."""
 
 
 def may_decide(
@@ -85,6 +89,23 @@ def may_decide(
 ) -> bool:
     """Whether `identity` may decide `request` now (as themselves, or for a delegator)."""
     return decision_refusal(identity, request.request, delegations=delegations) is None
+
+
+def seen_by(
+    pending: Sequence[PendingRequest],
+    identity: Identity,
+    delegations: Sequence[Delegation] = (),
+) -> list[PendingRequest]:
+    """The requests of `pending` that `identity`'s list shows: those they may decide now and
+    those they raised; every one to an admin."""
+    admin = is_admin(identity)
+    return [
+        request
+        for request in pending
+        if admin
+        or request.request.get("requested_by") == identity.user
+        or may_decide(identity, request, delegations)
+    ]
 
 
 def list_page(
@@ -95,14 +116,7 @@ def list_page(
 ) -> ListPage:
     """The page of `pending` that `identity` (standing in for others by `delegations`) asked
     for with `filters`."""
-    admin = is_admin(identity)
-    seen = [
-        request
-        for request in pending
-        if admin
-        or request.request.get("requested_by") == identity.user
-        or may_decide(identity, request, delegations)
-    ]
+    seen = seen_by(pending, identity, delegations)
     matching = [
         request
         for request in seen
@@ -112,19 +126,28 @@ def list_page(
     ]
     if filters.sort == "deadline":
         matching.sort(key=lambda r: (r.expires_at or NO_DEADLINE, r.created_at))
+    elif filters.sort == "amount":
+        matching.sort(key=_largest_amount_first)
     else:
         matching.sort(key=lambda r: r.created_at, reverse=filters.sort == "newest")
     pages = max(1, math.ceil(len(matching) / PAGE_SIZE))
     page = min(filters.page, pages)
+    shown = matching[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     return ListPage(
-        requests=matching[(page - 1) * PAGE_SIZE : page * PAGE_SIZE],
+        requests=shown,
         total=len(matching),
         page=page,
         pages=pages,
         graphs=sorted({r.graph for r in seen}),
         stages=sorted({r.stage for r in seen}),
         roles=sorted({g for r in seen for g in deciding_groups(r.request)}),
+        decidable=frozenset(r.request_id for r in shown if may_decide(identity, r, delegations)),
     )
+
+
+def _largest_amount_first(request: PendingRequest) -> tuple[bool, float, str]:
+    amount = amount_of(request.request)
+    return amount is None, -(amount or 0.0), request.created_at
 
 
 class Cached(Generic[T]):
