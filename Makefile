@@ -5,7 +5,7 @@ PORT ?= 2024
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 OFFLINE := LANGGRAPH_CLI_NO_ANALYTICS=1 LANGGRAPH_NO_VERSION_CHECK=true LANGSMITH_TRACING=false
 
-.PHONY: setup dev test unit lint bench
+.PHONY: setup dev test unit lint bench interop
 
 setup:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
@@ -33,6 +33,17 @@ test: lint
 # (fewer property-based examples than `make test` runs).
 unit: setup
 	SIGNOFF_PROPERTY_EXAMPLES=40 .venv/bin/pytest -q tests/unit
+
+# The real Agent Inbox in Chromium against the real server, a few minutes. signoff ships no
+# copy of it: build langchain-ai/agent-inbox as its README says (offline, its Google Font must
+# give way to a local one) and name the build: `make interop SIGNOFF_AGENT_INBOX_DIR=<checkout>`,
+# or `SIGNOFF_AGENT_INBOX_URL=<address>` for one already serving. It also records what Agent
+# Inbox sends (test-output/agent_inbox_requests.json; SIGNOFF_RECORD_AGENT_INBOX=1 updates the
+# fixture `make test` replays).
+interop: setup
+	@scripts/ensure-postgres.sh
+	@scripts/ensure-chromium.sh
+	.venv/bin/pytest -m interop tests/integration/test_agent_inbox_app.py
 
 # Benchmarks (bench/): ratios against a baseline measured side by side in the same run.
 # `make bench BENCH=--quick` for a short run; `BENCH="cycle --no-postgres"` picks and tunes.

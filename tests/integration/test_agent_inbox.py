@@ -67,11 +67,18 @@ IGNORE = [{"type": "ignore", "args": None}]
 
 
 async def view_of(run) -> dict[str, Any]:
-    """The pending request as Agent Inbox renders it; its arguments are the ones shown."""
+    """The pending request as Agent Inbox renders it: the arguments shown, each as something
+    its form renders (it shows text and JSON of lists and objects, and a number as nothing),
+    and its summary first in the description its list previews."""
     request = await run.request()
     view = inbox_view(request)
-    assert view["action_request"]["args"] == request["action_requests"][0]["args"]
-    assert view["action_request"]["args"], "Agent Inbox would show no arguments"
+    shown, args = view["action_request"]["args"], request["action_requests"][0]["args"]
+    assert shown, "Agent Inbox would show no arguments"
+    assert shown.keys() == args.keys()
+    for key, value in shown.items():
+        number = isinstance(args[key], int | float) and not isinstance(args[key], bool)
+        assert value == (str(args[key]) if number else args[key]), (key, value)
+    assert view["description"].startswith(request["summary"])
     return view
 
 

@@ -1,0 +1,66 @@
+"""Agent Inbox's exact requests, headers included, replayed against the real server.
+
+`tests/fixtures/agent_inbox_requests.json` was recorded from a build of the real Agent Inbox
+by `make interop` (`test_agent_inbox_app.py`): bob's list, his accept of a 5,000 payment and
+his typed response to a 12,500 one, then alice's accept of her own 980,000 payment. Replayed
+here on three payments raised the same way, each request gets the status it got then, and
+the threads end as they did: the accepted payment ran once, the answered one was rejected
+with bob's words, alice's own is still pending. What the list returned is read as Agent
+Inbox reads it: the summary first in the description, every argument something it renders.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from signoff.execution.ledger import read_entries
+from tests.agent_inbox_app import RECORDING, SUMMARIES, raise_payments
+
+
+def replayed(entry: dict[str, Any], threads: dict[str, str]) -> dict[str, Any]:
+    """`entry` with the recording's thread names (`{small}`) replaced by `threads`' ids."""
+    text = json.dumps(entry)
+    for name, thread_id in threads.items():
+        text = text.replace("{" + name + "}", thread_id)
+    return json.loads(text)
+
+
+async def test_agent_inbox_requests_get_the_answers_they_got_from_the_recording(
+    server: Any, clients: Any
+) -> None:
+    alice = clients("alice")
+    threads = await raise_payments(alice)
+    recording = json.loads(RECORDING.read_text())
+    assert {r["method"] + " " + r["path"].split("/")[-1] for r in recording} >= {
+        "POST search",
+        "POST stream",
+    }
+    lists: list[Any] = []
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+        for entry in (replayed(r, threads) for r in recording):
+            response = await http.request(
+                entry["method"],
+                entry["path"],
+                headers=entry["headers"],
+                content=json.dumps(entry["body"]) if entry["body"] is not None else None,
+            )
+            assert response.status_code == entry["status"], (entry, response.text[:500])
+            if entry["path"] == "/threads/search" and response.status_code == 200:
+                lists.append(response.json())
+
+    small = await alice.threads.get_state(threads["small"])
+    assert small["values"]["status"] == "executed"
+    assert len([e for e in read_entries(server.ledger) if e["thread_id"] == threads["small"]]) == 1
+    large = (await alice.threads.get_state(threads["large"]))["values"]
+    assert (large["status"], large["reason"]) == ("rejected", "Not this quarter.")
+    assert (await alice.threads.get(threads["offshore"]))["status"] == "interrupted"
+
+    first_list = {thread["thread_id"]: thread for thread in lists[0]}
+    for name, summary in zip(("small", "large", "offshore"), SUMMARIES, strict=True):
+        [[interrupt]] = first_list[threads[name]]["interrupts"].values()
+        action = interrupt["value"]["action_requests"][0]
+        assert action["description"].startswith(summary)
+        assert all(not isinstance(v, int | float) for v in action["arguments"].values())
