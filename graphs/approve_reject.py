@@ -156,8 +156,8 @@ def review(state: State) -> Command[Literal["execute", "review", "__end__"]]:
         requested_by=state["requested_by"],
         policy=state.get("policy"),
         trail=state["audit"],
-        summary=f"{operation['kind']} of {amount_text(operation['amount'])} {operation['currency']} to "
-        f"{operation['target']}",
+        summary=f"{operation['kind']} of {amount_text(operation['amount'])} "
+        f"{operation['currency']} to {operation['target']}",
     )
     update = record_review(review, state["audit"])
     if review.partial:

@@ -22,7 +22,7 @@ from typing import Any
 
 from signoff.graphs import GRAPHS
 from signoff.serving import SignoffAgent
-from tests.model_serving_caller import caller_for, calling_as, serving_environment
+from tests.model_serving_caller import caller_for, calling_as, serving_environment, text_of
 
 
 def stall_after(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -54,7 +54,8 @@ def install_stall(effect: str) -> None:
 
 
 def main(graph: str, request: str) -> None:
-    """Serve `request` with the agent of `graph` and print `{"text", "custom_outputs"}`."""
+    """Serve `request` with the agent of `graph` and print `{"text", "output",
+    "custom_outputs"}` (`output`: every output item, the text's and the approval requests')."""
     if effect := os.environ.get("SIGNOFF_TEST_STALL_AFTER"):
         install_stall(effect)
     with SignoffAgent(GRAPHS[graph]) as agent, serving_environment(os.environ["DATABRICKS_HOST"]):
@@ -66,9 +67,9 @@ def main(graph: str, request: str) -> None:
             print(json.dumps({"error": str(refused)}), flush=True)
             print(f"refused: {refused}", file=sys.stderr, flush=True)
             raise SystemExit(3) from None
-    [item] = response.output
-    text = item.model_dump()["content"][0]["text"]
-    print(json.dumps({"text": text, "custom_outputs": response.custom_outputs}), flush=True)
+    output = [item.model_dump(exclude_none=True) for item in response.output]
+    reply = {"text": text_of(response), "output": output}
+    print(json.dumps({**reply, "custom_outputs": response.custom_outputs}), flush=True)
 
 
 if __name__ == "__main__":

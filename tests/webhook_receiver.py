@@ -4,6 +4,7 @@
         ...  # point SIGNOFF_WEBHOOK_URL at receiver.url
         receiver.fail_next(2)  # the next two requests get a 500
         receiver.requests  # every request so far: method, path, headers, raw body, status
+        receiver.wait_until(lambda request: ...)  # the first request that matches, once it came
 
 It answers every POST with 204 unless told to fail. A receiver that is down is a URL nothing
 listens on: `down_url()`, or the `url` of a receiver after its `with` block.
@@ -12,6 +13,7 @@ listens on: `down_url()`, or the `url` of a receiver after its `with` block.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,15 +38,36 @@ class ReceivedRequest:
     """What the receiver answered."""
 
 
-class WebhookReceiver:
-    """Records every request; answers 204, or a failure status while told to fail."""
+class LoopbackServer:
+    """An HTTP server on a free loopback port, serving from a thread inside its `with` block."""
 
-    def __init__(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
+
+    @property
+    def base_url(self) -> str:
+        """`http://127.0.0.1:<port>`."""
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+class WebhookReceiver(LoopbackServer):
+    """Records every request; answers 204, or a failure status while told to fail."""
+
+    def __init__(self) -> None:
+        super().__init__(self._handler())
         self._changed = threading.Condition()
         self._requests: list[ReceivedRequest] = []
         self._failures: list[int] = []
@@ -52,7 +75,7 @@ class WebhookReceiver:
     @property
     def url(self) -> str:
         """Where to post webhooks."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}/hooks"
+        return f"{self.base_url}/hooks"
 
     @property
     def requests(self) -> list[ReceivedRequest]:
@@ -78,14 +101,21 @@ class WebhookReceiver:
                 raise TimeoutError(f"{len(self._requests)} of {count} webhook requests came")
             return list(self._requests)
 
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
+    def wait_until(
+        self, matches: Callable[[ReceivedRequest], bool], timeout: float = 30.0
+    ) -> ReceivedRequest:
+        """The first request `matches` accepts, once one has come; raises `TimeoutError` after
+        `timeout` seconds."""
+        with self._changed:
+            found: list[ReceivedRequest] = []
 
-    def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+            def arrived() -> bool:
+                found[:] = [request for request in self._requests if matches(request)][:1]
+                return bool(found)
+
+            if not self._changed.wait_for(arrived, timeout):
+                raise TimeoutError(f"no matching request among {len(self._requests)} received")
+            return found[0]
 
     def _answer(self, request: BaseHTTPRequestHandler, body: bytes) -> int:
         """Record `request` and return the status to answer it with."""

@@ -1,9 +1,9 @@
 """`SignoffAgent`: the MLflow `ResponsesAgent` adapter around one signoff graph.
 
 It opens the graph and its checkpoint saver once, and for each request reads it
-(`requests`), holds the thread (`thread_locks`), runs the graph (or first finishes a run a
-dead worker left, `recovery`) and replies (`replies`). The request and reply contract is in
-the package docstring (`signoff.serving`).
+(`requests`, `approvals`), holds the thread (`thread_locks`), runs the graph (or first
+finishes a run a dead worker left, `recovery`) and replies (`replies`). The request and reply
+contract is in the package docstring (`signoff.serving`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import AIMessage
@@ -29,16 +30,41 @@ from mlflow.types.responses import (
 from signoff.databricks.checkpointer import checkpointer
 from signoff.databricks.store import deployment_store
 from signoff.governance.identity import caller_identity
+from signoff.serving.approvals import NotAnswered
 from signoff.serving.lease import NoLeases, leases_for
 from signoff.serving.recovery import stopped_mid_run
-from signoff.serving.replies import reply_for
-from signoff.serving.requests import answer_in, new_input, resume_command, thread_id_in
+from signoff.serving.replies import Reply, reply_for
+from signoff.serving.requests import (
+    answer_in,
+    new_input,
+    only_asks,
+    resume_command,
+    thread_id_in,
+)
 from signoff.serving.thread_locks import ThreadLocks
+from signoff.standing.store import delegations_for
 
 log = logging.getLogger("signoff.serving")
 
 GraphSource = CompiledStateGraph | Callable[[], CompiledStateGraph]
-Turn = tuple[CompiledStateGraph, dict[str, Any] | Command | None, RunnableConfig]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What one request does to its thread, decided while the thread is held."""
+
+    graph: CompiledStateGraph
+    config: RunnableConfig
+    graph_input: dict[str, Any] | Command | None = None
+    """The new turn's input or the resume command; `None` runs a stopped run on."""
+    runs: bool = True
+    """`False`: nothing runs, the reply shows the thread as it is."""
+    refusal: str | None = None
+    """Why `mcp_approval_response` items were not applied (then nothing runs)."""
+
+    def reply(self) -> Reply:
+        """What the thread says now, with the refusal if there was one."""
+        return reply_for(self.graph.get_state(self.config), self.graph.name, self.refusal)
 
 
 class SignoffAgent(ResponsesAgent):
@@ -88,32 +114,39 @@ class SignoffAgent(ResponsesAgent):
     # `PythonModel.predict(context, model_input, params)` it overrides: an MLflow typing gap.
     def predict(self, request: ResponsesAgentRequest) -> ResponsesAgentResponse:  # type: ignore[override]
         """Run one turn or one resume to its end or its next pause."""
-        with self._turn(request) as (graph, graph_input, config):
-            graph.invoke(graph_input, config)
-            reply = reply_for(graph.get_state(config))
-        # Validated as the constructor would: the item is a dict (MLflow's `create_*_item`
+        with self._turn(request) as turn:
+            if turn.runs:
+                turn.graph.invoke(turn.graph_input, turn.config)
+            reply = turn.reply()
+        # Validated as the constructor would: the items are dicts (MLflow's `create_*_item`
         # helpers return dicts), which the response's `list[OutputItem]` field converts.
         return ResponsesAgentResponse.model_validate(
-            {"output": [reply.item()], "custom_outputs": reply.custom_outputs}
+            {"output": reply.items(), "custom_outputs": reply.custom_outputs}
         )
 
     # The same MLflow typing gap as `predict`'s.
     def predict_stream(  # type: ignore[override]
         self, request: ResponsesAgentRequest
     ) -> Generator[ResponsesAgentStreamEvent, None, None]:
-        """Like `predict`, streaming the model's tokens; the last event has the custom outputs."""
+        """Like `predict`, streaming the model's tokens, then one done event per output item;
+        the last event has the custom outputs."""
         streamed: set[str] = set()
-        with self._turn(request) as (graph, graph_input, config):
-            for message, _ in graph.stream(graph_input, config, stream_mode="messages"):
-                if isinstance(message, AIMessage) and message.id and message.text:
-                    streamed.add(message.id)
-                    yield _event(self.create_text_delta(str(message.text), message.id))
-            reply = reply_for(graph.get_state(config))
+        with self._turn(request) as turn:
+            if turn.runs:
+                chunks = turn.graph.stream(turn.graph_input, turn.config, stream_mode="messages")
+                for message, _ in chunks:
+                    if isinstance(message, AIMessage) and message.id and message.text:
+                        streamed.add(message.id)
+                        yield _event(self.create_text_delta(str(message.text), message.id))
+            reply = turn.reply()
         if reply.item_id not in streamed:
             for line in reply.text.splitlines(keepends=True):
                 yield _event(self.create_text_delta(line, reply.item_id))
+        *items, last = reply.items()
+        for item in items:
+            yield _event({"type": "response.output_item.done", "item": item})
         yield _event(
-            {"type": "response.output_item.done", "item": reply.item()},
+            {"type": "response.output_item.done", "item": last},
             custom_outputs=reply.custom_outputs,
         )
 
@@ -130,9 +163,8 @@ class SignoffAgent(ResponsesAgent):
         """Check `request` against its thread and hold the thread while the graph runs; a
         thread a dead worker left mid-run is run on instead (`recovery`)."""
         graph = self.open()
-        inputs = request.custom_inputs or {}
-        answer = answer_in(inputs)
-        thread_id = thread_id_in(inputs, answering=answer is not None)
+        answer = answer_in(request)
+        thread_id = thread_id_in(request.custom_inputs or {}, answering=answer is not None)
         identity = caller_identity()
         configurable: dict[str, Any] = {"thread_id": thread_id}
         if identity is not None:
@@ -143,11 +175,20 @@ class SignoffAgent(ResponsesAgent):
             snapshot = graph.get_state(config)
             if stopped_mid_run(snapshot):
                 log.warning("Thread %s: finishing the run a stopped worker left behind", thread_id)
-                yield graph, None, config  # the reply shows where that run ended
+                yield Turn(graph, config)  # the reply shows where that run ended
             elif answer is not None:
-                yield graph, resume_command(answer, snapshot, thread_id, identity), config
+                store = graph.store
+                delegations = delegations_for(store, identity.user) if identity and store else []
+                try:
+                    command = resume_command(answer, snapshot, thread_id, identity, delegations)
+                    turn = Turn(graph, config, command)
+                except NotAnswered as refused:  # the reply says why, the thread stays as it is
+                    turn = Turn(graph, config, runs=False, refusal=str(refused))
+                yield turn
+            elif snapshot.interrupts and only_asks(request):
+                yield Turn(graph, config, runs=False)
             else:
-                yield graph, new_input(graph, request, snapshot, thread_id), config
+                yield Turn(graph, config, new_input(graph, request, snapshot, thread_id))
 
 
 def _event(data: dict[str, Any], **extra: Any) -> ResponsesAgentStreamEvent:

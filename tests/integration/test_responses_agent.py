@@ -1,9 +1,12 @@
 """SignoffAgent (`signoff.serving`): signoff graphs behind MLflow's `ResponsesAgent`, as Model
 Serving runs them, in process on the real clients, the local workspace emulator and a real
-checkpointer; and the deploy script's dry run."""
+checkpointer; the OpenAI Responses approval items (`mcp_approval_request` out,
+`mcp_approval_response` in), also from the OpenAI Agents SDK over HTTP; and the deploy
+script's dry run."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -16,20 +19,51 @@ from typing import Any
 
 import mlflow
 import pytest
+from agents import (
+    Agent,
+    HostedMCPTool,
+    ItemHelpers,
+    MCPToolApprovalFunctionResult,
+    MCPToolApprovalRequest,
+    ModelSettings,
+    OpenAIResponsesModel,
+    Runner,
+    set_tracing_disabled,
+)
 from langchain_core.messages import HumanMessage
-from mlflow.types.responses import ResponsesAgentResponse
+from mlflow.exceptions import MlflowException
+from mlflow.types.responses import ResponsesAgentResponse, create_mcp_approval_response_item
+from mlflow.types.responses_helpers import McpApprovalRequest
+from openai import AsyncOpenAI
 
 from emulator.server import RunningEmulator
 from signoff.databricks.workspace import workspace_client
 from signoff.execution.ledger import read_entries
+from signoff.governance.identity import Identity
 from signoff.graphs import GRAPHS
 from signoff.serving import SignoffAgent
 from signoff.settings import load_settings
+from signoff.standing.manage import create_delegation, revoke_delegation
+from tests.dev_users import GROUPS, TOKENS
 from tests.integration.conftest import tagged_job_runs, tagged_refunds
-from tests.model_serving_caller import caller_for, calling_as, serving_environment
+from tests.model_serving_caller import (
+    ServingEndpoint,
+    caller_for,
+    calling_as,
+    serving_environment,
+    text_of,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PAYMENT = {"operation": {"kind": "payment", "amount": 5000, "target": "acct-9"}}
+SDK_TOOL = {
+    "type": "mcp",
+    "server_label": "approve_reject",
+    "server_url": "https://mcp.invalid",  # never called: the endpoint itself asks
+    "require_approval": "always",
+}
+"""How an OpenAI Agents SDK app declares the graph whose approval requests it handles."""
+set_tracing_disabled(True)  # the SDK would export its traces to OpenAI
 
 
 @pytest.fixture(scope="module")
@@ -122,12 +156,6 @@ def payload(text: str | None = None, **custom_inputs: Any) -> dict[str, Any]:
     }
 
 
-def text_of(response: ResponsesAgentResponse) -> str:
-    """The text of the single output item."""
-    [item] = response.output
-    return item.model_dump()["content"][0]["text"]
-
-
 def values(agent: SignoffAgent, thread_id: str) -> dict[str, Any]:
     """The thread's state."""
     return agent.open().get_state({"configurable": {"thread_id": thread_id}}).values
@@ -137,6 +165,21 @@ def checkpoint_id(agent: SignoffAgent, thread_id: str) -> str | None:
     """The thread's latest checkpoint: unchanged means nothing happened to the thread."""
     config = agent.open().get_state({"configurable": {"thread_id": thread_id}}).config
     return config["configurable"].get("checkpoint_id")
+
+
+POLICY_REFUSALS = pytest.mark.parametrize(
+    ("requester", "caller", "refusal"),
+    [("bob", "bob", "four-eyes"), ("alice", "carol", "needs a member of managers")],
+)
+"""Who asks for the payment, who answers it, and what the policy says to that."""
+
+
+def pause_payment(agent: SignoffAgent, as_user: str = "alice") -> tuple[str, dict[str, Any]]:
+    """`as_user` asks for the 5,000 payment: its thread and its one pending action."""
+    calling_as(as_user)
+    paused = agent.agent.predict(payload(input=PAYMENT)).custom_outputs
+    [action] = paused["pending_actions"]
+    return paused["thread_id"], action
 
 
 def start_job(agent: SignoffAgent, tag: str) -> ResponsesAgentResponse:
@@ -251,7 +294,7 @@ def test_a_bad_decision_keeps_the_call_pending_then_a_good_one_completes(agent, 
         ),
         (
             lambda thread: {"thread_id": thread, "decision": "yes", "decisions": {"x": "yes"}},
-            "not both",
+            "not custom_inputs.decision and custom_inputs.decisions together",
         ),
         (
             lambda thread: {"thread_id": thread, "input": PAYMENT},
@@ -329,13 +372,16 @@ def test_one_decision_answers_every_parallel_call(agent, emulator, tag):
 def test_predict_stream_streams_text_and_ends_with_the_custom_outputs(agent, emulator, tag):
     workflow = agent("databricks_workflow")
     events = list(workflow.predict_stream(payload(f"start the nightly job for {tag}")))
-    *deltas, done = events
+    *deltas, done, approval = events
     assert {e.type for e in deltas} == {"response.output_text.delta"}
-    assert done.type == "response.output_item.done"
+    assert done.type == approval.type == "response.output_item.done"
     assert "".join(e.delta for e in deltas) == done.item["content"][0]["text"]
-    assert done.custom_outputs["is_interrupted"] is True
-    assert all(e.custom_outputs is None for e in deltas)
-    thread_id = done.custom_outputs["thread_id"]
+    assert approval.custom_outputs["is_interrupted"] is True
+    [action] = approval.custom_outputs["pending_actions"]
+    assert approval.item["type"] == "mcp_approval_request"
+    assert approval.item["id"] == action["request_id"]
+    assert all(e.custom_outputs is None for e in [*deltas, done])
+    thread_id = approval.custom_outputs["thread_id"]
 
     stream = workflow.predict_stream(payload(thread_id=thread_id, decision="approve"))
     first = next(stream)
@@ -360,6 +406,7 @@ def test_the_entry_point_logs_and_loads_as_an_mlflow_model(
     monkeypatch.setenv("SIGNOFF_SERVING_GRAPH", "approve_reject")
     monkeypatch.setenv("SIGNOFF_CHECKPOINTER", backend_setting)
     path = serving_env / f"model-{uuid.uuid4().hex}"
+    calling_as("alice")  # saving runs the input example through the agent
     mlflow.pyfunc.save_model(
         path,
         python_model=str(ROOT / "deploy" / "serving_entry.py"),
@@ -369,7 +416,10 @@ def test_the_entry_point_logs_and_loads_as_an_mlflow_model(
     served = mlflow.pyfunc.load_model(str(path))
     response = served.predict(payload(input=PAYMENT))
     assert response["custom_outputs"]["is_interrupted"] is True
-    assert response["custom_outputs"]["pending_tool_calls"][0]["name"] == "payment"
+    [action] = response["custom_outputs"]["pending_tool_calls"]
+    assert action["name"] == "payment"
+    assert [item["type"] for item in response["output"]] == ["message", "mcp_approval_request"]
+    assert response["output"][1]["id"] == action["request_id"]
 
 
 def test_deploy_script_dry_run_contacts_nothing():
@@ -419,18 +469,12 @@ def test_deploy_script_dry_run_contacts_nothing():
     assert not [r for r in log_model["pip_requirements"] if r.startswith("uvicorn")]
 
 
-@pytest.mark.parametrize(
-    ("requester", "caller", "refusal"),
-    [("bob", "bob", "four-eyes"), ("alice", "carol", "needs a member of managers")],
-)
+@POLICY_REFUSALS
 def test_a_decision_the_policy_refuses_raises_and_leaves_the_request_pending(
     agent, requester, caller, refusal
 ):
     approve_reject = agent("approve_reject")
-    calling_as(requester)
-    paused = approve_reject.agent.predict(payload(input=PAYMENT))
-    thread_id = paused.custom_outputs["thread_id"]
-    [call] = paused.custom_outputs["pending_tool_calls"]
+    thread_id, call = pause_payment(approve_reject, requester)
     calling_as(caller)  # what Model Serving says about the caller; the body cannot say it
     body = payload(thread_id=thread_id, decision="approve")
     body["context"] = {"user_id": "dave@signoff.local"}
@@ -442,3 +486,285 @@ def test_a_decision_the_policy_refuses_raises_and_leaves_the_request_pending(
     done = approve_reject.resume("approve", thread_id)
     assert text_of(done).startswith("Finished: executed.")
     assert values(approve_reject, thread_id)["requested_by"] == f"{requester}@signoff.local"
+
+
+# OpenAI Responses approval items: `mcp_approval_request` out, `mcp_approval_response` in.
+
+
+def approval(request_id: Any, approve: Any = True, reason: Any = None) -> dict[str, Any]:
+    """An `mcp_approval_response` input item, as MLflow's helper writes it."""
+    return create_mcp_approval_response_item(uuid.uuid4().hex, request_id, approve, reason)
+
+
+def approving(thread_id: str, *items: dict[str, Any]) -> dict[str, Any]:
+    """A request answering `thread_id` with approval response `items`."""
+    return {"input": list(items), "custom_inputs": {"thread_id": thread_id}}
+
+
+def approval_items(response: ResponsesAgentResponse) -> list[dict[str, Any]]:
+    """The response's `mcp_approval_request` items, after the text item."""
+    return [i.model_dump(exclude_none=True) for i in response.output[1:]]
+
+
+def test_a_pause_emits_one_valid_approval_request_item_per_parallel_call(agent, emulator, tag):
+    tools = agent("review_tool_calls")
+    paused = tools.predict(
+        payload(f"refund 5 on order 3 because late {tag} and refund 7 on order 4 because {tag}")
+    )
+    again = ResponsesAgentResponse.model_validate(json.loads(paused.model_dump_json()))
+    assert again.output == paused.output  # valid as MLflow's own response type, over JSON
+    items = approval_items(paused)
+    actions = paused.custom_outputs["pending_actions"]
+    assert len(items) == len(actions) == 2
+    for item, action in zip(items, actions, strict=True):
+        assert item == McpApprovalRequest(**item).model_dump(exclude_none=True)
+        assert item == {
+            "type": "mcp_approval_request",
+            "id": action["request_id"],
+            "name": action["name"],
+            "arguments": json.dumps(action["args"], sort_keys=True),
+            "server_label": "review_tool_calls",
+        }
+        assert action["summary"].startswith("Issue refund of ")
+        assert f"{action['summary']}\n" in text_of(paused)
+        assert f"Approval request id: {action['request_id']}" in text_of(paused)
+    assert len({item["id"] for item in items}) == 2
+    assert [json.loads(item["arguments"])["order_id"] for item in items] == [3, 4]
+
+
+def test_an_approval_response_from_another_user_runs_the_action_once(agent):
+    approve_reject = agent("approve_reject")
+    thread_id, action = pause_payment(approve_reject)
+    done = approve_reject.predict(
+        approving(thread_id, approval(action["request_id"], reason="invoice 1042 checked"))
+    )
+    assert done.custom_outputs["is_interrupted"] is False and approval_items(done) == []
+    assert text_of(done).startswith("Finished: executed.")
+    [entry] = [e for e in read_entries() if e["thread_id"] == thread_id]
+    assert entry["details"]["amount"] == 5000
+    [decided] = values(approve_reject, thread_id)["audit"]
+    assert (decided["decision"], decided["reviewer"]) == ("approve", "bob@signoff.local")
+    assert (decided["comment"], decided["request_id"]) == (
+        "invoice 1042 checked",
+        action["request_id"],
+    )
+    with pytest.raises(ValueError, match="is not waiting for a decision"):
+        approve_reject.predict(approving(thread_id, approval(action["request_id"])))
+    assert len([e for e in read_entries() if e["thread_id"] == thread_id]) == 1
+
+
+def test_an_approval_response_with_approve_false_rejects_with_its_reason(agent):
+    approve_reject = agent("approve_reject")
+    thread_id, action = pause_payment(approve_reject)
+    done = approve_reject.predict(
+        approving(thread_id, approval(action["request_id"], False, "no purchase order"))
+    )
+    assert done.custom_outputs["is_interrupted"] is False
+    assert values(approve_reject, thread_id)["status"] == "rejected"
+    assert "no purchase order" in text_of(done)
+    [decided] = values(approve_reject, thread_id)["audit"]
+    assert (decided["decision"], decided["comment"]) == ("reject", "no purchase order")
+    assert [e for e in read_entries() if e["thread_id"] == thread_id] == []
+
+
+@POLICY_REFUSALS
+def test_an_approval_the_policy_refuses_is_shown_and_the_request_stays_answerable(
+    agent, requester, caller, refusal
+):
+    approve_reject = agent("approve_reject")
+    thread_id, action = pause_payment(approve_reject, requester)
+    before = checkpoint_id(approve_reject, thread_id)
+    calling_as(caller)  # what Model Serving says about the caller; the body cannot say it
+    refused = approve_reject.agent.predict(approving(thread_id, approval(action["request_id"])))
+    assert text_of(refused).startswith("Not applied: ") and refusal in text_of(refused)
+    assert refused.custom_outputs["pending_actions"] == [action]
+    assert [item["id"] for item in approval_items(refused)] == [action["request_id"]]
+    assert checkpoint_id(approve_reject, thread_id) == before
+    done = approve_reject.predict(approving(thread_id, approval(action["request_id"])))
+    assert text_of(done).startswith("Finished: executed.")
+    assert values(approve_reject, thread_id)["requested_by"] == f"{requester}@signoff.local"
+
+
+@pytest.mark.parametrize(
+    ("items", "said"),
+    [
+        (
+            lambda action: [approval("no-such-request")],
+            "not waiting on approval request id(s) no-such-request; it waits on {request_id}",
+        ),
+        (  # the interrupt id answers custom_inputs.decisions, not an approval item
+            lambda action: [approval(action["id"])],
+            "not waiting on approval request id(s) {id}",
+        ),
+        (
+            lambda action: [approval(action["request_id"], "yes")],
+            "needs `approve` as JSON true or false, not 'yes'",
+        ),
+        (lambda action: [approval("  ")], "needs `approval_request_id`"),
+        (
+            lambda action: [approval(action["request_id"]), approval(action["request_id"])],
+            "answered more than once",
+        ),
+    ],
+    ids=["unknown-id", "interrupt-id", "approve-not-boolean", "blank-id", "twice"],
+)
+def test_approval_responses_that_cannot_answer_are_refused_clearly_and_change_nothing(
+    agent, items, said
+):
+    approve_reject = agent("approve_reject")
+    thread_id, action = pause_payment(approve_reject)
+    before = checkpoint_id(approve_reject, thread_id)
+    refused = approve_reject.predict(approving(thread_id, *items(action)))
+    assert text_of(refused).startswith("Not applied: ")
+    assert said.format(**action) in text_of(refused)
+    assert refused.custom_outputs["is_interrupted"] is True
+    assert [item["id"] for item in approval_items(refused)] == [action["request_id"]]
+    assert checkpoint_id(approve_reject, thread_id) == before
+    assert [e for e in read_entries() if e["thread_id"] == thread_id] == []
+    done = approve_reject.predict(approving(thread_id, approval(action["request_id"])))
+    assert text_of(done).startswith("Finished: executed.")
+
+
+def test_an_approval_response_mlflow_cannot_read_is_refused_by_mlflow_and_changes_nothing(agent):
+    approve_reject = agent("approve_reject")
+    thread_id, action = pause_payment(approve_reject)
+    before = checkpoint_id(approve_reject, thread_id)
+    missing_id = {"type": "mcp_approval_response", "approve": True}
+    with pytest.raises(MlflowException, match=r"approval_request_id\n +Field required"):
+        approve_reject.predict(approving(thread_id, missing_id))
+    assert checkpoint_id(approve_reject, thread_id) == before
+
+
+def test_a_request_with_no_input_shows_what_the_thread_waits_for_and_changes_nothing(agent):
+    approve_reject = agent("approve_reject")
+    thread_id, action = pause_payment(approve_reject)
+    before = checkpoint_id(approve_reject, thread_id)
+    shown = approve_reject.predict(payload(thread_id=thread_id))
+    assert shown.custom_outputs["pending_actions"] == [action]
+    assert [item["id"] for item in approval_items(shown)] == [action["request_id"]]
+    assert text_of(shown).startswith("Waiting for approval (1 pending)")
+    assert checkpoint_id(approve_reject, thread_id) == before
+
+
+def test_approval_responses_and_a_custom_inputs_decision_together_are_refused(agent):
+    approve_reject = agent("approve_reject")
+    thread_id, action = pause_payment(approve_reject)
+    body = approving(thread_id, approval(action["request_id"]))
+    body["custom_inputs"]["decision"] = "reject"
+    with pytest.raises(ValueError, match="not custom_inputs.decision and mcp_approval_response"):
+        approve_reject.predict(body)
+    with pytest.raises(ValueError, match="needs custom_inputs.thread_id"):
+        approve_reject.predict({"input": [approval(action["request_id"])]})
+
+
+def test_several_approval_responses_answer_parallel_calls_separately(agent, emulator, tag):
+    tools = agent("review_tool_calls")
+    paused = tools.predict(
+        payload(
+            f"refund 5 on order 3 because late {tag}; refund 7 on order 4 because broken {tag}; "
+            f"refund 9 on order 8 because lost {tag}"
+        )
+    )
+    thread_id = paused.custom_outputs["thread_id"]
+    by_order = {c["args"]["order_id"]: c for c in paused.custom_outputs["pending_actions"]}
+    assert set(by_order) == {3, 4, 8}
+    half = tools.predict(
+        approving(
+            thread_id,
+            approval(by_order[3]["request_id"], True),
+            approval(by_order[4]["request_id"], False, "already refunded"),
+        )
+    )
+    assert [item["id"] for item in approval_items(half)] == [by_order[8]["request_id"]]
+    assert tagged_refunds(emulator, tag) == []  # nothing runs before every call is decided
+    done = tools.predict(approving(thread_id, approval(by_order[8]["request_id"])))
+    assert done.custom_outputs["is_interrupted"] is False
+    assert sorted(r["order_id"] for r in tagged_refunds(emulator, tag)) == [3, 8]
+    decided = {e["call_id"]: e for e in values(tools, thread_id)["audit"]}
+    assert {e["decision"] for e in decided.values()} == {"approve", "reject"}
+    assert [e["comment"] for e in decided.values() if e["decision"] == "reject"] == [
+        "already refunded"
+    ]
+
+
+def test_a_delegate_approves_through_an_approval_response_on_behalf_of_the_delegator(agent):
+    approve_reject = agent("approve_reject")
+    store = approve_reject.open().store
+    bob = Identity("bob@signoff.local", frozenset(GROUPS["bob@signoff.local"]))
+    spec = {"delegate": "frank@signoff.local", "ends_in": "1h"}
+    delegation = asyncio.run(create_delegation(store, bob, spec))
+    thread_id, action = pause_payment(approve_reject)
+    calling_as("frank")  # finance, not a manager: only bob's delegation lets him decide
+    try:
+        done = approve_reject.agent.predict(approving(thread_id, approval(action["request_id"])))
+    finally:
+        asyncio.run(revoke_delegation(store, bob, delegation["id"]))
+    assert text_of(done).startswith("Finished: executed."), text_of(done)
+    [decided] = values(approve_reject, thread_id)["audit"]
+    assert (decided["reviewer"], decided["on_behalf_of"]) == (
+        "frank@signoff.local",
+        "bob@signoff.local",
+    )
+
+
+def test_predict_stream_shows_a_refused_approval_and_the_request_again(agent, emulator, tag):
+    workflow = agent("databricks_workflow")
+    paused = start_job(workflow, tag).custom_outputs
+    [action] = paused["pending_actions"]
+    calling_as("alice")  # she asked: four-eyes
+    body = approving(paused["thread_id"], approval(action["request_id"]))
+    *deltas, done, again = workflow.agent.predict_stream(body)
+    assert "".join(e.delta for e in deltas) == done.item["content"][0]["text"]
+    assert done.item["content"][0]["text"].startswith("Not applied: ")
+    assert again.item["id"] == action["request_id"]
+    assert again.custom_outputs["pending_actions"] == [action]
+    assert tagged_job_runs(emulator, tag) == []
+
+
+async def test_the_openai_agents_sdk_asks_and_approves_through_the_approval_items(agent):
+    """The OpenAI Agents SDK on the OpenAI client, over HTTP, as apps of the endpoint do: alice
+    asks and her run stops at the approval request; her own approval is not applied; bob's
+    app, sent the thread, fetches the request and its hook approves it: the payment runs once."""
+    approve_reject = agent("approve_reject")
+    thread_id = str(uuid.uuid4())  # the app picks its thread
+
+    def app(endpoint: ServingEndpoint, user: str, **tool: Any) -> Agent:
+        client = AsyncOpenAI(base_url=f"{endpoint.url}/serving-endpoints", api_key=TOKENS[user])
+        inputs = {"thread_id": thread_id, "input": PAYMENT} if user == "alice" else {}
+        return Agent(
+            name=f"payments for {user}",
+            model=OpenAIResponsesModel(model="signoff", openai_client=client),
+            tools=[HostedMCPTool(tool_config=SDK_TOOL, **tool)],
+            model_settings=ModelSettings(
+                extra_body={"custom_inputs": {"thread_id": thread_id, **inputs}}
+            ),
+        )
+
+    approvals: list[str] = []
+
+    def bob_approves(asked: MCPToolApprovalRequest) -> MCPToolApprovalFunctionResult:
+        approvals.append(asked.data.id)
+        return {"approve": True}
+
+    with ServingEndpoint(approve_reject.agent) as endpoint:
+        alices = app(endpoint, "alice")
+        asked = await Runner.run(alices, "pay 5,000 to acct-9")
+        [interruption] = asked.interruptions
+        request = interruption.raw_item
+        assert (request.type, request.server_label) == ("mcp_approval_request", "approve_reject")
+        assert (request.name, json.loads(request.arguments)["amount"]) == ("payment", 5000)
+        said = ItemHelpers.text_message_outputs(asked.new_items)
+        assert "1. payment of 5,000 USD to acct-9\n" in said
+
+        state = asked.to_state()
+        state.approve(interruption)
+        own = await Runner.run(alices, state)
+        assert own.final_output.startswith("Not applied: alice@signoff.local may not decide")
+        assert values(approve_reject, thread_id)["audit"] == []
+
+        done = await Runner.run(app(endpoint, "bob", on_approval_request=bob_approves), [])
+    assert approvals == [request.id]
+    assert done.final_output.startswith("Finished: executed.")
+    assert len([e for e in read_entries() if e["thread_id"] == thread_id]) == 1
+    [decided] = values(approve_reject, thread_id)["audit"]
+    assert (decided["reviewer"], decided["request_id"]) == ("bob@signoff.local", request.id)
