@@ -4,7 +4,11 @@
 credentials) every time a `Config` is built; `GET /api/2.0/preview/scim/v2/Groups` is
 `WorkspaceClient.groups.list()`: every group a user below is in (what `signoff policy check`
 checks a policy's groups against); `GET /api/2.0/preview/scim/v2/Me` is
-`WorkspaceClient.current_user.me()`, answered for the caller's bearer token:
+`WorkspaceClient.current_user.me()`, answered for the caller's bearer token;
+`GET /api/2.0/preview/scim/v2/Users` is `WorkspaceClient.users.list()`: every user below, or
+with `filter=userName eq "<name>"` the one of that user name (compared ignoring case, as SCIM
+compares user names), paged as the groups are (how the server finds the person behind a
+Slack click). Who calls:
 
 - `DEV_TOKEN` is the service identity the agents use towards the workspace (`USER_NAME`);
 - the development users' tokens (`DEV_USERS`, documented in the README) are people with
@@ -14,13 +18,15 @@ checks a policy's groups against); `GET /api/2.0/preview/scim/v2/Me` is
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from emulator.errors import ApiError
+from emulator.errors import ApiError, invalid_parameter
 
 DEV_TOKEN = "dapi-signoff-emulator"
 USER_NAME = "dev@signoff.local"
@@ -91,17 +97,48 @@ async def _groups(request: Request) -> Response:
     if caller(request) is None:
         return ApiError(401, "UNAUTHENTICATED", "Invalid access token.").response()
     names = sorted({group for user in (SERVICE_USER, *DEV_USERS.values()) for group in user.groups})
+    return _page(request, [{"id": str(n), "displayName": name} for n, name in enumerate(names, 1)])
+
+
+_USER_NAME_IS = re.compile(r'^\s*userName\s+eq\s+("(?:[^"\\]|\\.)*")\s*$', re.IGNORECASE)
+"""The one SCIM filter the emulator reads: `userName eq "<JSON string>"`."""
+
+
+async def _users(request: Request) -> Response:
+    """A page of SCIM users, all of them or those `filter=userName eq "<name>"` names."""
+    if caller(request) is None:
+        return ApiError(401, "UNAUTHENTICATED", "Invalid access token.").response()
+    users = [SERVICE_USER, *DEV_USERS.values()]
+    if (written := request.query_params.get("filter")) is not None:
+        wanted = _user_name_in(written)
+        if wanted is None:
+            return invalid_parameter(
+                f"Unsupported filter {written!r}: the emulator reads only "
+                'userName eq "<user name>".'
+            ).response()
+        users = [user for user in users if user.user_name.casefold() == wanted.casefold()]
+    return _page(request, [scim_user(user) for user in users])
+
+
+def _user_name_in(written: str) -> str | None:
+    """The user name a `userName eq "<name>"` filter names; `None` for any other filter."""
+    match = _USER_NAME_IS.match(written)
+    try:
+        return str(json.loads(match[1])) if match else None
+    except ValueError:  # an escape JSON does not know
+        return None
+
+
+def _page(request: Request, resources: list[dict[str, object]]) -> JSONResponse:
+    """The page of `resources` the request's `startIndex` (1-based) and `count` ask for, as a
+    SCIM list response; past the end, an empty page (where databricks-sdk stops paging)."""
     start = _whole(request.query_params.get("startIndex"), 1)
     count = _whole(request.query_params.get("count"), 100)
-    page = [
-        {"id": str(number), "displayName": name}
-        for number, name in enumerate(names, start=1)
-        if start <= number < start + count
-    ]
+    page = resources[start - 1 : start - 1 + count]
     return JSONResponse(
         {
             "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
-            "totalResults": len(names),
+            "totalResults": len(resources),
             "startIndex": start,
             "itemsPerPage": len(page),
             "Resources": page,
@@ -121,4 +158,5 @@ ROUTES = [
     Route("/.well-known/databricks-config", _host_metadata, methods=["GET"]),
     Route("/api/2.0/preview/scim/v2/Me", _me, methods=["GET"]),
     Route("/api/2.0/preview/scim/v2/Groups", _groups, methods=["GET"]),
+    Route("/api/2.0/preview/scim/v2/Users", _users, methods=["GET"]),
 ]

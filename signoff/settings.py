@@ -171,6 +171,17 @@ class Environment:
     webhook_timeout_seconds: float = 5.0
     """How long one delivery may take."""
 
+    slack_signing_secret: str | None = None
+    """The Slack app's signing secret: with it (and `slack_bot_token`) Slack notices carry
+    Approve and Reject buttons, and the server trusts the clicks Slack signs with it."""
+
+    slack_bot_token: str | None = None
+    """The Slack app's bot token (`xoxb-...`, scopes `users:read` and `users:read.email`): it
+    reads the email of who clicked, the person they are in the workspace."""
+
+    slack_api_url: str = "https://slack.com/api/"
+    """Slack's Web API (another only for tests)."""
+
     public_url: str | None = None
     """The URL people open the inbox at (links in events; the sign-in's accepted origin)."""
 
@@ -185,6 +196,10 @@ class Environment:
 
     sweep_seconds: float = 30.0
     """How often the server's sweeper reminds, escalates and expires requests."""
+
+    mlflow_feedback: str = ""
+    """`on`: trace the graphs' runs with MLflow and log each decision as human feedback on the
+    trace of the run that raised its request (`signoff.signals.feedback`)."""
 
     url: str = "http://127.0.0.1:2024"
     """The server the `signoff` command talks to."""

@@ -9,6 +9,12 @@ Another identity provider (OIDC, JWT, ...) plugs in with `SIGNOFF_IDENTITY_RESOL
 raising `UnknownToken`. Nothing else changes: the server's auth (`signoff.server.auth`), the policy
 and the audit trail only ever see `Identity`.
 
+A person may also be found by user name (their email): `workspace_user` asks the workspace,
+with the server's own credentials, for the user and their groups. That is how the Slack route
+(`signoff.server.slack`) knows who clicked. It then answers through the API with a token the
+server makes for that one answer (`signoff.server.acting`, beginning `ACTING_TOKEN_PREFIX`),
+which only the API's auth accepts: `resolve_token` refuses it.
+
 Inside a run, `run_identity(config)` is who started it, as the server's auth resolved it
 (`langgraph_auth_user`, which clients cannot set) or as `SignoffAgent` resolved the Model
 Serving caller. Studio's development bypass and the server's in-process `/noauth` calls have no
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,7 +39,14 @@ from signoff.databricks.workspace import workspace_client
 from signoff.settings import environment
 
 CACHE_SECONDS = 60
-"""How long a resolved token is trusted before the workspace is asked again."""
+"""How long a resolved token (or a user looked up by name) is trusted before the workspace is
+asked again."""
+
+ACTING_TOKEN_PREFIX = "signoff-acting."
+"""How the tokens the server makes to answer one Slack click as its person begin
+(`signoff.server.acting`). Only the API's auth accepts them, for one thread and one minute;
+`resolve_token` refuses them, so they sign nobody in to the inbox or the metrics and never
+reach the identity provider."""
 
 
 @dataclass(frozen=True)
@@ -65,9 +79,14 @@ class UnknownToken(Exception):
     """The token does not identify anyone (expired, revoked or made up)."""
 
 
+class UnknownUser(LookupError):
+    """No active user of the workspace has the user name asked for."""
+
+
 TokenResolver = Callable[[str], Identity]
 
 _cache: TTLCache[str, Identity] = TTLCache(maxsize=4096, ttl=CACHE_SECONDS)
+_users: TTLCache[str, Identity] = TTLCache(maxsize=4096, ttl=CACHE_SECONDS)
 _cache_lock = threading.Lock()
 
 
@@ -76,6 +95,10 @@ def resolve_token(token: str) -> Identity:
     Blocking (it may call the workspace): call it off the event loop."""
     if not token.strip():
         raise UnknownToken("The bearer token is empty.")
+    if token.startswith(ACTING_TOKEN_PREFIX):
+        raise UnknownToken(
+            "this is a token the server made to answer one Slack click; it signs nobody in"
+        )
     key = hashlib.sha256(token.encode()).hexdigest()
     with _cache_lock:
         if (known := _cache.get(key)) is not None:
@@ -111,6 +134,34 @@ def databricks_identity(token: str) -> Identity:
         raise UnknownToken(f"The workspace at {host} names no user for this token.")
     groups = frozenset(group.display for group in me.groups or [] if group.display)
     return Identity(user=me.user_name, groups=groups)
+
+
+def workspace_user(user_name: str) -> Identity:
+    """The active workspace user whose user name is `user_name` (an email; compared ignoring
+    case), with their groups, as the server's own workspace client reads them (SCIM users,
+    `userName eq`); raises `UnknownUser`. Cached for `CACHE_SECONDS`. Blocking."""
+    key = user_name.casefold()
+    with _cache_lock:
+        if (known := _users.get(key)) is not None:
+            return known
+    workspace = workspace_client()
+    found = [
+        user
+        for user in workspace.users.list(
+            filter=f"userName eq {json.dumps(user_name)}", attributes="userName,groups,active"
+        )
+        if (user.user_name or "").casefold() == key and user.active is not False
+    ]
+    if len(found) != 1 or not found[0].user_name:
+        raise UnknownUser(
+            f"no active user of the workspace at {workspace.config.host} has the user name "
+            f"{user_name!r}"
+        )
+    groups = frozenset(group.display for group in found[0].groups or [] if group.display)
+    identity = Identity(user=found[0].user_name, groups=groups)
+    with _cache_lock:
+        _users[key] = identity
+    return identity
 
 
 def caller_identity() -> Identity | None:

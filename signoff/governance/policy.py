@@ -77,6 +77,10 @@ class RequestPolicy(TypedDict):
     (`signoff.governance.requirements`). Absent on a request raised before requirements:
     one approval by a member of `decided_by`."""
 
+    trace_id: NotRequired[str]
+    """The MLflow trace of the run that raised the request, when MLflow traced it and
+    decisions are logged as feedback (`signoff.signals.feedback`); never part of the digest."""
+
     grant: NotRequired[dict[str, Any]]
     """The standing grant that covered the request when it was raised, and whose budget it
     claimed (`signoff.standing`): the request runs without pausing. The review checks the

@@ -78,6 +78,7 @@ from signoff.protocol.shapes import (
     build_request,
 )
 from signoff.signals.events import announce
+from signoff.signals.feedback import Decided, log_decisions, raising_trace
 from signoff.signals.metrics import record_decision
 from signoff.standing.store import GrantUse, delegations_for, use_grant
 
@@ -154,6 +155,8 @@ def raise_policy(
         )
         if use is not None:
             policy["grant"] = dict(use)
+    if (trace_id := raising_trace()) is not None:  # the decision is logged on it (feedback)
+        policy["trace_id"] = trace_id
     return policy
 
 
@@ -262,6 +265,8 @@ def ask_for_decisions(
             reason=words,
         )
         record_decision(where["graph"], decisions[0]["type"], request["created_at"])
+        decided = Decided(acting.user, **where, on_behalf_of=acting.on_behalf_of)
+        log_decisions(policy.get("trace_id"), request, decisions, decided)
         deciding = sorted(acting.groups & set(request["decided_by"]))
         escalated_to = None
         if not deciding and not withdrawing:

@@ -8,7 +8,12 @@ Its lifespan runs two loops in the server process for as long as it serves:
 - webhook delivery (`signoff.signals.webhooks`): posts queued events to `SIGNOFF_WEBHOOK_URL`, with
   retries, apart from any run, so a slow or dead receiver never slows one.
 
-It serves the web inbox at `/inbox` (`signoff.server.inbox`), and `GET /signoff/metrics`:
+As the server starts, with `SIGNOFF_MLFLOW_FEEDBACK=on`, MLflow traces every run of the graphs
+from then on (`signoff.signals.feedback.trace_graph_runs`), so that each decision is logged as
+feedback on the trace of the run that raised its request.
+
+It serves the web inbox at `/inbox` (`signoff.server.inbox`), Slack's button clicks at
+`POST /signoff/slack/interactions` (`signoff.server.slack`), and `GET /signoff/metrics`:
 Prometheus metrics of the approvals (`signoff.signals.metrics`). A scrape signs in like any client
 (`Authorization: Bearer <token>` of a user), or sends the scrape token `SIGNOFF_METRICS_TOKEN`
 when one is set (Prometheus: `authorization: {credentials: ...}`); without either it is a 401.
@@ -42,15 +47,19 @@ from signoff.governance.identity import (
 from signoff.governance.policy import HOW_TO_SIGN_IN
 from signoff.server.inbox.pages import PENDING
 from signoff.server.inbox.pages import routes as inbox_routes
+from signoff.server.slack import routes as slack_routes
 from signoff.server.standing_api import routes as standing_routes
 from signoff.settings import environment
+from signoff.signals.feedback import trace_graph_runs
 from signoff.signals.metrics import exposition
 from signoff.signals.webhooks import delivery_loop
 
 
 @asynccontextmanager
 async def lifespan(_: Starlette) -> AsyncIterator[None]:
-    """Run the sweeper and webhook delivery until the server stops."""
+    """Trace the graphs' runs when decisions are MLflow feedback; run the sweeper and webhook
+    delivery until the server stops."""
+    await asyncio.to_thread(trace_graph_runs)  # loads MLflow (a second) only when it is on
     stop = asyncio.Event()
     loops = [
         asyncio.create_task(sweep_forever(get_client(), stop), name="signoff-sweeper"),
@@ -94,6 +103,11 @@ async def _may_scrape(token: str) -> bool:
 
 
 app = Starlette(
-    routes=[Route("/signoff/metrics", metrics), *standing_routes(), *inbox_routes()],
+    routes=[
+        Route("/signoff/metrics", metrics),
+        *standing_routes(),
+        *inbox_routes(),
+        *slack_routes(),
+    ],
     lifespan=lifespan,
 )

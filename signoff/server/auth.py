@@ -44,7 +44,6 @@ from signoff.governance.identity import (
     UnknownToken,
     identity_of,
     presented_token,
-    resolve_token,
 )
 from signoff.governance.policy import HOW_TO_SIGN_IN, admin_refusal
 from signoff.governance.visibility import (
@@ -55,6 +54,7 @@ from signoff.governance.visibility import (
     search_filter,
     user_principal,
 )
+from signoff.server.acting import ACTING_FOR, acting_refusal, acting_request, api_identity
 from signoff.server.admission import (
     Refusal,
     RunRequest,
@@ -82,22 +82,26 @@ context of its own)."""
 
 
 @auth.authenticate
-async def authenticate(headers: dict[bytes, bytes]) -> dict[str, Any]:
-    """Resolve the token presented (`presented_token`) to a user and their groups; 401
-    without a valid one."""
+async def authenticate(headers: dict[bytes, bytes], method: str, path: str) -> dict[str, Any]:
+    """Resolve the token presented (`presented_token`) to a user and their groups, for the
+    call `method` `path` (the server's acting tokens are good for a few calls on one thread
+    only: `signoff.server.acting`); 401 without a valid one."""
     token = presented_token(_header(headers, b"authorization"), _header(headers, b"x-api-key"))
     if token is None:
         raise Auth.exceptions.HTTPException(
             status_code=401, detail=f"Not signed in. {HOW_TO_SIGN_IN}"
         )
     try:
-        identity = await asyncio.to_thread(resolve_token, token)
+        identity = await asyncio.to_thread(api_identity, token, method, path)
     except UnknownToken as error:
         raise Auth.exceptions.HTTPException(
             status_code=401, detail=f"Unknown token ({error}). {HOW_TO_SIGN_IN}"
         ) from None
     stands_in = standing_in(await _delegations_to(identity.user))
-    return replace(identity, stands_in=stands_in).as_auth_user()
+    user = replace(identity, stands_in=stands_in).as_auth_user()
+    if (request_id := acting_request(token)) is not None:
+        user[ACTING_FOR] = request_id  # its runs may answer this request only (`on_run`)
+    return user
 
 
 def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:
@@ -111,6 +115,7 @@ async def on_run(ctx: Auth.types.AuthContext, value: Auth.types.RunsCreate) -> N
     that creates its thread makes the caller its owner."""
     identity = identity_of(ctx.user)
     run = RunRequest.of(value, await _graph_of(str(value.get("assistant_id"))))
+    _raise(acting_refusal(ctx.user, run))
     facts = await _facts(run.thread_id) if run.thread_id else None
     delegations = await _delegations_to(identity.user) if identity and run.answering else []
     _raise(run_refusal(identity, run, facts, delegations))

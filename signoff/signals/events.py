@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from signoff.governance.policy import deciding_groups
+from signoff.protocol.summaries import summary_of
 from signoff.settings import environment
 from signoff.signals.webhooks import notify
 
@@ -43,6 +44,7 @@ def announce(
         "request_id": request.get("request_id"),
         "graph": graph,
         "stage": request.get("stage"),
+        "summary": summary_of(request),
         "action": ", ".join(action.get("name", "") for action in actions),
         "args_summary": _summary([action.get("args") for action in actions]),
         "requested_by": request.get("requested_by"),

@@ -17,6 +17,7 @@ the caller gave (`signoff.signals.events` sends these):
 
 - `thread_id`, `graph`: the thread waiting and the graph it runs;
 - `request_id`: the approval request; `stage`: its stage, e.g. `"review"`;
+- `summary`: what the request asks, in one line (`payment of 5,000 USD to acct-9`);
 - `action`: the action(s) or tool(s) to approve, comma separated; `args_summary`: their
   arguments as JSON, cut to 200 characters;
 - `requested_by`: who started the run; `deciders`: the groups that may decide;
@@ -53,8 +54,12 @@ meanwhile; a process that dies mid-send leaves it to be retried when the lease e
 
 - `SIGNOFF_WEBHOOK_URL`: where events go; unset, nothing is enqueued or sent;
 - `SIGNOFF_WEBHOOK_SECRET`: signs each body (`X-Signoff-Signature`); unset, nothing is signed;
-- `SIGNOFF_WEBHOOK_FORMAT`: `json` (default), or `slack` to post `{"text": "<one line>"}`
-  (`slack_text`) to a Slack incoming webhook instead of the event (same headers and retries);
+- `SIGNOFF_WEBHOOK_FORMAT`: `json` (default), or `slack` to post a Slack message
+  (`slack_message`) to a Slack incoming webhook instead of the event (same headers and
+  retries): `{"text": "<one line>"}`, and, when Slack approvals are on
+  (`SIGNOFF_SLACK_SIGNING_SECRET` and `SIGNOFF_SLACK_BOT_TOKEN`), Block Kit `blocks` with
+  Approve and Reject buttons on the notices of a request still waiting (`PENDING_EVENTS`);
+  `signoff.server.slack` answers their clicks;
 - `SIGNOFF_WEBHOOK_ATTEMPTS`: attempts per event before giving up (default 10);
 - `SIGNOFF_WEBHOOK_TIMEOUT_SECONDS`: per request (default 5);
 - `SIGNOFF_OUTBOX`: the outbox file (default `.signoff/outbox.sqlite`).
@@ -81,8 +86,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
 
 from signoff.clock import stamp
+from signoff.protocol.summaries import clip
 from signoff.settings import environment
 
 log = logging.getLogger("signoff.signals.webhooks")
@@ -103,6 +119,15 @@ ERROR_CHARACTERS = 200
 _ADDED = ("id", "type", "occurred_at", "detail")
 """Body keys signoff sets itself (or, for `detail`, does not send)."""
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "signoff:webhook-event")
+PENDING_EVENTS = ("approval.requested", "approval.reminded", "approval.escalated")
+"""The events about a request still waiting: with Slack approvals on, their notices carry the
+buttons."""
+SLACK_DECISIONS = {"signoff_approve": "approve", "signoff_reject": "reject"}
+"""The `action_id` of each Slack button → the decision it answers with. Each button's `value`
+is `{"thread_id", "request_id"}` as JSON (`slack_button_value`)."""
+SLACK_FIELD_CHARACTERS = 300
+"""The most of any one request field a Slack notice shows (escaped, it stays in Block Kit's
+limits)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -233,18 +258,89 @@ async def delivery_loop(stop: asyncio.Event, interval: float = 1.0) -> None:
                 await asyncio.wait_for(stop.wait(), interval)
 
 
+def slack_message(body: dict[str, Any]) -> dict[str, Any]:
+    """What `SIGNOFF_WEBHOOK_FORMAT=slack` posts for the event `body`: its `slack_text`, and,
+    for a request still waiting when Slack approvals are on (`slack_approvals_on`), the Block
+    Kit `blocks` of `slack_blocks`."""
+    message: dict[str, Any] = {"text": slack_text(body)}
+    if body.get("type") in PENDING_EVENTS and slack_approvals_on():
+        message["blocks"] = [block.to_dict() for block in slack_blocks(body)]
+    return message
+
+
+def slack_approvals_on() -> bool:
+    """Whether Slack notices carry buttons: the server can check Slack's signature on a click
+    (`SIGNOFF_SLACK_SIGNING_SECRET`) and learn who clicked (`SIGNOFF_SLACK_BOT_TOKEN`)."""
+    settings = environment()
+    return bool(settings.slack_signing_secret and settings.slack_bot_token)
+
+
+def slack_blocks(body: dict[str, Any]) -> list[Block]:
+    """The Block Kit notice of a waiting request: its summary first, who may decide, who asked
+    and what runs, the inbox link, then Approve (confirmed in a dialog) and Reject buttons
+    whose `value` names the thread and the request (`slack_button_value`). Everything from the
+    request is escaped (`slack_escaped`) and cut to `SLACK_FIELD_CHARACTERS`. A request whose
+    ids would not fit a button's value gets no buttons."""
+    summary = _shown(body.get("summary") or body.get("action")) or "an action"
+    what = _shown(body.get("action")) or "an action"
+    if stage := _shown(body.get("stage")):
+        what += f" ({stage})"
+    blocks: list[Block] = [
+        SectionBlock(
+            text=MarkdownTextObject(text=f"*{slack_escaped(summary)}*"),
+            fields=[
+                _field("May decide", _names(body.get("deciders"))),
+                _field("Requested by", _shown(body.get("requested_by"))),
+                _field("Runs", what),
+            ],
+        ),
+        ContextBlock(elements=[MarkdownTextObject(text=_context(body))]),
+    ]
+    value = slack_button_value(str(body.get("thread_id")), str(body.get("request_id")))
+    if len(value) <= ButtonElement.value_max_length:
+        approve, reject = SLACK_DECISIONS
+        confirm = ConfirmObject(
+            title="Approve this request?",
+            text=PlainTextObject(text=summary),
+            confirm="Approve",
+            deny="Cancel",
+        )
+        blocks.append(
+            ActionsBlock(
+                elements=[
+                    ButtonElement(
+                        text="Approve",
+                        action_id=approve,
+                        value=value,
+                        style="primary",
+                        confirm=confirm,
+                    ),
+                    ButtonElement(text="Reject", action_id=reject, value=value, style="danger"),
+                ]
+            )
+        )
+    return blocks
+
+
+def slack_button_value(thread_id: str, request_id: str) -> str:
+    """The `value` of a notice's buttons: the thread and the request they answer, as JSON."""
+    return json.dumps({"thread_id": thread_id, "request_id": request_id}, separators=(",", ":"))
+
+
 def slack_text(body: dict[str, Any]) -> str:
-    """A one-line summary of the event `body` for a Slack incoming webhook. Everything taken
-    from the request (action, stage, who) is escaped for Slack's markup (`slack_escaped`), so
-    an action named like a link or a mention shows as text: only the inbox link is a link."""
+    """A one-line summary of the event `body` for a Slack incoming webhook, the request's
+    `summary` first. Everything taken from the request (summary, action, stage, who) is
+    escaped for Slack's markup (`slack_escaped`), so an action named like a link or a mention
+    shows as text: only the inbox link is a link."""
     text = slack_escaped(f"{body.get('type', 'approval')}: {body.get('action') or 'an action'}")
+    if summary := body.get("summary"):
+        text = slack_escaped(f"{summary} — ") + text
     if body.get("stage"):
         text += slack_escaped(f" ({body['stage']})")
     if body.get("decision"):
         text += slack_escaped(f", {body['decision']} by {body.get('decided_by')}")
     elif deciders := body.get("deciders"):
-        names = deciders if isinstance(deciders, str) else ", ".join(map(str, deciders))
-        text += slack_escaped(f", for {names}")
+        text += slack_escaped(f", for {_names(deciders)}")
     if body.get("link"):
         text += f" <{slack_escaped(str(body['link']))}|open>"
     return text
@@ -253,6 +349,32 @@ def slack_text(body: dict[str, Any]) -> str:
 def slack_escaped(text: str) -> str:
     """`text` with Slack's control characters escaped (`&`, `<`, `>`), as Slack documents."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _names(deciders: Any) -> str:
+    """The groups in an event's `deciders`, comma separated."""
+    if not deciders:
+        return ""
+    return deciders if isinstance(deciders, str) else ", ".join(map(str, deciders))
+
+
+def _shown(value: Any) -> str:
+    """An event field as a Slack notice shows it: text, cut to `SLACK_FIELD_CHARACTERS`."""
+    return clip(str(value), SLACK_FIELD_CHARACTERS) if value else ""
+
+
+def _field(title: str, value: str) -> MarkdownTextObject:
+    return MarkdownTextObject(
+        text=f"*{title}*\n{slack_escaped(clip(value, SLACK_FIELD_CHARACTERS)) or '-'}"
+    )
+
+
+def _context(body: dict[str, Any]) -> str:
+    """The notice's last line: which event it is, and the inbox link."""
+    line = slack_escaped(_shown(body.get("type")) or "approval")
+    if link := body.get("link"):
+        line += f" · <{slack_escaped(str(link))}|Open in the inbox>"
+    return line
 
 
 def outbox_path() -> Path:
@@ -278,7 +400,7 @@ def _post(http: httpx.Client, url: str, event: _Claimed, timeout: float) -> str 
     """Send `event` once; `None` when the receiver took it (2xx), else what went wrong."""
     content = event.body
     if environment().webhook_format.lower() == "slack":
-        content = json.dumps({"text": slack_text(json.loads(event.body))}).encode()
+        content = json.dumps(slack_message(json.loads(event.body))).encode()
     headers = {
         "Content-Type": "application/json",
         "X-Signoff-Event": event.type,
