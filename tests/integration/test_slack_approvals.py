@@ -311,6 +311,32 @@ async def test_an_acting_token_reads_and_answers_its_thread_only(
     await unchanged(waiting, request)
 
 
+async def test_an_acting_token_runs_only_the_answer_to_its_request(
+    server, waiting, server_key, as_token
+):
+    request = await waiting.request()
+    [interrupt] = await waiting.pending()
+    http = as_token(acting_token("bob@signoff.local", waiting.thread_id, request["request_id"]))
+    runs = f"/threads/{waiting.thread_id}/runs/wait"
+    approve = {"type": "approve", "request_id": request["request_id"]}
+    for body in (
+        {"command": {"resume": {interrupt["id"]: {**approve, "request_id": "another-request"}}}},
+        {"command": {"resume": {"type": "approve"}}},  # names no request
+        {"command": {"resume": {interrupt["id"]: approve}, "goto": "execute"}},
+        {"input": {"operation": {"kind": "payment", "amount": 1, "target": "acct-1"}}},
+    ):
+        refused = await http.post(runs, json={"assistant_id": "approve_reject", **body})
+        assert refused.status_code == 403, (body, refused.text)
+        assert f"answers request {request['request_id']} only" in refused.text
+    await unchanged(waiting, request)
+    answered = await http.post(
+        runs,
+        json={"assistant_id": "approve_reject", "command": {"resume": {interrupt["id"]: approve}}},
+    )
+    assert answered.status_code == 200, answered.text
+    assert len(waiting.executions()) == 1
+
+
 async def test_an_acting_token_is_refused_once_expired_or_forged(
     server, waiting, server_key, as_token
 ):
