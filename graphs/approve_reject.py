@@ -33,7 +33,7 @@ from signoff.governance.audit import SYSTEM, auto_approval_entry
 from signoff.governance.deadlines import DeadlineOverrides
 from signoff.governance.state_edits import served
 from signoff.protocol.shapes import ActionRequest, Need
-from signoff.protocol.summaries import amount_text
+from signoff.protocol.summaries import amount_text, clip
 from signoff.review.ask import ask_for_decisions, current_request_id, raise_policy
 from signoff.review.outcome import Outcome, finished, record_review, starts_request
 from signoff.settings import LEGACY_REQUIREMENT
@@ -139,6 +139,14 @@ def auto_approve(state: State) -> dict[str, Any]:
     return {"decision": "auto_approve", "reviewers": [SYSTEM], "audit": [entry]}
 
 
+def payment_summary(operation: dict[str, Any]) -> str:
+    """The operation in one line, its amount and target never cut: the requester's free text
+    (`kind`, `currency`) is cut short first."""
+    kind, currency = clip(operation["kind"], 40), clip(operation["currency"], 12)
+    amount, target = amount_text(operation["amount"]), clip(operation["target"], 60)
+    return f"{kind} of {amount} {currency} to {target}"
+
+
 def review(state: State) -> Command[Literal["execute", "review", "__end__"]]:
     """Pause until the people the operation's requirement names approve it (one vote per
     pause), someone rejects it, or the policy answers without a person."""
@@ -156,8 +164,7 @@ def review(state: State) -> Command[Literal["execute", "review", "__end__"]]:
         requested_by=state["requested_by"],
         policy=state.get("policy"),
         trail=state["audit"],
-        summary=f"{operation['kind']} of {amount_text(operation['amount'])} "
-        f"{operation['currency']} to {operation['target']}",
+        summary=payment_summary(operation),
     )
     update = record_review(review, state["audit"])
     if review.partial:

@@ -35,9 +35,12 @@ async def answer_request(
     thread_id: str,
     answer: dict[str, Any],
     request_id: str | None = None,
+    reader: LangGraphClient | None = None,
 ) -> ApprovalRequest:
     """Send `answer` to the request `request_id` of `thread_id` (the only one pending, when
-    `None`); the request it answered. Raises `Refused`."""
+    `None`); the request it answered. `reader` (default: `client`) reads where the thread
+    stands after the run: the server's own client, for a sign-in that may not outlive a long
+    run. Raises `Refused`."""
     try:
         state = await client.threads.get_state(thread_id)
         pending = approval_interrupts(state.get("interrupts") or [])
@@ -49,7 +52,7 @@ async def answer_request(
         resume = {interrupt["id"]: {**answer, "request_id": request["request_id"]}}
         assistant = await _assistant_of(client, thread_id)
         await client.runs.wait(thread_id, assistant, command={"resume": resume})
-        after = await client.threads.get_state(thread_id)
+        after = await (reader or client).threads.get_state(thread_id)
     except httpx.HTTPStatusError as error:  # the SDK raises this or its subclasses
         raise Refused(server_message(error), error.response.status_code) from None
     for again in approval_interrupts(after.get("interrupts") or []):

@@ -152,7 +152,7 @@ AUDIT_COLUMNS = (
     Column("Decision"),
     Column("Reviewer", least=12, wraps_last=True),
     Column("Action", keep=2, least=8),
-    Column("Stage", keep=3),
+    Column("Stage", keep=3, least=8),
     Column("Comment", keep=1, least=12),
 )
 """`signoff audit` in a terminal; its lines are `at, stage, action, decision, reviewer,

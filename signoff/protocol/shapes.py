@@ -22,7 +22,13 @@ import hashlib
 import json
 from typing import Any, Literal, NotRequired, TypedDict, get_args
 
-from signoff.protocol.summaries import inbox_arguments, inbox_description, one_line, summarize
+from signoff.protocol.summaries import (
+    inbox_arguments,
+    inbox_description,
+    one_line,
+    summarize,
+    with_more,
+)
 
 DecisionType = Literal["approve", "edit", "reject", "respond"]
 """The decisions a request may allow an approver, per action."""
@@ -334,8 +340,8 @@ def build_request(
     and `deadlines` its `created_at` and deadline fields (`signoff.governance.deadlines`);
     `summary` is the graph's line for it (by default, one made from its first action)."""
     summaries = [summarize(action["name"], action["args"]) for action in actions]
-    summary = one_line(summary) if summary else summaries[0]
-    summaries[0] = summary
+    summaries[0] = one_line(summary) if summary else summaries[0]
+    summary = with_more(summaries[0], len(actions))
     request = ApprovalRequest(
         action_requests=[
             ActionRequest(

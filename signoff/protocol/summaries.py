@@ -10,8 +10,10 @@ Catalog function is named `catalog__schema__function` by databricks-langchain.
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,7 +46,8 @@ def summarize(name: str, args: Mapping[str, Any]) -> str:
     """A one-line account of running `name` with `args`, from the arguments that usually say
     what an action is: its amount and currency, whom it goes to, and what it is about;
     `tool_title(name)` alone when it has none of them."""
-    parts = [tool_title(name).lower() if _is_plain(name) else tool_title(name)]
+    title = tool_title(name)
+    parts = [title[:1].lower() + title[1:] if _is_plain(name) else title]
     if (amount := amount_in(args)) is not None:
         currency = next((str(args[k]) for k in CURRENCY_KEYS if isinstance(args.get(k), str)), "")
         parts.append(f"of {amount_text(amount)}{' ' + currency if currency else ''}")
@@ -53,17 +56,25 @@ def summarize(name: str, args: Mapping[str, Any]) -> str:
     if (subject := _first_text(args, SUBJECT_KEYS)) is not None:
         parts.append(repr(subject) if " " in subject else subject)
     identifiers = [
-        f"{key.removesuffix('_id')} {value}"
+        str(value) if title.lower().endswith(noun) else f"for {noun} {value}"
         for key, value in args.items()
         if key.endswith("_id") and isinstance(value, str | int) and not isinstance(value, bool)
+        for noun in [key.removesuffix("_id").replace("_", " ")]
     ]
     parts.extend(identifiers[:2])
     return one_line(" ".join(parts))
 
 
 def one_line(text: str) -> str:
-    """`text` on one line of at most `SUMMARY_CHARACTERS`."""
-    return clip(" ".join(text.split()), SUMMARY_CHARACTERS)
+    """`text` on one line of at most `SUMMARY_CHARACTERS`, without control or format
+    characters (zero-width and bidirectional marks would let a requester's text hide or
+    reorder what a summary says)."""
+    return clip(" ".join(visible(text).split()), SUMMARY_CHARACTERS)
+
+
+def visible(text: str) -> str:
+    """`text` without control (`Cc`) and format (`Cf`) characters, whitespace kept."""
+    return "".join(c for c in text if c.isspace() or unicodedata.category(c) not in ("Cc", "Cf"))
 
 
 def clip(text: str, limit: int) -> str:
@@ -80,8 +91,30 @@ def summary_of(request: Mapping[str, Any]) -> str:
     if not actions:
         return "an empty request"
     first = summarize(actions[0].get("name", "?"), actions[0].get("args") or {})
-    more = len(actions) - 1
-    return one_line(f"{first} and {more} more action{'s' if more > 1 else ''}") if more else first
+    return with_more(first, len(actions))
+
+
+def with_more(summary: str, actions: int) -> str:
+    """`summary` of a request's first action, saying how many more actions it has: a summary
+    never passes for the whole of a request that does more."""
+    more = actions - 1
+    if more < 1:
+        return summary
+    tail = f" and {more} more action{'s' if more > 1 else ''}"
+    return clip(summary, SUMMARY_CHARACTERS - len(tail)) + tail
+
+
+ARGUMENTS_CHARACTERS = 300
+"""The most of a request's arguments a one-line view (a list row, a Slack notice) shows."""
+
+
+def arguments_line(request: Mapping[str, Any]) -> str:
+    """The arguments of every action of `request` on one line, as compact JSON, without
+    control or format characters, cut to `ARGUMENTS_CHARACTERS`: what a list shows beside
+    the summary, so that what is approved from the list is in sight."""
+    args = [action.get("args") for action in request.get("action_requests") or []]
+    text = json.dumps(args[0] if len(args) == 1 else args, sort_keys=True, default=str)
+    return clip(visible(text), ARGUMENTS_CHARACTERS)
 
 
 def amount_in(args: Mapping[str, Any]) -> float | None:

@@ -8,15 +8,16 @@ workspace's user of that email), makes an **acting token** for that answer:
 
     signoff-acting.<claim: base64url JSON>.<signature: base64url HMAC-SHA256>
 
-- **Signed by the server.** The key is derived from the audit key
-  (`signoff.governance.audit.audit_key`), for this purpose alone, so nothing else the server
-  signs can pass as a token. Nobody without the key can make one, and a client never sees
+- **Signed by the server.** The key is derived, for this purpose alone, from the Slack signing
+  secret (`signoff.signals.webhooks.slack_key`): whoever holds that secret can already sign
+  a click as anyone, so acting tokens trust nobody new (the audit key, which replicas and
+  Model Serving endpoints hold, makes none), and nothing else the server signs can pass as
+  a token. Nobody without the key can make one, and a client never sees
   one: the route sends it to the API itself (`SIGNOFF_API_URL`, else this server's own
   address).
 - **One person, one thread, one minute.** The claim names the user, the thread and the
   request answered (the answer itself carries that request's id, and the review node takes
-  it for no other); it expires `ACTING_SECONDS` after it is made. Every replica must share
-  `SIGNOFF_AUDIT_KEY`, as for the audit trail.
+  it for no other); it expires `ACTING_SECONDS` after it is made.
 - **Only for answering that request.** The API's auth accepts it (`api_identity`) only on
   the calls answering makes (`acting_calls`: read that thread and its state, run on it),
   nowhere else; the user it signs in carries `ACTING_FOR`, and a run made with it must
@@ -47,7 +48,6 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 from starlette.requests import Request
 
-from signoff.governance.audit import audit_key
 from signoff.governance.identity import (
     ACTING_TOKEN_PREFIX,
     Identity,
@@ -58,6 +58,7 @@ from signoff.governance.identity import (
 )
 from signoff.server.admission import Refusal, RunRequest
 from signoff.settings import environment
+from signoff.signals.webhooks import slack_key
 
 ACTING_SECONDS = 60
 """How long an acting token is accepted after it is made."""
@@ -194,7 +195,10 @@ def own_api(request: Request, token: str) -> LangGraphClient:
 
 
 def _mac(encoded_claim: str) -> bytes:
-    key = hmac.new(audit_key(), _PURPOSE, hashlib.sha256).digest()
+    try:
+        key = slack_key(_PURPOSE)
+    except ValueError as off:
+        raise UnknownToken(str(off)) from None
     return hmac.new(key, encoded_claim.encode(), hashlib.sha256).digest()
 
 

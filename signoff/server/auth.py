@@ -86,10 +86,17 @@ async def authenticate(headers: dict[bytes, bytes], method: str, path: str) -> d
     """Resolve the token presented (`presented_token`) to a user and their groups, for the
     call `method` `path` (the server's acting tokens are good for a few calls on one thread
     only: `signoff.server.acting`); 401 without a valid one."""
-    token = presented_token(_header(headers, b"authorization"), _header(headers, b"x-api-key"))
+    authorization, api_key = _header(headers, b"authorization"), _header(headers, b"x-api-key")
+    token = presented_token(authorization, api_key)
     if token is None:
+        ignored = (
+            " The x-api-key header was ignored: it is read only when there is no "
+            "Authorization header."
+            if authorization and api_key
+            else ""
+        )
         raise Auth.exceptions.HTTPException(
-            status_code=401, detail=f"Not signed in. {HOW_TO_SIGN_IN}"
+            status_code=401, detail=f"Not signed in.{ignored} {HOW_TO_SIGN_IN}"
         )
     try:
         identity = await asyncio.to_thread(api_identity, token, method, path)

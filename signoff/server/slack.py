@@ -62,7 +62,7 @@ from signoff.server.acting import acting_token, own_api
 from signoff.server.standing_api import server_store
 from signoff.settings import environment
 from signoff.signals.events import inbox_link
-from signoff.signals.webhooks import SLACK_DECISIONS, slack_escaped
+from signoff.signals.webhooks import SLACK_DECISIONS, slack_button_ids, slack_escaped
 from signoff.standing.store import adelegations_for
 
 log = logging.getLogger("signoff.server.slack")
@@ -86,6 +86,9 @@ class Click:
     """`approve` or `reject`."""
     thread_id: str
     request_id: str
+    args_digest: str
+    """The digest of the arguments the notice showed: the answer carries it, so it approves
+    those arguments or nothing."""
     slack_user: str
     """Slack's user id of who clicked, e.g. `U024BE7LH`."""
     team: str
@@ -177,19 +180,15 @@ def click_of(body: bytes) -> Click | None:
         return None
     if (decision := SLACK_DECISIONS.get(str(action.get("action_id")))) is None:
         return None
+    ids = slack_button_ids(str(action.get("value") or ""))  # ValueError: not ours
     try:
-        value = json.loads(action.get("value") or "")
-        ids = {key: value[key] for key in ("thread_id", "request_id")}
         fields = {
             "slack_user": payload["user"]["id"],
             "team": payload["team"]["id"],
             "response_url": payload["response_url"],
         }
     except (KeyError, TypeError, ValueError):
-        raise ValueError(
-            "a block_actions payload needs user.id, team.id, response_url and a button value "
-            'of {"thread_id", "request_id"}'
-        ) from None
+        raise ValueError("a block_actions payload needs user.id, team.id, response_url") from None
     if not all(isinstance(text, str) and text for text in (*ids.values(), *fields.values())):
         raise ValueError("the user, team, response_url, thread and request must be text")
     return Click(decision=decision, **ids, **fields)
@@ -263,8 +262,11 @@ def email_of(user: Mapping[str, Any], team: str) -> str:
             f"Slack shows no email for {name}: the app's bot token needs the users:read.email "
             "scope (and users:read)."
         )
-    if user.get("is_email_confirmed") is False:
-        raise Refused(f"{name} has not confirmed the email {email} in Slack.")
+    if user.get("is_email_confirmed") is not True:
+        raise Refused(
+            f"Slack does not say {name} confirmed the email {email}: only a confirmed email "
+            "stands for a person of the workspace."
+        )
     return email
 
 
@@ -283,7 +285,8 @@ async def decide(person: Identity, click: Click, request: Request) -> dict[str, 
     token = await asyncio.to_thread(acting_token, person.user, click.thread_id, click.request_id)
     decisions = [{"type": click.decision}] * len(waiting["action_requests"])
     async with own_api(request, token) as api:
-        await answer_request(api, click.thread_id, {"decisions": decisions}, click.request_id)
+        answer = {"decisions": decisions, "args_digest": click.args_digest}
+        await answer_request(api, click.thread_id, answer, click.request_id, reader=server)
     after = await server.threads.get_state(click.thread_id)
     if _pending(after, click.request_id) is not None:  # a vote: the quorum needs more
         return _ephemeral(

@@ -30,6 +30,7 @@ from mlflow.types.responses import (
 from signoff.databricks.checkpointer import checkpointer
 from signoff.databricks.store import deployment_store
 from signoff.governance.identity import caller_identity
+from signoff.governance.visibility import may_see, not_visible, viewers_of
 from signoff.serving.approvals import NotAnswered
 from signoff.serving.lease import NoLeases, leases_for
 from signoff.serving.recovery import stopped_mid_run
@@ -186,6 +187,9 @@ class SignoffAgent(ResponsesAgent):
                     turn = Turn(graph, config, runs=False, refusal=str(refused))
                 yield turn
             elif snapshot.interrupts and only_asks(request):
+                pending = [{"id": i.id, "value": i.value} for i in snapshot.interrupts]
+                if not may_see(identity, viewers_of({}, snapshot.values, pending)):
+                    raise ValueError(not_visible(thread_id, identity))  # shows it to nobody else
                 yield Turn(graph, config, runs=False)
             else:
                 yield Turn(graph, config, new_input(graph, request, snapshot, thread_id))

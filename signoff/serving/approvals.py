@@ -9,11 +9,12 @@ item has no field for the request's summary, so the summary is in the text item 
 
 Why the request id and not the interrupt id: the request id is the one name of a request on
 every surface (the inbox, the CLI, webhooks, Slack, the audit trail), and it stays the same
-while the request waits, across every re-pause of it, where the interrupt id changes each time
-the graph asks again (after a refused answer). Parallel tool calls are separate requests, so
-each has its own id and is answered on its own. A request that shows several actions (no
-graph of signoff raises one) gets one id per action, `<request_id>/<position>` from 1, and
-takes every action's answer in one input, as its grammar does.
+when the graph asks again after a refused answer, where the interrupt id changes each time
+(each vote of a quorum is a pause of its own, with a request id of its own). Parallel tool
+calls are separate requests, so each has its own id and is answered on its own. A request
+that shows several actions (no graph of signoff raises one) gets one id per action,
+`<request_id>/<position>` from 1, and takes every action's answer in one input, as its
+grammar does.
 
 An input item `{"type": "mcp_approval_response", "approval_request_id", "approve": true |
 false, "reason"?}` answers one item: approve (the reason as the approver's comment) or reject

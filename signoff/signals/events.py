@@ -10,18 +10,16 @@ type, so replays of a node and several sweepers enqueue each event once.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 from signoff.governance.policy import deciding_groups
-from signoff.protocol.summaries import summary_of
+from signoff.protocol.summaries import arguments_line, summary_of
 from signoff.settings import environment
 from signoff.signals.webhooks import notify
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:2024"
-SUMMARY_CHARACTERS = 200
 
 
 def announce(
@@ -42,11 +40,12 @@ def announce(
     body: dict[str, Any] = {
         "thread_id": thread_id,
         "request_id": request.get("request_id"),
+        "args_digest": request.get("args_digest"),
         "graph": graph,
         "stage": request.get("stage"),
         "summary": summary_of(request),
         "action": ", ".join(action.get("name", "") for action in actions),
-        "args_summary": _summary([action.get("args") for action in actions]),
+        "args_summary": arguments_line(request),
         "requested_by": request.get("requested_by"),
         "deciders": deciding_groups(request),
         "created_at": request.get("created_at"),
@@ -63,10 +62,3 @@ def inbox_link(thread_id: str, request_id: str) -> str:
     """Where a person opens the request: the inbox of the server at `SIGNOFF_PUBLIC_URL`."""
     base = (environment().public_url or DEFAULT_PUBLIC_URL).rstrip("/")
     return f"{base}/inbox/{quote(thread_id)}?request_id={quote(request_id)}"
-
-
-def _summary(args: list[Any]) -> str:
-    text = json.dumps(args[0] if len(args) == 1 else args, sort_keys=True, default=str)
-    if len(text) <= SUMMARY_CHARACTERS:
-        return text
-    return text[: SUMMARY_CHARACTERS - 1] + "…"

@@ -98,7 +98,7 @@ from slack_sdk.models.blocks import (
 )
 
 from signoff.clock import stamp
-from signoff.protocol.summaries import clip
+from signoff.protocol.summaries import clip, visible
 from signoff.settings import environment
 
 log = logging.getLogger("signoff.signals.webhooks")
@@ -282,6 +282,7 @@ def slack_blocks(body: dict[str, Any]) -> list[Block]:
     request is escaped (`slack_escaped`) and cut to `SLACK_FIELD_CHARACTERS`. A request whose
     ids would not fit a button's value gets no buttons."""
     summary = _shown(body.get("summary") or body.get("action")) or "an action"
+    arguments = _shown(body.get("args_summary")) or "none"
     what = _shown(body.get("action")) or "an action"
     if stage := _shown(body.get("stage")):
         what += f" ({stage})"
@@ -292,16 +293,19 @@ def slack_blocks(body: dict[str, Any]) -> list[Block]:
                 _field("May decide", _names(body.get("deciders"))),
                 _field("Requested by", _shown(body.get("requested_by"))),
                 _field("Runs", what),
+                _field("Arguments", arguments),
             ],
         ),
         ContextBlock(elements=[MarkdownTextObject(text=_context(body))]),
     ]
-    value = slack_button_value(str(body.get("thread_id")), str(body.get("request_id")))
+    value = slack_button_value(
+        str(body.get("thread_id")), str(body.get("request_id")), str(body.get("args_digest"))
+    )
     if len(value) <= ButtonElement.value_max_length:
         approve, reject = SLACK_DECISIONS
         confirm = ConfirmObject(
             title="Approve this request?",
-            text=PlainTextObject(text=summary),
+            text=PlainTextObject(text=clip(f"{summary}\n{arguments}", SLACK_FIELD_CHARACTERS)),
             confirm="Approve",
             deny="Cancel",
         )
@@ -322,9 +326,52 @@ def slack_blocks(body: dict[str, Any]) -> list[Block]:
     return blocks
 
 
-def slack_button_value(thread_id: str, request_id: str) -> str:
-    """The `value` of a notice's buttons: the thread and the request they answer, as JSON."""
-    return json.dumps({"thread_id": thread_id, "request_id": request_id}, separators=(",", ":"))
+def slack_key(purpose: bytes) -> bytes:
+    """A key for `purpose` alone, derived from the Slack signing secret: whoever holds that
+    secret can already sign a click as anyone, so the keys derived from it (button values,
+    acting tokens) trust nobody new. `ValueError` when no secret is set."""
+    secret = environment().slack_signing_secret
+    if not secret:
+        raise ValueError("Slack approvals are off: SIGNOFF_SLACK_SIGNING_SECRET is not set.")
+    return hmac.new(secret.encode(), purpose, hashlib.sha256).digest()
+
+
+_BUTTON_PURPOSE = b"signoff slack button: the request a notice showed"
+_BUTTON_IDS = ("thread_id", "request_id", "args_digest")
+
+
+def slack_button_value(thread_id: str, request_id: str, args_digest: str) -> str:
+    """The `value` of a notice's buttons: the thread, the request and the digest of the
+    arguments the notice showed, signed (`sig`) so that only a notice this server posted can
+    answer a request, and only on the arguments it showed."""
+    ids = dict(zip(_BUTTON_IDS, (thread_id, request_id, args_digest), strict=True))
+    return json.dumps({**ids, "sig": _button_sig(ids)}, separators=(",", ":"))
+
+
+def slack_button_ids(value: str) -> dict[str, str]:
+    """The thread, request and digest a button `value` names, when this server signed it;
+    `ValueError` saying why not otherwise."""
+    try:
+        parsed = json.loads(value)
+        ids = {key: parsed[key] for key in _BUTTON_IDS}
+        sig = parsed["sig"]
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(
+            'a button value of {"thread_id", "request_id", "args_digest", "sig"}'
+        ) from None
+    if not all(isinstance(v, str) and v for v in ids.values()) or not isinstance(sig, str):
+        raise ValueError("a button value's thread, request, digest and signature are text")
+    if not hmac.compare_digest(sig, _button_sig(ids)):
+        raise ValueError(
+            "a button this server did not make: answer from a notice signoff posted, or in "
+            "the inbox"
+        )
+    return ids
+
+
+def _button_sig(ids: dict[str, str]) -> str:
+    canonical = json.dumps(ids, sort_keys=True, separators=(",", ":")).encode()
+    return hmac.new(slack_key(_BUTTON_PURPOSE), canonical, hashlib.sha256).hexdigest()
 
 
 def slack_text(body: dict[str, Any]) -> str:
@@ -360,7 +407,7 @@ def _names(deciders: Any) -> str:
 
 def _shown(value: Any) -> str:
     """An event field as a Slack notice shows it: text, cut to `SLACK_FIELD_CHARACTERS`."""
-    return clip(str(value), SLACK_FIELD_CHARACTERS) if value else ""
+    return clip(visible(str(value)), SLACK_FIELD_CHARACTERS) if value else ""
 
 
 def _field(title: str, value: str) -> MarkdownTextObject:

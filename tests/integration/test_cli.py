@@ -290,7 +290,7 @@ async def test_show_in_a_terminal_puts_the_summary_first_then_the_conversation(f
     )
     assert status == 0, (lines, errors)
     assert all(cell_len(line) <= 80 for line in lines), lines
-    assert lines[0].rstrip() == "Issue refund of 7 order 21"
+    assert lines[0].rstrip() == "Issue refund of 7 for order 21"
     assert any(run.thread_id in line for line in lines)
     said = lines.index("  The conversation that led to it:")
     shown = " ".join(" ".join(lines[said:]).split())

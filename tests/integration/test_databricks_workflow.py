@@ -116,11 +116,13 @@ async def test_cancel_pauses_and_approval_cancels_the_run(flow, workspace):
     await say(run, f"cancel run {run_id}")
     assert await run.status() == "interrupted"
     request = await run.request()
+    assert request["summary"] == f"terminate Databricks job run {run_id}"
     assert request["action_requests"][0] == {
         "name": "terminate_databricks_job",
         "args": {"run_id": run_id},
-        "description": "Cancel a pending, queued or running Databricks job run. Requires approval.",
-        "arguments": {"run_id": run_id},  # the same, under the key Agent Inbox reads
+        "description": f"terminate Databricks job run {run_id}. Cancel a pending, queued or "
+        "running Databricks job run. Requires approval.",
+        "arguments": {"run_id": str(run_id)},  # as Agent Inbox renders it: text
     }
     assert request["review_configs"][0]["allowed_decisions"] == ["approve", "reject"]
     assert workspace.jobs.get_run(run_id).state.result_state is None

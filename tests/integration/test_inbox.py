@@ -424,11 +424,13 @@ async def test_a_tool_call_shows_its_title_and_the_conversation_that_led_to_it(f
     page = await signed_in("bob")  # support-leads
     await show_list(page, "sort=newest", run.thread_id)
     row = page.locator("tbody tr").filter(has=page.locator(f'a[href^="/inbox/{run.thread_id}"]'))
-    await expect(row.locator("td.request a")).to_have_text("Issue refund of 7 order 21")
+    await expect(row.locator("td.request a")).to_have_text("Issue refund of 7 for order 21")
     await expect(row).not_to_contain_text("main__support__issue_refund")
     await row.locator("td.request a").click()
 
-    await expect(page.get_by_role("heading", level=1)).to_have_text("Issue refund of 7 order 21")
+    await expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Issue refund of 7 for order 21"
+    )
     said_before = page.get_by_role("region", name="The conversation that led to this call")
     await expect(said_before).to_contain_text(asked)  # the markup shown as text
     await expect(said_before).to_contain_text(
@@ -510,16 +512,20 @@ async def test_decide_selected_checks_the_form_and_refuses_request_by_request(
     theirs = await pay(flow, 5000, "acct-9")
     unseen = flow("databricks_workflow")  # data-engineers decide it: bob may not see it
     await unseen.start(said(f"start the nightly job for {unseen.tag}"))
+    moved = await pay(flow, 5000, "acct-9")  # its row showed other arguments than it has now
+    requests = [await run.request() for run in (mine, theirs, unseen, moved)]
     picked = [
-        f"{run.thread_id}/{(await run.request())['request_id']}" for run in (mine, theirs, unseen)
+        f"{run.thread_id}/{r['request_id']}/{r['args_digest']}"
+        for run, r in zip((mine, theirs, unseen), requests[:3], strict=True)
     ]
+    picked.append(f"{moved.thread_id}/{requests[3]['request_id']}/{'0' * 64}")
     async with httpx.AsyncClient(base_url=server.url, headers={"Origin": server.url}) as http:
         signed = await http.post("/inbox/sign-in", data={"token": "dapi-dev-bob"})
         http.cookies.set("signoff_session", signed.cookies["signoff_session"], path="/inbox")
         form = {"decision": "approve", "selected": picked, "csrf": csrf_token("dapi-dev-bob")}
         forged = await http.post("/inbox/decide", data={**form, "csrf": "guessed"})
         assert forged.status_code == 403 and "stale or from another site" in forged.text
-        too_many = await http.post("/inbox/decide", data={**form, "selected": picked * 34})
+        too_many = await http.post("/inbox/decide", data={**form, "selected": picked * 26})
         assert too_many.status_code == 400 and "decide at most 100 at once" in too_many.text
         nothing = await http.post("/inbox/decide", data={**form, "selected": []})
         assert nothing.status_code == 400 and "No request was selected" in nothing.text
@@ -528,7 +534,8 @@ async def test_decide_selected_checks_the_form_and_refuses_request_by_request(
         assert await theirs.status() == "interrupted"  # nothing was decided
 
         done = await http.post("/inbox/decide", data={**form, "message": "checked"})
-    assert done.status_code == 200 and "Approved 1 of 3 selected requests." in done.text
+    assert done.status_code == 200 and "Approved 1 of 4 selected requests." in done.text
+    assert "Stale answer: args_digest" in done.text
     assert "raised this request, so cannot decide it (four-eyes)" in done.text
     unseen_id = picked[2].split("/")[1]  # named by its ids: bob may not see what it asks
     named = f"request {unseen_id} of thread {unseen.thread_id}</a>: There is no thread"
@@ -536,3 +543,4 @@ async def test_decide_selected_checks_the_form_and_refuses_request_by_request(
     [entry] = (await theirs.values())["audit"]
     assert (entry["reviewer"], entry["comment"]) == ("bob@signoff.local", "checked")
     assert await mine.status() == "interrupted" and await unseen.status() == "interrupted"
+    assert await moved.status() == "interrupted" and moved.executions() == []

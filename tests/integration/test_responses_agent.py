@@ -643,6 +643,9 @@ def test_a_request_with_no_input_shows_what_the_thread_waits_for_and_changes_not
     assert shown.custom_outputs["pending_actions"] == [action]
     assert [item["id"] for item in approval_items(shown)] == [action["request_id"]]
     assert text_of(shown).startswith("Waiting for approval (1 pending)")
+    calling_as("carol")  # in security, not managers: she may not see alice's payment
+    with pytest.raises(ValueError, match=f"no thread {thread_id} that carol@signoff.local may"):
+        approve_reject.agent.predict(payload(thread_id=thread_id))
     assert checkpoint_id(approve_reject, thread_id) == before
 
 

@@ -19,9 +19,9 @@ import httpx
 import pytest
 from databricks.sdk.errors import InvalidParameterValue
 
-from signoff.governance.audit import audit_key
 from signoff.server.acting import ACTING_SECONDS, acting_token
 from signoff.server.slack import PATH
+from signoff.signals.webhooks import slack_button_value
 from tests.dev_users import TOKENS
 from tests.integration.conftest import Flow
 from tests.langgraph_server import LanggraphServer, copy_project
@@ -93,12 +93,10 @@ async def waiting(flow) -> Flow:
 
 
 @pytest.fixture
-def server_key(monkeypatch) -> Iterator[None]:
-    """This process signs with the server's audit key (to make acting tokens as it does)."""
-    monkeypatch.setenv("SIGNOFF_AUDIT_KEY", AUDIT_KEY)
-    audit_key.cache_clear()
-    yield
-    audit_key.cache_clear()
+def server_key(monkeypatch) -> None:
+    """This process holds the server's Slack signing secret, so it makes acting tokens and
+    button values as the server does."""
+    monkeypatch.setenv("SIGNOFF_SLACK_SIGNING_SECRET", SECRET)
 
 
 def notice_of(notices: WebhookReceiver, thread_id: str) -> dict[str, Any]:
@@ -169,12 +167,43 @@ async def test_the_notice_carries_the_summary_and_the_buttons_of_its_request(wai
     section = message["blocks"][0]
     assert section["text"]["text"] == f"*{SUMMARY}*"
     assert "*May decide*\nmanagers" in [field["text"] for field in section["fields"]]
-    ids = {"thread_id": waiting.thread_id, "request_id": request["request_id"]}
-    assert [(b["text"]["text"], json.loads(b["value"])) for b in buttons_of(message)] == [
-        ("Approve", ids),
-        ("Reject", ids),
-    ]
+    ids = {
+        "thread_id": waiting.thread_id,
+        "request_id": request["request_id"],
+        "args_digest": request["args_digest"],
+    }
+    buttons = [(b["text"]["text"], json.loads(b["value"])) for b in buttons_of(message)]
+    assert [label for label, _ in buttons] == ["Approve", "Reject"]
+    for _, value in buttons:
+        assert {k: value[k] for k in ids} == ids and len(value["sig"]) == 64
+    assert "*Arguments*" in json.dumps(message) and "acct-9" in json.dumps(section["fields"])
     assert f"/inbox/{waiting.thread_id}?request_id={request['request_id']}" in json.dumps(message)
+
+
+def with_button_value(message: dict[str, Any], value: str) -> dict[str, Any]:
+    """`message` with every button's value replaced by `value` (a notice someone else made)."""
+    copied = json.loads(json.dumps(message))
+    for button in buttons_of(copied):
+        button["value"] = value
+    return copied
+
+
+async def test_a_button_signoff_did_not_make_or_made_for_other_arguments_answers_nothing(
+    server, waiting, notices, replies, server_key
+):
+    request = await waiting.request()
+    message = notice_of(notices, waiting.thread_id)
+    value = json.loads(buttons_of(message)[0]["value"])
+    forged = with_button_value(message, json.dumps({**value, "sig": "0" * 64}))
+    refused = await click(server, forged, "Approve", BOB, replies)
+    assert refused.status_code == 400 and "did not make" in refused.text
+    other_arguments = slack_button_value(waiting.thread_id, request["request_id"], "f" * 64)
+    elsewhere = with_button_value(message, other_arguments)
+    stale = await click(server, elsewhere, "Approve", BOB, replies)
+    assert stale.status_code == 200
+    assert reply(replies)["text"].startswith("Not answered: Stale answer: args_digest")
+    assert (await waiting.request())["request_id"] == request["request_id"]
+    assert (await waiting.values())["audit"] == [] and waiting.executions() == []
 
 
 async def test_a_click_on_approve_approves_as_its_person_and_runs_once(

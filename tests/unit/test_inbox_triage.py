@@ -86,25 +86,29 @@ def test_a_refused_decision_says_what_is_allowed_and_why_not():
 
 
 THREAD = str(uuid.uuid4())
+D = "d" * 64
+"""The digest of the arguments a row showed."""
 
 
 def test_a_selection_is_each_request_once_in_order():
-    values = [f"{THREAD}/r1", f"{THREAD.upper()}/r2", f"{THREAD}/r1"]
+    values = [f"{THREAD}/r1/{D}", f"{THREAD.upper()}/r2/{D}", f"{THREAD}/r1/{D}"]
     assert selection("reject", values) == (
         "reject",
-        [Selected(THREAD, "r1"), Selected(THREAD, "r2")],
+        [Selected(THREAD, "r1", D), Selected(THREAD, "r2", D)],
     )
 
 
 @pytest.mark.parametrize(
     ("decision", "values", "says"),
     [
-        ("edit", [f"{THREAD}/r1"], "Approve selected or Reject selected"),
+        ("edit", [f"{THREAD}/r1/{D}"], "Approve selected or Reject selected"),
         ("approve", [], "No request was selected"),
-        ("approve", [f"{THREAD}/r{n}" for n in range(MAX_SELECTED + 1)], "at most 100 at once"),
+        ("approve", [f"{THREAD}/r{n}/{D}" for n in range(MAX_SELECTED + 1)], "at most 100 at once"),
+        ("approve", [f"{THREAD}/r1"], "does not name a request of this inbox"),  # no digest
+        ("approve", [f"{THREAD}/r1/not-a-digest"], "does not name a request of this inbox"),
         ("approve", ["../assistants/r1"], "does not name a request of this inbox"),
         ("approve", [f"{THREAD}/"], "does not name a request of this inbox"),
-        ("approve", [f"{THREAD}/{'r' * 201}"], "does not name a request of this inbox"),
+        ("approve", [f"{THREAD}/{'r' * 201}/{D}"], "does not name a request of this inbox"),
     ],
 )
 def test_a_selection_that_cannot_be_decided_is_refused_whole(decision, values, says):
@@ -128,11 +132,11 @@ def test_any_posted_selection_is_refused_or_names_real_thread_ids(decision, valu
 async def test_each_request_is_decided_on_its_own_and_a_refusal_stops_no_other():
     other = str(uuid.uuid4())
     chosen = [
-        Selected(THREAD, "ok-1"),
-        Selected(other, "refused"),
-        Selected(THREAD, "ok-2"),
-        Selected(other, "server-down"),
-        Selected(other, "ok-3"),
+        Selected(THREAD, "ok-1", D),
+        Selected(other, "refused", D),
+        Selected(THREAD, "ok-2", D),
+        Selected(other, "server-down", D),
+        Selected(other, "ok-3", D),
     ]
     busy: set[str] = set()
     done: list[str] = []
@@ -183,8 +187,8 @@ def test_a_tool_call_shows_its_title_and_its_conversation_above_the_arguments():
     assert page.index("refund 5 &lt;b&gt;now&lt;/b&gt;") < page.index("Arguments of Issue refund")
     assert "The model&#39;s reply" not in page  # blank: not shown
     description = refund.request["action_requests"][0]["description"]
-    assert description == "Issue refund of 5 order 3. Moves money."  # as Agent Inbox shows it
-    assert own_description(description, "Issue refund of 5 order 3") == "Moves money."
+    assert description == "Issue refund of 5 for order 3. Moves money."  # as Agent Inbox shows it
+    assert own_description(description, "Issue refund of 5 for order 3") == "Moves money."
     assert "<p>Moves money.</p>" in page and description not in page  # the summary is the heading
 
 

@@ -23,6 +23,7 @@ from signoff.signals.webhooks import (
     SLACK_DECISIONS,
     deliver_due,
     notify,
+    slack_button_ids,
     slack_message,
 )
 from tests.property_settings import EXAMPLES
@@ -49,6 +50,8 @@ def event(event_type: str = "approval.requested", **fields: Any) -> dict[str, An
         "type": event_type,
         "thread_id": "thread-1",
         "request_id": "req-1",
+        "args_digest": "d" * 64,
+        "args_summary": '{"amount": 5000, "target": "acct-9"}',
         "graph": "approve_reject",
         "stage": "review",
         "summary": SUMMARY,
@@ -126,14 +129,22 @@ def test_a_waiting_request_s_notice_is_block_kit_with_buttons_naming_it(
         "*May decide*\nmanagers",
         "*Requested by*\nalice@signoff.local",
         "*Runs*\npayment (review)",
+        '*Arguments*\n{"amount": 5000, "target": "acct-9"}',
     ]
     assert f"<{LINK}|Open in the inbox>" in message["blocks"][1]["elements"][0]["text"]
     approve, reject = buttons(message)
     assert [approve["action_id"], reject["action_id"]] == list(SLACK_DECISIONS)
     assert [approve["style"], reject["style"]] == ["primary", "danger"]
     for button in (approve, reject):
-        assert json.loads(button["value"]) == {"thread_id": "thread-1", "request_id": "req-1"}
-    assert approve["confirm"]["text"] == {"type": "plain_text", "text": SUMMARY}
+        assert slack_button_ids(button["value"]) == {
+            "thread_id": "thread-1",
+            "request_id": "req-1",
+            "args_digest": "d" * 64,
+        }
+    assert approve["confirm"]["text"] == {
+        "type": "plain_text",
+        "text": f'{SUMMARY}\n{{"amount": 5000, "target": "acct-9"}}',
+    }
 
 
 @pytest.mark.parametrize("event_type", PENDING_EVENTS)

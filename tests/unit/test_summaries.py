@@ -10,12 +10,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from signoff.governance.identity import presented_token
+from signoff.graphs.approve_reject import payment_summary
 from signoff.protocol.parsing import parse_answer
 from signoff.protocol.shapes import ActionRequest, build_request
 from signoff.protocol.summaries import (
     SUMMARY_CHARACTERS,
     amount_of,
+    clip,
     inbox_arguments,
+    one_line,
     summarize,
     summary_of,
     tool_title,
@@ -55,7 +58,7 @@ def test_a_summary_names_the_amount_the_party_and_the_identifiers() -> None:
     args = {"amount": 980000.0, "currency": "USD", "target": "acct-offshore-7"}
     assert summarize("payment", args) == "payment of 980,000 USD to acct-offshore-7"
     refund = {"order_id": 17, "amount": 12.5, "reason": "damaged"}
-    assert summarize("main__support__issue_refund", refund) == "Issue refund of 12.50 order 17"
+    assert summarize("main__support__issue_refund", refund) == "Issue refund of 12.50 for order 17"
     assert summarize("send_message", {"to": ["a@x", "b@x"], "subject": "Q3 numbers"}) == (
         "send message to a@x, b@x 'Q3 numbers'"
     )
@@ -118,3 +121,22 @@ def test_a_token_comes_from_the_bearer_header_else_from_x_api_key(
     authorization: str | None, api_key: str | None, token: str | None
 ) -> None:
     assert presented_token(authorization, api_key) == token
+
+
+def test_a_summary_shows_no_hidden_characters_and_never_passes_for_more_actions() -> None:
+    hidden = "payment of 98 USD to acct-payroll-1" + "\u2060" * 130 + "\u202e"
+    action = ActionRequest(name="payment", args={"amount": 980000, "target": "acct-offshore-7"})
+    request = request_of(action, action, summary=hidden)
+    assert summary_of(request) == "payment of 98 USD to acct-payroll-1 and 1 more action"
+    assert "\u2060" not in request["action_requests"][0]["description"]
+
+
+@given(kind=st.text(max_size=400), currency=st.text(max_size=50), target=st.text(min_size=1))
+@EXAMPLES
+def test_a_payments_summary_always_shows_its_amount_and_target(
+    kind: str, currency: str, target: str
+) -> None:
+    operation = {"kind": kind, "amount": 980000.0, "currency": currency, "target": target}
+    line = one_line(payment_summary(operation))
+    assert "980,000" in line
+    assert one_line(clip(target, 60)) in line

@@ -1,9 +1,10 @@
 """Deciding several requests at once from the inbox's list: "Approve selected" and "Reject
 selected", with one optional reason for all of them.
 
-The list posts the requests checked (each as `<thread_id>/<request_id>`, at most
-`MAX_SELECTED`). Each is then answered on its own, exactly as its own page answers it: its own
-answer, checked by the policy and sent to the API as the signed-in user, so the server's auth
+The list posts the requests checked (each as `<thread_id>/<request_id>/<args_digest>`, at
+most `MAX_SELECTED`). Each is then answered on its own, exactly as its own page answers it: its
+own answer, carrying the digest of the arguments its row showed (so it approves those or
+nothing), checked by the policy and sent to the API as the signed-in user, so the server's auth
 and the review node decide it and its audit entry is its own. A refusal (the policy's, the
 server's, or a request decided meanwhile by someone else) is that request's outcome and stops
 none of the others; the page then lists what was decided, and what was not and why.
@@ -13,6 +14,7 @@ Threads are answered a few at a time (`AT_ONCE`); requests of one thread one aft
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ MAX_SELECTED = 100
 """The most requests one form may decide."""
 REQUEST_ID_CHARACTERS = 200
 """The longest request id a selection may name (ids are UUIDs)."""
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 AT_ONCE = 4
 """How many threads are answered at the same time."""
 BulkDecision = Literal["approve", "reject"]
@@ -40,6 +43,8 @@ class Selected:
 
     thread_id: str
     request_id: str
+    args_digest: str
+    """The digest of the arguments the list showed for it."""
 
 
 @dataclass(frozen=True)
@@ -106,19 +111,25 @@ def selection(decision: str, values: Sequence[str]) -> tuple[BulkDecision, list[
 
 
 def _selected(value: str) -> Selected:
-    thread, _, request_id = value.partition("/")
+    thread, _, rest = value.partition("/")
+    request_id, _, args_digest = rest.partition("/")
     try:
         thread_id = str(uuid.UUID(thread))
     except ValueError:
         thread_id = ""
-    if not thread_id or not request_id or len(request_id) > REQUEST_ID_CHARACTERS:
+    if (
+        not thread_id
+        or not request_id
+        or len(request_id) > REQUEST_ID_CHARACTERS
+        or not _DIGEST.fullmatch(args_digest)
+    ):
         shown = value[:80]
         raise Refused(
-            f"{shown!r} does not name a request of this inbox (a thread id, '/', and a request "
-            "id): reload the list and select again.",
+            f"{shown!r} does not name a request of this inbox (a thread id, a request id and "
+            "the digest of its arguments, separated by '/'): reload the list and select again.",
             400,
         )
-    return Selected(thread_id, request_id)
+    return Selected(thread_id, request_id, args_digest)
 
 
 async def decide_each(

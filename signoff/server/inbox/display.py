@@ -22,7 +22,7 @@ from markupsafe import Markup, escape
 from signoff.clock import parse, seconds_since
 from signoff.governance.policy import deciding_groups
 from signoff.protocol.shapes import CONVERSATION_CHARACTERS
-from signoff.protocol.summaries import clip, summary_of, tool_title
+from signoff.protocol.summaries import arguments_line, clip, summary_of, tool_title
 
 TEMPLATES = Environment(
     loader=PackageLoader("signoff.server.inbox"), autoescape=select_autoescape(), enable_async=False
@@ -113,6 +113,7 @@ def deciders(request: Mapping[str, Any]) -> Markup:
 
 
 TEMPLATES.filters.update(
+    arguments=arguments_line,
     age=age,
     when=when,
     readable=readable,

@@ -48,6 +48,7 @@ from signoff.governance.policy import HOW_TO_SIGN_IN, is_admin
 from signoff.governance.visibility import may_see, not_visible, viewers_of
 from signoff.protocol.shapes import ApprovalRequest
 from signoff.protocol.summaries import summary_of
+from signoff.server.acting import own_api
 from signoff.server.inbox.bulk import BulkResult, Selected, decide_each, selection
 from signoff.server.inbox.decisions import RequestView, answer_from_form, request_view
 from signoff.server.inbox.display import TEMPLATES
@@ -69,7 +70,6 @@ from signoff.server.inbox.session import (
     signed_in,
 )
 from signoff.server.standing_api import create_grant_as
-from signoff.settings import environment
 from signoff.standing.grants import Refused as GrantRefused
 
 PENDING = pending_index()
@@ -111,7 +111,9 @@ async def decide_selected(request: Request) -> Response:
     async def decide(selected: Selected) -> None:
         thread_id, request_id = selected.thread_id, selected.request_id
         try:
-            await _decide(request, session, thread_id, request_id, decision, reason)
+            await _decide(
+                request, session, thread_id, request_id, decision, reason, selected.args_digest
+            )
         except Refused as refusal:
             if refusal.status == 404 and request_id in summaries:  # in their list a moment ago
                 raise Refused(
@@ -209,15 +211,19 @@ async def _decide(
     request_id: str,
     decision: str,
     posted: dict[str, str],
+    args_digest: str | None = None,
 ) -> RequestView:
     """Send the answer `posted` makes (`decision`) to request `request_id` of `thread_id`, as
-    the signed-in user; the view it was answered from. Raises `Refused` with why not."""
+    the signed-in user, bound to `args_digest` (the arguments the page showed) when given;
+    the view it was answered from. Raises `Refused` with why not."""
     views = await _views(get_client(), session, thread_id)
     view = next((v for v in views if v.pending.request_id == request_id), None)
     if view is None:
         raise Refused(f"Request {request_id} is no longer pending on this thread.", 409)
     built = answer_from_form(decision, view, posted)
-    async with _api(request, session) as api:
+    if args_digest is not None:
+        built = {**built, "args_digest": args_digest}
+    async with own_api(request, session.token) as api:
         await answer_request(api, thread_id, built, request_id)
     return view
 
@@ -245,7 +251,7 @@ async def continue_run(request: Request) -> Response:
     try:
         await _read(get_client(), thread_id, session)
         if await run_on_reason(get_client(), thread_id):  # not if the sweeper did it
-            async with _api(request, session) as api:
+            async with own_api(request, session.token) as api:
                 await continue_thread(api, thread_id)
     except Refused as refusal:
         return await _thread_page(request, session, error=str(refusal), status=refusal.status)
@@ -393,15 +399,6 @@ def _heading(views: list[RequestView], thread_id: str) -> str:
     if len(views) > 1:
         return f"{len(views)} requests wait on this thread"
     return summary_of(views[0].request)
-
-
-def _api(request: Request, session: Session) -> LangGraphClient:
-    """The API as the signed-in user: this server over HTTP (`SIGNOFF_API_URL` to override)."""
-    url = environment().api_url
-    if not url:
-        host, port = request.scope.get("server") or ("127.0.0.1", 2024)
-        url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
-    return get_client(url=url, headers={"Authorization": f"Bearer {session.token}"})
 
 
 def _render(template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
