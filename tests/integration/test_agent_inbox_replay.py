@@ -64,3 +64,16 @@ async def test_agent_inbox_requests_get_the_answers_they_got_from_the_recording(
         action = interrupt["value"]["action_requests"][0]
         assert action["description"].startswith(summary)
         assert all(not isinstance(v, int | float) for v in action["arguments"].values())
+
+
+async def test_a_key_beside_another_authorization_is_ignored_and_the_401_says_so(server):
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        both = await http.post(
+            "/threads/search",
+            headers={"Authorization": "Basic Ym9iOg==", "x-api-key": "dapi-dev-bob"},
+            json={},
+        )
+        key = await http.post("/threads/search", headers={"x-api-key": "dapi-dev-bob"}, json={})
+    assert both.status_code == 401
+    assert "x-api-key header was ignored" in both.text and "Bearer" in both.text
+    assert key.status_code == 200
