@@ -55,8 +55,9 @@ def summarize(name: str, args: Mapping[str, Any]) -> str:
         parts.append(f"to {party}")
     if (subject := _first_text(args, SUBJECT_KEYS)) is not None:
         parts.append(repr(subject) if " " in subject else subject)
+    joint = "for " if len(parts) > 1 else ""  # "of 7 for order 21", "job run 1006"
     identifiers = [
-        str(value) if title.lower().endswith(noun) else f"for {noun} {value}"
+        str(value) if title.lower().endswith(noun) else f"{joint}{noun} {value}"
         for key, value in args.items()
         if key.endswith("_id") and isinstance(value, str | int) and not isinstance(value, bool)
         for noun in [key.removesuffix("_id").replace("_", " ")]
