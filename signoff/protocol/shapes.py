@@ -339,8 +339,10 @@ def build_request(
     """Assemble the interrupt value for `actions`, with `allowed[i]` the decisions for action i
     and `deadlines` its `created_at` and deadline fields (`signoff.governance.deadlines`);
     `summary` is the graph's line for it (by default, one made from its first action)."""
-    summaries = [summarize(action["name"], action["args"]) for action in actions]
-    summaries[0] = one_line(summary) if summary else summaries[0]
+    summaries = [
+        one_line(summary) if summary and n == 0 else summarize(action["name"], action["args"])
+        for n, action in enumerate(actions)
+    ]
     summary = with_more(summaries[0], len(actions))
     request = ApprovalRequest(
         action_requests=[

@@ -75,6 +75,8 @@ def one_line(text: str) -> str:
 
 def visible(text: str) -> str:
     """`text` without control (`Cc`) and format (`Cf`) characters, whitespace kept."""
+    if text.isprintable():  # the usual case, checked in C: nothing to remove
+        return text
     return "".join(c for c in text if c.isspace() or unicodedata.category(c) not in ("Cc", "Cf"))
 
 
