@@ -19,7 +19,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.pregel import Pregel
-from langgraph.types import Command
+from langgraph.types import Command, StateSnapshot
 from mlflow.pyfunc import ResponsesAgent
 from mlflow.types.responses import (
     ResponsesAgentRequest,
@@ -29,7 +29,7 @@ from mlflow.types.responses import (
 
 from signoff.databricks.checkpointer import checkpointer
 from signoff.databricks.store import deployment_store
-from signoff.governance.identity import caller_identity
+from signoff.governance.identity import Identity, caller_identity
 from signoff.governance.visibility import may_see, not_visible, viewers_of
 from signoff.serving.approvals import NotAnswered
 from signoff.serving.lease import NoLeases, leases_for
@@ -184,15 +184,23 @@ class SignoffAgent(ResponsesAgent):
                     command = resume_command(answer, snapshot, thread_id, identity, delegations)
                     turn = Turn(graph, config, command)
                 except NotAnswered as refused:  # the reply says why, the thread stays as it is
+                    if not _sees(identity, snapshot):  # why, and nothing of what it waits for
+                        raise PermissionError(str(refused)) from None
                     turn = Turn(graph, config, runs=False, refusal=str(refused))
                 yield turn
             elif snapshot.interrupts and only_asks(request):
-                pending = [{"id": i.id, "value": i.value} for i in snapshot.interrupts]
-                if not may_see(identity, viewers_of({}, snapshot.values, pending)):
+                if not _sees(identity, snapshot):
                     raise ValueError(not_visible(thread_id, identity))  # shows it to nobody else
                 yield Turn(graph, config, runs=False)
             else:
                 yield Turn(graph, config, new_input(graph, request, snapshot, thread_id))
+
+
+def _sees(identity: Identity | None, snapshot: StateSnapshot) -> bool:
+    """Whether `identity` may see the thread of `snapshot` (`signoff.governance.visibility`):
+    who may not is shown nothing of what it waits for."""
+    pending = [{"id": i.id, "value": i.value} for i in snapshot.interrupts]
+    return may_see(identity, viewers_of({}, snapshot.values, pending))
 
 
 def _event(data: dict[str, Any], **extra: Any) -> ResponsesAgentStreamEvent:

@@ -92,6 +92,7 @@ from slack_sdk.models.blocks import (
     ButtonElement,
     ConfirmObject,
     ContextBlock,
+    HeaderBlock,
     MarkdownTextObject,
     PlainTextObject,
     SectionBlock,
@@ -125,6 +126,8 @@ buttons."""
 SLACK_DECISIONS = {"signoff_approve": "approve", "signoff_reject": "reject"}
 """The `action_id` of each Slack button → the decision it answers with. Each button's `value`
 is `{"thread_id", "request_id"}` as JSON (`slack_button_value`)."""
+HEADER_CHARACTERS = 150
+"""The longest header Block Kit takes (the notice's summary)."""
 SLACK_FIELD_CHARACTERS = 300
 """The most of any one request field a Slack notice shows (escaped, it stays in Block Kit's
 limits)."""
@@ -276,19 +279,21 @@ def slack_approvals_on() -> bool:
 
 
 def slack_blocks(body: dict[str, Any]) -> list[Block]:
-    """The Block Kit notice of a waiting request: its summary first, who may decide, who asked
-    and what runs, the inbox link, then Approve (confirmed in a dialog) and Reject buttons
-    whose `value` names the thread and the request (`slack_button_value`). Everything from the
-    request is escaped (`slack_escaped`) and cut to `SLACK_FIELD_CHARACTERS`. A request whose
-    ids would not fit a button's value gets no buttons."""
+    """The Block Kit notice of a waiting request: its summary as the header, who may decide,
+    who asked, what runs and the arguments, the inbox link, then Approve (confirmed in a
+    dialog that repeats the summary and the arguments) and Reject buttons whose `value` names
+    the thread, the request and the arguments shown, signed (`slack_button_value`). All that
+    comes from the request is plain text (a requester's text can style or link nothing), cut
+    to `SLACK_FIELD_CHARACTERS`. A request whose ids would not fit a button's value gets no
+    buttons."""
     summary = _shown(body.get("summary") or body.get("action")) or "an action"
     arguments = _shown(body.get("args_summary")) or "none"
     what = _shown(body.get("action")) or "an action"
     if stage := _shown(body.get("stage")):
         what += f" ({stage})"
     blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=clip(summary, HEADER_CHARACTERS))),
         SectionBlock(
-            text=MarkdownTextObject(text=f"*{slack_escaped(summary)}*"),
             fields=[
                 _field("May decide", _names(body.get("deciders"))),
                 _field("Requested by", _shown(body.get("requested_by"))),
@@ -410,10 +415,9 @@ def _shown(value: Any) -> str:
     return clip(visible(str(value)), SLACK_FIELD_CHARACTERS) if value else ""
 
 
-def _field(title: str, value: str) -> MarkdownTextObject:
-    return MarkdownTextObject(
-        text=f"*{title}*\n{slack_escaped(clip(value, SLACK_FIELD_CHARACTERS)) or '-'}"
-    )
+def _field(title: str, value: str) -> PlainTextObject:
+    """A field of the notice, as plain text: a requester's text can style nothing."""
+    return PlainTextObject(text=f"{title}: {clip(value, SLACK_FIELD_CHARACTERS) or '-'}")
 
 
 def _context(body: dict[str, Any]) -> str:

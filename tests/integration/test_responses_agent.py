@@ -575,10 +575,15 @@ def test_an_approval_the_policy_refuses_is_shown_and_the_request_stays_answerabl
     thread_id, action = pause_payment(approve_reject, requester)
     before = checkpoint_id(approve_reject, thread_id)
     calling_as(caller)  # what Model Serving says about the caller; the body cannot say it
-    refused = approve_reject.agent.predict(approving(thread_id, approval(action["request_id"])))
-    assert text_of(refused).startswith("Not applied: ") and refusal in text_of(refused)
-    assert refused.custom_outputs["pending_actions"] == [action]
-    assert [item["id"] for item in approval_items(refused)] == [action["request_id"]]
+    answer = approving(thread_id, approval(action["request_id"]))
+    if caller == requester:  # who may see the thread is shown the refusal and what waits
+        refused = approve_reject.agent.predict(answer)
+        assert text_of(refused).startswith("Not applied: ") and refusal in text_of(refused)
+        assert refused.custom_outputs["pending_actions"] == [action]
+        assert [item["id"] for item in approval_items(refused)] == [action["request_id"]]
+    else:  # who may not is told why, and nothing of what the thread waits for
+        with pytest.raises(PermissionError, match=refusal):
+            approve_reject.agent.predict(answer)
     assert checkpoint_id(approve_reject, thread_id) == before
     done = approve_reject.predict(approving(thread_id, approval(action["request_id"])))
     assert text_of(done).startswith("Finished: executed.")

@@ -164,9 +164,9 @@ async def test_the_notice_carries_the_summary_and_the_buttons_of_its_request(wai
     request = await waiting.request()
     message = notice_of(notices, waiting.thread_id)
     assert message["text"].startswith(SUMMARY)
-    section = message["blocks"][0]
-    assert section["text"]["text"] == f"*{SUMMARY}*"
-    assert "*May decide*\nmanagers" in [field["text"] for field in section["fields"]]
+    assert message["blocks"][0]["text"]["text"] == SUMMARY  # the header
+    section = message["blocks"][1]
+    assert "May decide: managers" in [field["text"] for field in section["fields"]]
     ids = {
         "thread_id": waiting.thread_id,
         "request_id": request["request_id"],
@@ -176,7 +176,7 @@ async def test_the_notice_carries_the_summary_and_the_buttons_of_its_request(wai
     assert [label for label, _ in buttons] == ["Approve", "Reject"]
     for _, value in buttons:
         assert {k: value[k] for k in ids} == ids and len(value["sig"]) == 64
-    assert "*Arguments*" in json.dumps(message) and "acct-9" in json.dumps(section["fields"])
+    assert "Arguments: " in json.dumps(message) and "acct-9" in json.dumps(section["fields"])
     assert f"/inbox/{waiting.thread_id}?request_id={request['request_id']}" in json.dumps(message)
 
 

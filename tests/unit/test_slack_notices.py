@@ -122,16 +122,21 @@ def test_a_waiting_request_s_notice_is_block_kit_with_buttons_naming_it(
     )
     parsed = Block.parse_all(message["blocks"])
     assert [block.to_dict() for block in parsed] == message["blocks"]  # valid, and as built
-    assert [block["type"] for block in message["blocks"]] == ["section", "context", "actions"]
-    section = message["blocks"][0]
-    assert section["text"]["text"] == f"*{SUMMARY}*"
-    assert [field["text"] for field in section["fields"]] == [
-        "*May decide*\nmanagers",
-        "*Requested by*\nalice@signoff.local",
-        "*Runs*\npayment (review)",
-        '*Arguments*\n{"amount": 5000, "target": "acct-9"}',
+    assert [block["type"] for block in message["blocks"]] == [
+        "header",
+        "section",
+        "context",
+        "actions",
     ]
-    assert f"<{LINK}|Open in the inbox>" in message["blocks"][1]["elements"][0]["text"]
+    assert message["blocks"][0]["text"] == {"type": "plain_text", "text": SUMMARY}
+    section = message["blocks"][1]
+    assert [(field["type"], field["text"]) for field in section["fields"]] == [
+        ("plain_text", "May decide: managers"),
+        ("plain_text", "Requested by: alice@signoff.local"),
+        ("plain_text", "Runs: payment (review)"),
+        ("plain_text", 'Arguments: {"amount": 5000, "target": "acct-9"}'),
+    ]
+    assert f"<{LINK}|Open in the inbox>" in message["blocks"][2]["elements"][0]["text"]
     approve, reject = buttons(message)
     assert [approve["action_id"], reject["action_id"]] == list(SLACK_DECISIONS)
     assert [approve["style"], reject["style"]] == ["primary", "danger"]
