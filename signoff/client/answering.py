@@ -10,10 +10,12 @@ an answer it does not allow). The server's auth and the review node decide; noth
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, cast
 
 import httpx
 from langgraph_sdk.client import LangGraphClient
+from langgraph_sdk.schema import ThreadState
 
 from signoff.protocol.interrupts import approval_interrupts
 from signoff.protocol.shapes import ApprovalRequest
@@ -30,17 +32,27 @@ class Refused(Exception):
         did not accept."""
 
 
+@dataclass(frozen=True)
+class Answered:
+    """An answer the request took."""
+
+    request: ApprovalRequest
+    """The request it answered, as it was shown."""
+    after: ThreadState
+    """The thread's state once the run it started ended (`threads.get_state`)."""
+
+
 async def answer_request(
     client: LangGraphClient,
     thread_id: str,
     answer: dict[str, Any],
     request_id: str | None = None,
     reader: LangGraphClient | None = None,
-) -> ApprovalRequest:
+) -> Answered:
     """Send `answer` to the request `request_id` of `thread_id` (the only one pending, when
-    `None`); the request it answered. `reader` (default: `client`) reads where the thread
-    stands after the run: the server's own client, for a sign-in that may not outlive a long
-    run. Raises `Refused`."""
+    `None`); the request it answered and the thread's state after. `reader` (default:
+    `client`) reads that state: the server's own client, for a sign-in that may not outlive a
+    long run. Raises `Refused`."""
     try:
         state = await client.threads.get_state(thread_id)
         pending = approval_interrupts(state.get("interrupts") or [])
@@ -58,7 +70,7 @@ async def answer_request(
     for again in approval_interrupts(after.get("interrupts") or []):
         if again["value"]["request_id"] == request["request_id"] and again["value"]["error"]:
             raise Refused(again["value"]["error"])
-    return request
+    return Answered(request, after)
 
 
 async def continue_thread(client: LangGraphClient, thread_id: str) -> None:

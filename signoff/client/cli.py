@@ -57,7 +57,7 @@ import asyncio
 import json
 import re
 import sys
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 import httpx
@@ -99,7 +99,12 @@ from signoff.governance.audit import verify_thread
 from signoff.governance.policy import deciding_groups
 from signoff.protocol.interrupts import approval_interrupts, waiting_interrupts
 from signoff.protocol.shapes import ApprovalRequest
-from signoff.protocol.summaries import summary_of, tool_title
+from signoff.protocol.summaries import (
+    conversation_said,
+    own_description,
+    summary_of,
+    tool_title,
+)
 from signoff.settings import environment
 from signoff.signals.webhooks import deliver_due
 
@@ -369,7 +374,7 @@ def described(thread_id: str, request: ApprovalRequest) -> RenderableType:
         lines.append((2, Text("The conversation that led to it:")))
         lines += [(4, Text(plain(f"{who}: {words}", lines=True))) for who, words in said]
     for action, config in zip(request["action_requests"], request["review_configs"], strict=True):
-        about = _own_description(action.get("description") or "", summary_of(request))
+        about = own_description(action.get("description"), summary_of(request))
         title = tool_title(action["name"])
         lines.append((2, Text(plain(f"{title}: {about}" if about else title))))
         arguments = json.dumps(action["args"], indent=2, ensure_ascii=False, default=str)
@@ -394,23 +399,12 @@ def described(thread_id: str, request: ApprovalRequest) -> RenderableType:
     return Group(*(indented(text, indent) for indent, text in lines))
 
 
-def _own_description(description: str, summary: str) -> str:
-    """An action's description without the request's summary, which it starts with for
-    Agent Inbox (`summaries.inbox_description`) and `show` prints first already."""
-    return "" if description == summary else description.removeprefix(f"{summary}. ")
-
-
 def conversation_of(request: ApprovalRequest) -> list[tuple[str, str]]:
-    """The conversation that led to a tool call, as `(who, words)`: the user's last message
-    and the model's text, those of them the request has as text."""
-    conversation = request.get("conversation")
-    if not isinstance(conversation, Mapping):
-        return []
-    return [
-        (who, words.strip())
-        for key, who in (("user", "user"), ("assistant", "model"))
-        if isinstance(words := conversation.get(key), str) and words.strip()
-    ]
+    """The conversation that led to a tool call, as `(who, words)` (`conversation_said`)."""
+    return [(_SPEAKERS[key], words) for key, words in conversation_said(request)]
+
+
+_SPEAKERS = {"user": "user", "assistant": "model"}
 
 
 _DONE = {
@@ -427,7 +421,7 @@ def _answer(build: Callable[[argparse.Namespace], Any]) -> Callable[..., Corouti
 
     async def decide(client: LangGraphClient, args: argparse.Namespace) -> None:
         answer = build(args)
-        request = await answer_request(client, args.thread, answer, args.request)
+        request = (await answer_request(client, args.thread, answer, args.request)).request
         kind = answer.get("type") or answer["decisions"][0]["type"]
         console.print(
             Text(

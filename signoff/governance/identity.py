@@ -188,6 +188,11 @@ API_KEY_HEADER = "x-api-key"
 its "LangSmith API Key" field so)."""
 
 
+def token_in(headers: Mapping[str, str]) -> str | None:
+    """The token an HTTP request's `headers` present (`presented_token`)."""
+    return presented_token(headers.get("authorization"), headers.get(API_KEY_HEADER))
+
+
 def presented_token(authorization: str | None, api_key: str | None) -> str | None:
     """The token a request presents: `Authorization: Bearer <token>`, else, only when there is
     no `Authorization` header at all, `x-api-key: <token>`; `None` for neither (or for an
@@ -219,11 +224,18 @@ def run_identity(config: RunnableConfig) -> Identity | None:
     return identity_of((config.get("configurable") or {}).get("langgraph_auth_user"))
 
 
-def identity_of(user: Any) -> Identity | None:
-    """The `Identity` in a server user object (or its dict), `None` for anyone else."""
+def auth_user_fields(user: Any) -> Mapping[str, Any]:
+    """The fields of a server user object (its `dict()`), or of its dict; empty for anything
+    else."""
     if user is not None and not isinstance(user, Mapping):
         user = user.dict() if callable(getattr(user, "dict", None)) else None  # server's user
-    if not isinstance(user, Mapping) or user.get("kind") == "StudioUser":
+    return user if isinstance(user, Mapping) else {}
+
+
+def identity_of(user: Any) -> Identity | None:
+    """The `Identity` in a server user object (or its dict), `None` for anyone else."""
+    user = auth_user_fields(user)
+    if not user or user.get("kind") == "StudioUser":
         return None
     name, groups = user.get("identity"), user.get("groups")
     if not isinstance(name, str) or not name or not isinstance(groups, list | tuple):

@@ -156,6 +156,28 @@ def inbox_description(summary: str, own: str) -> str:
     return f"{summary}. {own}" if own and not own.startswith(summary) else own or summary
 
 
+def own_description(description: Any, summary: str) -> str:
+    """An action's description without the request's `summary` that `inbox_description` put
+    first (a page or `show` prints the summary already); empty for one that is not text."""
+    if not isinstance(description, str):
+        return ""
+    return "" if description == summary else description.removeprefix(f"{summary}. ")
+
+
+def conversation_said(request: Any) -> list[tuple[str, str]]:
+    """What a request's `conversation` says, as `(key, words)` for `user` then `assistant`:
+    those of them that are text and not blank, stripped. A request from an old or crafted
+    checkpoint may have none, or fields of any type: they are left out."""
+    conversation = request.get("conversation") if isinstance(request, Mapping) else None
+    if not isinstance(conversation, Mapping):
+        return []
+    return [
+        (key, words.strip())
+        for key in ("user", "assistant")
+        if isinstance(words := conversation.get(key), str) and words.strip()
+    ]
+
+
 def _is_plain(name: str) -> bool:
     return "__" not in name and "." not in name
 

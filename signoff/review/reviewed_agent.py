@@ -243,6 +243,7 @@ class ReviewedAgent:
         sensitive = self.sensitive_calls(message)
         if len(sensitive) > 1:
             requested_by, after = state.get("requested_by", UNIDENTIFIED), state["audit"][-1:]
+            conversation = conversation_of(state["messages"])  # the same for every call
             return [
                 Send(
                     "review_tool_call",
@@ -251,7 +252,7 @@ class ReviewedAgent:
                         requested_by=requested_by,
                         policy=_review_policy(state, call),
                         after=after,
-                        conversation=conversation_of(state["messages"]),
+                        conversation=conversation,
                     ),
                 )
                 for call in sensitive

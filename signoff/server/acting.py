@@ -53,6 +53,7 @@ from signoff.governance.identity import (
     Identity,
     UnknownToken,
     UnknownUser,
+    auth_user_fields,
     resolve_token,
     workspace_user,
 )
@@ -111,17 +112,11 @@ ACTING_FOR = "acting_for_request"
 """The key, in the server's user object, of the one request an acting token answers."""
 
 
-def acting_request(token: str) -> str | None:
-    """The request an acting token answers; `None` for any other token. Call it only on a
-    token the auth has accepted."""
-    return acting_claim(token).request_id if token.startswith(ACTING_TOKEN_PREFIX) else None
-
-
 def acting_refusal(user: Any, run: RunRequest) -> Refusal | None:
     """Why `run`, made by the server user `user`, is refused: signed in with an acting token,
     it must be exactly an answer to that token's request (every value it resumes with names
     that `request_id`); `None` otherwise."""
-    bound = _user_field(user, ACTING_FOR)
+    bound = auth_user_fields(user).get(ACTING_FOR)
     if bound is None:
         return None
     resume = run.command.get("resume")
@@ -141,12 +136,6 @@ def acting_refusal(user: Any, run: RunRequest) -> Refusal | None:
     )
 
 
-def _user_field(user: Any, key: str) -> Any:
-    if user is not None and not isinstance(user, Mapping):
-        user = user.dict() if callable(getattr(user, "dict", None)) else {}
-    return user.get(key) if isinstance(user, Mapping) else None
-
-
 def acting_calls(thread_id: str) -> frozenset[tuple[str, str]]:
     """The API calls (method, path) an acting token for `thread_id` may make: what answering
     a request does (`signoff.client.answering.answer_request`)."""
@@ -159,20 +148,21 @@ def acting_calls(thread_id: str) -> frozenset[tuple[str, str]]:
     )
 
 
-def api_identity(token: str, method: str, path: str) -> Identity:
-    """Who `token` signs in to the API's `method` `path`, for the server's auth: an acting token
-    (`acting_identity`), else any token `resolve_token` knows. Raises `UnknownToken`.
-    Blocking (the workspace, the key): call it off the event loop."""
+def api_identity(token: str, method: str, path: str) -> tuple[Identity, str | None]:
+    """Who `token` signs in to the API's `method` `path`, for the server's auth, and the one
+    request they may answer with it: an acting token's person (`acting_identity`) and its
+    request, else whoever `resolve_token` knows and `None`. Raises `UnknownToken`. Blocking
+    (the workspace, the key): call it off the event loop."""
     if token.startswith(ACTING_TOKEN_PREFIX):
-        return acting_identity(token, method, path)
-    return resolve_token(token)
+        claim = acting_claim(token)
+        return acting_identity(claim, method, path), claim.request_id
+    return resolve_token(token), None
 
 
-def acting_identity(token: str, method: str, path: str) -> Identity:
-    """The person acting token `token` answers for, with their groups from the workspace, when
-    it is valid now and `method` `path` is one of the calls it allows (`acting_calls`); raises
+def acting_identity(claim: ActingClaim, method: str, path: str) -> Identity:
+    """The person a valid acting token's `claim` answers for, with their groups from the
+    workspace, when `method` `path` is one of the calls it allows (`acting_calls`); raises
     `UnknownToken` saying why not. Blocking."""
-    claim = acting_claim(token)
     if (method.upper(), path) not in acting_calls(claim.thread_id):
         raise UnknownToken(
             f"an acting token answers thread {claim.thread_id} only, not {method} {path}"

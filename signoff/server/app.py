@@ -39,10 +39,9 @@ from starlette.routing import Route
 
 from signoff.client.sweeper import sweep_forever
 from signoff.governance.identity import (
-    API_KEY_HEADER,
     UnknownToken,
-    presented_token,
     resolve_token,
+    token_in,
 )
 from signoff.governance.policy import HOW_TO_SIGN_IN
 from signoff.server.inbox.pages import PENDING
@@ -74,9 +73,7 @@ async def lifespan(_: Starlette) -> AsyncIterator[None]:
 
 async def metrics(request: Request) -> Response:
     """The approvals' Prometheus metrics, for a signed-in user or the scrape token."""
-    token = presented_token(
-        request.headers.get("authorization"), request.headers.get(API_KEY_HEADER)
-    )
+    token = token_in(request.headers)
     if token is None or not await _may_scrape(token):
         return PlainTextResponse(
             "Metrics need `Authorization: Bearer <token>`: the scrape token set in "

@@ -40,6 +40,7 @@ from langgraph_sdk import Auth, get_client
 
 from signoff.governance.delegation import Delegation, standing_in
 from signoff.governance.identity import (
+    API_KEY_HEADER,
     Identity,
     UnknownToken,
     identity_of,
@@ -54,7 +55,7 @@ from signoff.governance.visibility import (
     search_filter,
     user_principal,
 )
-from signoff.server.acting import ACTING_FOR, acting_refusal, acting_request, api_identity
+from signoff.server.acting import ACTING_FOR, acting_refusal, api_identity
 from signoff.server.admission import (
     Refusal,
     RunRequest,
@@ -86,7 +87,8 @@ async def authenticate(headers: dict[bytes, bytes], method: str, path: str) -> d
     """Resolve the token presented (`presented_token`) to a user and their groups, for the
     call `method` `path` (the server's acting tokens are good for a few calls on one thread
     only: `signoff.server.acting`); 401 without a valid one."""
-    authorization, api_key = _header(headers, b"authorization"), _header(headers, b"x-api-key")
+    authorization = _header(headers, b"authorization")
+    api_key = _header(headers, API_KEY_HEADER.encode())
     token = presented_token(authorization, api_key)
     if token is None:
         ignored = (
@@ -99,15 +101,15 @@ async def authenticate(headers: dict[bytes, bytes], method: str, path: str) -> d
             status_code=401, detail=f"Not signed in.{ignored} {HOW_TO_SIGN_IN}"
         )
     try:
-        identity = await asyncio.to_thread(api_identity, token, method, path)
+        identity, acting_for = await asyncio.to_thread(api_identity, token, method, path)
     except UnknownToken as error:
         raise Auth.exceptions.HTTPException(
             status_code=401, detail=f"Unknown token ({error}). {HOW_TO_SIGN_IN}"
         ) from None
     stands_in = standing_in(await _delegations_to(identity.user))
     user = replace(identity, stands_in=stands_in).as_auth_user()
-    if (request_id := acting_request(token)) is not None:
-        user[ACTING_FOR] = request_id  # its runs may answer this request only (`on_run`)
+    if acting_for is not None:
+        user[ACTING_FOR] = acting_for  # its runs may answer this request only (`on_run`)
     return user
 
 

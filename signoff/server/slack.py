@@ -286,8 +286,10 @@ async def decide(person: Identity, click: Click, request: Request) -> dict[str, 
     decisions = [{"type": click.decision}] * len(waiting["action_requests"])
     async with own_api(request, token) as api:
         answer = {"decisions": decisions, "args_digest": click.args_digest}
-        await answer_request(api, click.thread_id, answer, click.request_id, reader=server)
-    after = await server.threads.get_state(click.thread_id)
+        answered = await answer_request(
+            api, click.thread_id, answer, click.request_id, reader=server
+        )
+    after = answered.after
     if _pending(after, click.request_id) is not None:  # a vote: the quorum needs more
         return _ephemeral(
             f"Your {click.decision} of {summary_of(waiting)} is recorded; the request waits "

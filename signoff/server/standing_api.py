@@ -28,11 +28,10 @@ from starlette.routing import Route
 
 from signoff.governance.audit import audit_key
 from signoff.governance.identity import (
-    API_KEY_HEADER,
     Identity,
     UnknownToken,
-    presented_token,
     resolve_token,
+    token_in,
 )
 from signoff.governance.policy import HOW_TO_SIGN_IN
 from signoff.settings import load_settings
@@ -142,9 +141,7 @@ def routes() -> list[Route]:
 
 async def _identity(request: Request) -> Identity | Response:
     """Who is calling, or the 401 to answer."""
-    token = presented_token(
-        request.headers.get("authorization"), request.headers.get(API_KEY_HEADER)
-    )
+    token = token_in(request.headers)
     if token is not None:
         try:
             return await asyncio.to_thread(resolve_token, token)

@@ -125,7 +125,8 @@ PENDING_EVENTS = ("approval.requested", "approval.reminded", "approval.escalated
 buttons."""
 SLACK_DECISIONS = {"signoff_approve": "approve", "signoff_reject": "reject"}
 """The `action_id` of each Slack button → the decision it answers with. Each button's `value`
-is `{"thread_id", "request_id"}` as JSON (`slack_button_value`)."""
+names the thread, the request and the digest of the arguments shown, signed
+(`slack_button_value`)."""
 HEADER_CHARACTERS = 150
 """The longest header Block Kit takes (the notice's summary)."""
 SLACK_FIELD_CHARACTERS = 300

@@ -22,8 +22,8 @@ from signoff.server.acting import (
     ACTING_SECONDS,
     acting_calls,
     acting_claim,
-    acting_identity,
     acting_token,
+    api_identity,
 )
 from signoff.server.slack import (
     MAX_AGE_SECONDS,
@@ -253,7 +253,7 @@ def test_an_acting_token_is_good_for_answering_its_thread_only(method, path):
     token = acting_token("bob@signoff.local", "thread-1", "req-1")
     assert (method, path) not in acting_calls("thread-1")
     with pytest.raises(UnknownToken, match="answers thread thread-1 only"):
-        acting_identity(token, method, path)
+        api_identity(token, method, path)
 
 
 def test_an_acting_token_signs_nobody_in_by_itself():

@@ -22,7 +22,14 @@ from markupsafe import Markup, escape
 from signoff.clock import parse, seconds_since
 from signoff.governance.policy import deciding_groups
 from signoff.protocol.shapes import CONVERSATION_CHARACTERS
-from signoff.protocol.summaries import arguments_line, clip, summary_of, tool_title
+from signoff.protocol.summaries import (
+    arguments_line,
+    clip,
+    conversation_said,
+    own_description,
+    summary_of,
+    tool_title,
+)
 
 TEMPLATES = Environment(
     loader=PackageLoader("signoff.server.inbox"), autoescape=select_autoescape(), enable_async=False
@@ -39,18 +46,15 @@ class Said:
 
 
 def conversation(request: Any) -> list[Said]:
-    """What led an agent to the tool call of `request` (`ApprovalRequest.conversation`): the
-    user's last message and the model's text, each only if it is text, cut to
-    `CONVERSATION_CHARACTERS`; empty for a request without one."""
-    shown = request.get("conversation") if isinstance(request, Mapping) else None
-    if not isinstance(shown, Mapping):
-        return []
-    said = []
-    for key, who in (("user", "The user's last message"), ("assistant", "The model's reply")):
-        text = shown.get(key)
-        if isinstance(text, str) and text.strip():
-            said.append(Said(who, clip(text.strip(), CONVERSATION_CHARACTERS)))
-    return said
+    """What led an agent to the tool call of `request` (`conversation_said`), each message
+    cut to `CONVERSATION_CHARACTERS`; empty for a request without one."""
+    return [
+        Said(_SPEAKERS[key], clip(words, CONVERSATION_CHARACTERS))
+        for key, words in conversation_said(request)
+    ]
+
+
+_SPEAKERS = {"user": "The user's last message", "assistant": "The model's reply"}
 
 
 def summary(request: Any) -> str:
@@ -69,14 +73,6 @@ def titles(request: Any) -> str:
     actions = request.get("action_requests") if isinstance(request, Mapping) else None
     names = [a.get("name") for a in actions if isinstance(a, Mapping)] if actions else []
     return ", ".join(titled(name) for name in names)
-
-
-def own_description(description: Any, line: str) -> str:
-    """An action's description without the request's summary `line` it starts with (the
-    page shows that line already)."""
-    if not isinstance(description, str):
-        return ""
-    return "" if description == line else description.removeprefix(f"{line}. ")
 
 
 def age(moment: str | None) -> str:
