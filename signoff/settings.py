@@ -151,10 +151,12 @@ class Environment:
     """How long a Databricks call retries before a tool reports the workspace unreachable."""
 
     ledger: str = ".signoff/ledger.jsonl"
-    """The local record of executions (offline graphs)."""
+    """The record of executions (offline graphs) when the checkpoints are in SQLite (else table
+    `signoff_ledger` beside them)."""
 
     outbox: str = ".signoff/outbox.sqlite"
-    """The webhook outbox: events wait here until delivered."""
+    """The webhook outbox when the checkpoints are in SQLite (else table `signoff_outbox`
+    beside them): events wait here until delivered."""
 
     webhook_url: str | None = None
     """Where approval events are posted (no URL: no webhooks)."""

@@ -1,10 +1,11 @@
 """Webhook notifications: a durable outbox, delivered at least once.
 
-`notify(event_type, body)` enqueues one event in a local SQLite outbox and returns at once; it
-never touches the network and never raises (a storage error is logged and the event dropped),
-so a notification never fails, blocks or slows a run. `deliver_due()` posts every event whose
-time has come; the server runs it every second (`delivery_loop`, from its lifespan) and
-`signoff sweep` runs a pass after its sweep.
+`notify(event_type, body)` enqueues one event in the outbox (`signoff.signals.outbox`: a
+SQLite file by default, a table in the deployment's PostgreSQL or Lakebase when the checkpoints
+are there) and returns at once; it never calls the receiver and never raises (a storage error
+is logged and the event dropped), so a notification never fails or slows a run.
+`deliver_due()` posts every event whose time has come; the server runs it every second
+(`delivery_loop`, from its lifespan) and `signoff sweep` runs a pass after its sweep.
 
 **Events** (`EVENT_TYPES`): `approval.requested` (a review node shows a request),
 `approval.reminded` and `approval.escalated` (the sweeper, when a request's `remind_at` or
@@ -45,10 +46,11 @@ id is stable (`event_id`): the same event about the same request always gets the
 and the outbox stores it once however often it is enqueued (graph replays, several
 sweepers). Receivers drop events whose `id` they have seen. Events are not ordered.
 
-Several processes (server workers, a sweeper command) can share one outbox: each pass claims
-one event at a time in a single SQLite statement, which counts the attempt and leases the
-event for the request's timeout plus `LEASE_MARGIN_SECONDS`, so no other pass sends it
-meanwhile; a process that dies mid-send leaves it to be retried when the lease ends.
+Several processes (server workers and replicas, a sweeper command) can share one outbox: each
+pass claims one event at a time in a single statement (`SELECT ... FOR UPDATE SKIP LOCKED` on
+PostgreSQL), which counts the attempt and leases the event for the request's timeout plus
+`LEASE_MARGIN_SECONDS`, so no other pass sends it meanwhile; a process that dies mid-send
+leaves it to be retried when the lease ends.
 
 **Variables**:
 
@@ -62,10 +64,11 @@ meanwhile; a process that dies mid-send leaves it to be retried when the lease e
   `signoff.server.slack` answers their clicks;
 - `SIGNOFF_WEBHOOK_ATTEMPTS`: attempts per event before giving up (default 10);
 - `SIGNOFF_WEBHOOK_TIMEOUT_SECONDS`: per request (default 5);
-- `SIGNOFF_OUTBOX`: the outbox file (default `.signoff/outbox.sqlite`).
+- `SIGNOFF_OUTBOX`: the outbox file when the checkpoints are in SQLite (default
+  `.signoff/outbox.sqlite`); on PostgreSQL or Lakebase the outbox is table `signoff_outbox`.
 
 The outbox keeps delivered and given-up events (`delivered_at`, `gave_up_at`, `last_error`),
-which is what makes enqueuing idempotent; inspect it with any SQLite client.
+which is what makes enqueuing idempotent; inspect it with any SQLite or PostgreSQL client.
 """
 
 from __future__ import annotations
@@ -77,12 +80,9 @@ import hmac
 import json
 import logging
 import random
-import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -101,6 +101,7 @@ from slack_sdk.models.blocks import (
 from signoff.clock import stamp
 from signoff.protocol.summaries import clip, visible
 from signoff.settings import environment
+from signoff.signals.outbox import Claimed, Outbox, opened_outbox
 
 log = logging.getLogger("signoff.signals.webhooks")
 
@@ -115,7 +116,6 @@ FIRST_RETRY_SECONDS = 1.0
 MAX_RETRY_SECONDS = 300.0
 JITTER = 0.1
 LEASE_MARGIN_SECONDS = 30.0
-BUSY_TIMEOUT_SECONDS = 10.0
 ERROR_CHARACTERS = 200
 _ADDED = ("id", "type", "occurred_at", "detail")
 """Body keys signoff sets itself (or, for `detail`, does not send)."""
@@ -133,31 +133,6 @@ SLACK_FIELD_CHARACTERS = 300
 """The most of any one request field a Slack notice shows (escaped, it stays in Block Kit's
 limits)."""
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    id TEXT PRIMARY KEY,
-    type TEXT NOT NULL,
-    body BLOB NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL,
-    delivered_at REAL,
-    gave_up_at REAL,
-    last_error TEXT,
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_due ON events (next_attempt_at)
-    WHERE delivered_at IS NULL AND gave_up_at IS NULL;
-"""
-_CLAIM = """
-UPDATE events SET attempts = attempts + 1, next_attempt_at = :lease_end
-WHERE id = (
-    SELECT id FROM events
-    WHERE delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= :now
-    ORDER BY next_attempt_at LIMIT 1
-)
-RETURNING id, type, body, attempts
-"""
-
 
 @dataclass
 class DeliveryReport:
@@ -168,15 +143,6 @@ class DeliveryReport:
     """Failed this time, scheduled again."""
     gave_up: int = 0
     """Failed for the last allowed time."""
-
-
-@dataclass(frozen=True)
-class _Claimed:
-    id: str
-    type: str
-    body: bytes
-    attempts: int
-    """Attempts including this one."""
 
 
 def event_id(event_type: str, request_id: str, detail: str = "") -> str:
@@ -192,13 +158,13 @@ def signature(body: bytes, secret: str) -> str:
 
 def notify(event_type: str, body: dict[str, Any]) -> str | None:
     """Enqueue one event when `SIGNOFF_WEBHOOK_URL` is set and return its id; `None` when it is
-    not, or when the event could not be stored (logged). Never raises, never uses the network.
+    not, or when the event could not be stored (logged). Never raises, never calls the receiver.
 
     `body` holds the event's fields; its `request_id` and optional `detail` (not sent) make the
     id. An event without a `request_id` gets a random id: nothing can tell its repeats apart.
-    A local insert of about a millisecond, but blocking: from a coroutine, call it through
-    `asyncio.to_thread` (`langgraph dev` refuses blocking calls on its event loop, which
-    would drop the event)."""
+    One insert of about a millisecond (on PostgreSQL, on a pooled connection), but blocking:
+    from a coroutine, call it through `asyncio.to_thread` (`langgraph dev` refuses blocking
+    calls on its event loop, which would drop the event)."""
     if not environment().webhook_url:
         return None
     try:
@@ -214,13 +180,8 @@ def notify(event_type: str, body: dict[str, Any]) -> str | None:
             **{key: value for key, value in body.items() if key not in _ADDED},
         }
         encoded = json.dumps(event, ensure_ascii=False, default=str).encode()
-        enqueued_at = time.time()
-        with _outbox() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO events (id, type, body, next_attempt_at, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (id_, event_type, encoded, enqueued_at, enqueued_at),
-            )
+        with opened_outbox() as outbox:
+            outbox.enqueue(id_, event_type, encoded, time.time())
     except Exception as error:
         log.error("could not enqueue webhook event %s: %s", event_type, error)
         return None
@@ -240,11 +201,10 @@ def deliver_due(now: float | None = None, client: httpx.Client | None = None) ->
     timeout = environment().webhook_timeout_seconds
     with contextlib.ExitStack() as stack:
         http = client or stack.enter_context(httpx.Client())
-        db = stack.enter_context(_outbox())
-        claim = {"now": at, "lease_end": at + timeout + LEASE_MARGIN_SECONDS}
-        while rows := db.execute(_CLAIM, claim).fetchall():
-            event = _Claimed(*rows[0])
-            _record(db, event, _post(http, url, event, timeout), at, max_attempts, report)
+        outbox = stack.enter_context(opened_outbox())
+        lease_end = at + timeout + LEASE_MARGIN_SECONDS
+        while event := outbox.claim(at, lease_end):
+            _record(outbox, event, _post(http, url, event, timeout), at, max_attempts, report)
     return report
 
 
@@ -429,26 +389,7 @@ def _context(body: dict[str, Any]) -> str:
     return line
 
 
-def outbox_path() -> Path:
-    """The outbox file in use."""
-    return Path(environment().outbox)
-
-
-@contextlib.contextmanager
-def _outbox() -> Iterator[sqlite3.Connection]:
-    """A connection of its own to the outbox (created if new), in autocommit mode."""
-    path = outbox_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
-    try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.executescript(_SCHEMA)
-        yield db
-    finally:
-        db.close()
-
-
-def _post(http: httpx.Client, url: str, event: _Claimed, timeout: float) -> str | None:
+def _post(http: httpx.Client, url: str, event: Claimed, timeout: float) -> str | None:
     """Send `event` once; `None` when the receiver took it (2xx), else what went wrong."""
     content = event.body
     if environment().webhook_format.lower() == "slack":
@@ -470,8 +411,8 @@ def _post(http: httpx.Client, url: str, event: _Claimed, timeout: float) -> str 
 
 
 def _record(
-    db: sqlite3.Connection,
-    event: _Claimed,
+    outbox: Outbox,
+    event: Claimed,
     error: str | None,
     at: float,
     max_attempts: int,
@@ -479,21 +420,12 @@ def _record(
 ) -> None:
     """Record in the outbox and `report` how sending `event` at `at` went (`error` or none)."""
     if error is None:
-        db.execute(
-            "UPDATE events SET delivered_at = ?, last_error = NULL WHERE id = ?", (at, event.id)
-        )
+        outbox.delivered(event.id, at)
         report.delivered += 1
         return
     gives_up = event.attempts >= max_attempts
-    column, when = (
-        ("gave_up_at", at) if gives_up else ("next_attempt_at", at + _backoff(event.attempts))
-    )
-    cursor = db.execute(
-        f"UPDATE events SET {column} = ?, last_error = ? "
-        "WHERE id = ? AND attempts = ? AND delivered_at IS NULL",
-        (when, error, event.id, event.attempts),
-    )
-    if cursor.rowcount == 0:
+    retry_at = None if gives_up else at + _backoff(event.attempts)
+    if not outbox.failed(event, error, retry_at, at):
         return  # its lease ran out and another pass has claimed it since: that pass owns it
     if gives_up:
         log.warning(

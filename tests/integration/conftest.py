@@ -21,6 +21,7 @@ from langgraph_sdk.client import LangGraphClient
 from emulator.app import EmulatorSettings
 from emulator.identity import USER_NAME
 from emulator.server import RunningEmulator, start_emulator
+from signoff.databricks.workspace import workspace_client
 from signoff.execution.ledger import read_entries
 from tests.dev_users import Clients, decider_for, signed_in_clients
 from tests.langgraph_server import LanggraphServer, copy_project
@@ -166,8 +167,22 @@ class Flow:
     def executions(self) -> list[dict[str, Any]]:
         """Every side effect this flow caused: ledger entries of its thread, and the refunds
         and job runs in the emulator that carry its tag."""
-        ledger = [e for e in read_entries(self.server.ledger) if e["thread_id"] == self.thread_id]
+        ledger = [e for e in self.ledger() if e["thread_id"] == self.thread_id]
         return ledger + self.refunds() + self.job_runs()
+
+    def ledger(self) -> list[dict[str, Any]]:
+        """The server's ledger: its file, or the table beside its PostgreSQL or Lakebase
+        checkpoints (a Lakebase instance reached through the emulator, as the server does)."""
+        with pytest.MonkeyPatch.context() as patch:
+            patch.delenv("DATABRICKS_CONFIG_PROFILE", raising=False)
+            patch.setenv("DATABRICKS_HOST", self.emulator.url)
+            patch.setenv("DATABRICKS_TOKEN", self.emulator.token)
+            workspace_client.cache_clear()
+            try:
+                setting = self.server.env.get("SIGNOFF_CHECKPOINTER", "")
+                return list(read_entries(self.server.ledger, setting=setting))
+            finally:
+                workspace_client.cache_clear()
 
     def refunds(self) -> list[dict[str, Any]]:
         """Refund rows written by `main.support.issue_refund` whose reason carries the tag."""

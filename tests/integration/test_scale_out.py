@@ -152,8 +152,10 @@ def kill_after_side_effect(
 
 
 def ledger_entries(env: dict[str, str], thread_id: str) -> list[dict[str, Any]]:
-    """The ledger entries a thread caused."""
-    return [e for e in read_entries(Path(env["SIGNOFF_LEDGER"])) if e["thread_id"] == thread_id]
+    """The ledger entries a thread caused, in the ledger the replicas share (a table beside
+    the checkpoints on PostgreSQL and Lakebase)."""
+    entries = read_entries(Path(env["SIGNOFF_LEDGER"]), setting=env["SIGNOFF_CHECKPOINTER"])
+    return [e for e in entries if e["thread_id"] == thread_id]
 
 
 LEDGER_GRAPHS = {
