@@ -17,7 +17,7 @@ import httpx
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.schema import ThreadState
 
-from signoff.protocol.interrupts import approval_interrupts
+from signoff.protocol.interrupts import approval_interrupts, version_refusals
 from signoff.protocol.shapes import ApprovalRequest
 
 
@@ -58,7 +58,8 @@ async def answer_request(
         pending = approval_interrupts(state.get("interrupts") or [])
         matching = [i for i in pending if request_id in (None, i["value"]["request_id"])]
         if len(matching) != 1:
-            raise Refused(_not_one(thread_id, pending, request_id), 409)
+            unread = [] if matching else version_refusals(state.get("interrupts") or [])
+            raise Refused(" ".join(unread) or _not_one(thread_id, pending, request_id), 409)
         [interrupt] = matching
         request: ApprovalRequest = interrupt["value"]
         resume = {interrupt["id"]: {**answer, "request_id": request["request_id"]}}

@@ -6,6 +6,7 @@
 - `parsing`: any answer (langchain decision, Agent Inbox response, plain words) to `Decision`.
 - `bounds`: the size and depth limits every value crossing a boundary is held to.
 - `interrupts`: reading the requests out of a paused thread's interrupts.
+- `versions`: requests raised by another release: older shapes upgraded, newer ones refused.
 
 Pure data and functions: nothing here imports the rest of signoff.
 """

@@ -18,6 +18,7 @@ from signoff.clock import parse
 from signoff.protocol.bounds import cut
 from signoff.protocol.shapes import ApprovalRequest, DecisionType
 from signoff.protocol.summaries import summary_of, tool_title
+from signoff.protocol.versions import upgraded, version_refusal
 
 log = logging.getLogger("signoff.protocol.interrupts")
 
@@ -71,15 +72,16 @@ class PendingAction(TypedDict):
 
 
 def pending_actions(interrupts: Iterable[Interrupt]) -> list[PendingAction]:
-    """One entry per pending interrupt and action it shows, in order."""
-    return [action for interrupt in interrupts for action in _actions(interrupt)]
+    """One entry per pending interrupt and action it shows, in order (requests of another
+    release read as `approval_interrupts` reads them)."""
+    records = approval_interrupts({"id": i.id, "value": i.value} for i in interrupts)
+    return [action for record in records for action in _actions(record["id"], record["value"])]
 
 
-def _actions(interrupt: Interrupt) -> list[PendingAction]:
-    request: ApprovalRequest = interrupt.value
+def _actions(interrupt_id: str, request: ApprovalRequest) -> list[PendingAction]:
     return [
         PendingAction(
-            id=interrupt.id,
+            id=interrupt_id,
             request_id=request["request_id"],
             name=action["name"],
             title=tool_title(action["name"]),
@@ -116,27 +118,47 @@ def waiting_interrupts(thread: dict[str, Any]) -> list[dict[str, Any]]:
 
 def approval_interrupts(interrupts: Iterable[Any]) -> list[dict[str, Any]]:
     """Those of `interrupts` (server `{"id", "value"}` records, e.g. a thread state's) whose
-    value is a signoff approval request. A value that claims to be one (it has a
-    `request_id`) but that readers could not read is skipped and logged: one malformed
-    request never fails a list, a page, the metrics or the sweeper."""
+    value is a signoff approval request, each value upgraded to `REQUEST_VERSION`
+    (`versions`). A value that claims to be one (it has a `request_id`) but that readers
+    could not read, or of a version this signoff does not know, is skipped and logged (the
+    latter saying to upgrade signoff): one such request never fails a list, a page, the
+    metrics or the sweeper."""
     requests = []
     for interrupt in interrupts:
         value = interrupt.get("value") if isinstance(interrupt, dict) else None
         if not isinstance(value, dict) or "request_id" not in value:
             continue
-        if isinstance(interrupt.get("id"), str) and readable_request(value):
-            requests.append(interrupt)
+        if (refusal := version_refusal(value)) is not None:
+            log.warning("Skipping an approval request: %s", refusal)
+        elif isinstance(interrupt.get("id"), str) and readable_request(value):
+            requests.append({**interrupt, "value": upgraded(value)})
         else:
             log.warning("Skipping a malformed approval request: %s", cut(repr(interrupt)))
     return requests
 
 
+def version_refusals(interrupts: Iterable[Any]) -> list[str]:
+    """Why each approval request among `interrupts` (server `{"id", "value"}` records) that
+    this signoff cannot read for its version is refused (`versions.version_refusal`): what an
+    answer to it is told, since `approval_interrupts` skips it."""
+    return [
+        refusal
+        for interrupt in interrupts
+        if isinstance(interrupt, dict)
+        and isinstance(value := interrupt.get("value"), dict)
+        and "request_id" in value
+        and (refusal := version_refusal(value)) is not None
+    ]
+
+
 def readable_request(value: dict[str, Any]) -> bool:
-    """Whether `value` has every field of an `ApprovalRequest` that readers use, of the type
-    they expect, with times that parse."""
+    """Whether `value` is of a version signoff reads (`versions.version_refusal`) and has
+    every field of an `ApprovalRequest` that readers use, of the type they expect, with times
+    that parse."""
     actions, configs = value.get("action_requests"), value.get("review_configs")
     return (
-        all(isinstance(value.get(key), str) for key in ("request_id", "args_digest", "stage"))
+        version_refusal(value) is None
+        and all(isinstance(value.get(key), str) for key in ("request_id", "args_digest", "stage"))
         and isinstance(value.get("requested_by"), str)
         and _texts(value.get("decided_by"))
         and isinstance(value.get("error"), str | None)

@@ -14,6 +14,8 @@ Agent Inbox adapters and langchain users recognise it, plus signoff's own fields
 - `error`: why the previous answer was refused (`None` on the first pause).
 - `earlier_decisions`, `chain`: for chains of approvals, what earlier stages decided, and the
   chain's stages as it was raised.
+- `version`: the version of this shape (`REQUEST_VERSION`); readers upgrade older requests and
+  refuse newer ones (`versions`).
 """
 
 from __future__ import annotations
@@ -160,8 +162,19 @@ CONVERSATION_CHARACTERS = 2000
 """The most of each message a request shows."""
 
 
+REQUEST_VERSION = 2
+"""The version of the `ApprovalRequest` shape this code raises. A request without `version` is
+version 1, the shape before versions; `versions.upgraded` reads every version up to this one.
+Raise it with every change to the shape that a reader must know of, and add the step that
+upgrades the version before (`versions`)."""
+
+
 class ApprovalRequest(TypedDict):
     """The value of every signoff interrupt."""
+
+    version: int
+    """The version of this shape (`REQUEST_VERSION` when raised). Readers read a request
+    through `versions.upgraded`, which upgrades an older one and refuses a newer one."""
 
     action_requests: list[ActionRequest]
     """The actions under review, in order; answers must come in the same order."""
@@ -345,6 +358,7 @@ def build_request(
     ]
     summary = with_more(summaries[0], len(actions))
     request = ApprovalRequest(
+        version=REQUEST_VERSION,
         action_requests=[
             ActionRequest(
                 **{

@@ -45,7 +45,7 @@ from signoff.governance.identity import Identity
 from signoff.governance.policy import admin_refusal, is_admin, resume_refusal
 from signoff.governance.visibility import RESERVED_METADATA, may_see, not_visible, viewers_of
 from signoff.protocol.bounds import OutOfBounds, check_bounds
-from signoff.protocol.interrupts import approval_interrupts
+from signoff.protocol.interrupts import approval_interrupts, version_refusals
 
 RUN_METADATA_SET_BY_SERVER = (*RESERVED_METADATA, "graph_id", "assistant_id")
 """Metadata keys a run may not send: the server sets them on the thread it creates."""
@@ -359,6 +359,8 @@ def _unbound(run: RunRequest, thread: ThreadFacts, admin: bool) -> Refusal | Non
 
 
 def _nothing_to_answer(thread: ThreadFacts) -> str:
+    if unread := version_refusals(thread.interrupts):
+        return " ".join(unread)
     return (
         f"Thread {thread.thread_id} waits on no request, so there is nothing to answer: an "
         "answer is taken only while its request is pending and shown. Read the thread "
