@@ -7,7 +7,9 @@ print tables (and save them as JSON under `bench/results/`) and assert nothing a
   `HumanInTheLoopMiddleware`, on memory and PostgreSQL savers, with a profile of signoff;
 - `server`: many pending approvals through a real `langgraph dev`, signoff vs a raw graph;
 - `startup`: graph module import times and `langgraph dev` time to answer;
-- `growth`: checkpoint bytes per approval cycle as one thread grows.
+- `growth`: checkpoint bytes per approval cycle as one thread grows;
+- `pending`: listing 10,000 pending requests from PostgreSQL through `signoff.checkpoints`, vs
+  reading every thread's state.
 """
 
 import sys

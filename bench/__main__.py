@@ -1,4 +1,5 @@
-"""Command line: `python -m bench [cycle|policy|server|startup|growth ...] [--quick] [options]`.
+"""Command line: `python -m bench [cycle|policy|server|startup|growth|pending ...] [--quick]
+[options]`.
 
 Every option also reads an environment variable (`BENCH_QUICK=1`, `BENCH_PENDING`,
 `BENCH_LISTED`, `BENCH_CONCURRENCY`, `BENCH_ROUNDS`), so `make bench` can be tuned without
@@ -18,10 +19,10 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench import cycle, growth, policy, server, startup
+from bench import cycle, growth, pending, policy, server, startup
 from bench.report import Table, render, save_results
 
-ORDER = ("cycle", "policy", "growth", "startup", "server")
+ORDER = ("cycle", "policy", "growth", "startup", "server", "pending")
 PACKAGES = ("langgraph", "langchain", "langchain-core", "langgraph-api", "langgraph-sdk")
 
 
@@ -109,6 +110,7 @@ def plan(args: argparse.Namespace) -> dict[str, tuple[Any, Callable[..., None]]]
         "growth": (growth_settings, growth.run),
         "startup": (pick(startup.StartupSettings), startup.run),
         "server": (server_settings, server.run),
+        "pending": (pick(pending.PendingSettings), pending.run),
     }
     chosen = args.benchmarks or list(ORDER)
     return {name: everything[name] for name in ORDER if name in chosen}

@@ -73,7 +73,8 @@ async def sweep(client: LangGraphClient, at: datetime | None = None) -> SweepRep
     """One pass over every pending request (see the module docstring)."""
     at = at or clock.now()
     report = SweepReport()
-    async for thread in searched_threads(client, status="interrupted"):
+    fields = ["thread_id", "metadata", "interrupts"]  # all a pass reads of a thread
+    async for thread in searched_threads(client, status="interrupted", select=fields):
         try:
             await _sweep_thread(client, thread, at, report)
         except Exception:  # noqa: BLE001 - one thread never stops the pass

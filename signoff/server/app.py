@@ -20,7 +20,8 @@ when one is set (Prometheus: `authorization: {credentials: ...}`); without eithe
 A scrape reads no thread: its gauges come from the list of pending requests the inbox keeps
 (read at most every `SIGNOFF_INBOX_CACHE_SECONDS`), so scrapes cost the server nothing
 however often they come. The sweeper, the metrics and the inbox's reads go through the
-in-process `langgraph-sdk` client; the inbox's answers go to the API as the signed-in user.
+server's own client (`signoff.server.server_client`: here the in-process `langgraph-sdk`
+client); the inbox's answers go to the API as the signed-in user.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from langgraph_sdk import get_client
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -46,6 +46,7 @@ from signoff.governance.identity import (
 from signoff.governance.policy import HOW_TO_SIGN_IN
 from signoff.server.inbox.pages import PENDING
 from signoff.server.inbox.pages import routes as inbox_routes
+from signoff.server.server_client import server_client
 from signoff.server.slack import routes as slack_routes
 from signoff.server.standing_api import routes as standing_routes
 from signoff.settings import environment
@@ -61,7 +62,7 @@ async def lifespan(_: Starlette) -> AsyncIterator[None]:
     await asyncio.to_thread(trace_graph_runs)  # loads MLflow (a second) only when it is on
     stop = asyncio.Event()
     loops = [
-        asyncio.create_task(sweep_forever(get_client(), stop), name="signoff-sweeper"),
+        asyncio.create_task(sweep_forever(server_client(), stop), name="signoff-sweeper"),
         asyncio.create_task(delivery_loop(stop), name="signoff-webhooks"),
     ]
     try:
@@ -81,7 +82,7 @@ async def metrics(request: Request) -> Response:
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
-    pending = await PENDING.current(get_client())
+    pending = await PENDING.current(server_client())
     return Response(exposition(pending), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -43,7 +43,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
-from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -59,6 +58,7 @@ from signoff.governance.policy import decision_refusal
 from signoff.protocol.interrupts import approval_interrupts
 from signoff.protocol.summaries import summary_of
 from signoff.server.acting import acting_token, own_api
+from signoff.server.server_client import server_client
 from signoff.server.standing_api import server_store
 from signoff.settings import environment
 from signoff.signals.events import inbox_link
@@ -276,7 +276,7 @@ async def decide(person: Identity, click: Click, request: Request) -> dict[str, 
     policy would refuse is told so in its own words (naming who may decide) before anything
     is sent; the server's auth and the review node check every answer again. Raises
     `Refused` when it is not accepted: nothing changes then."""
-    server = get_client()
+    server = server_client()
     waiting = await _waiting_on(server, click)
     delegations = await adelegations_for(await server_store(), person.user)
     approving = click.decision == "approve"

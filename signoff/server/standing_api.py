@@ -34,6 +34,7 @@ from signoff.governance.identity import (
     token_in,
 )
 from signoff.governance.policy import HOW_TO_SIGN_IN
+from signoff.server.server_client import served_by
 from signoff.settings import load_settings
 from signoff.standing import manage
 from signoff.standing.grants import Refused
@@ -41,12 +42,15 @@ from signoff.standing.manage import DelegationView, GrantView
 
 
 async def server_store() -> BaseStore:
-    """The LangGraph server's store (where the graphs' nodes read grants too), once the
+    """The server's store (where the graphs' nodes read grants too): the registered
+    deployment's (`signoff.server.server_client`), else the LangGraph server's; once the
     signing key and the settings are loaded (off the event loop: they may touch files)."""
-    from langgraph_api.store import get_store  # type: ignore[import-untyped]  # in the server only
-
     if not _warmed.is_set():
         await asyncio.to_thread(_warm)
+    if (deployment := served_by()) is not None:
+        return deployment.store
+    from langgraph_api.store import get_store  # type: ignore[import-untyped]  # in the server only
+
     return await get_store()
 
 

@@ -2,15 +2,21 @@
 
 It opens the graph and its checkpoint saver once, and for each request reads it
 (`requests`, `approvals`), holds the thread (`thread_locks`), runs the graph (or first
-finishes a run a dead worker left, `recovery`) and replies (`replies`). The request and reply
+finishes a run a dead worker left, `recovery`) and replies (`replies`). Each run records
+the thread's graph (`graph_id`, its name in `signoff.graphs`), owner and viewers in its
+checkpoints' metadata (`run_metadata`; a checkpoint store has no thread record beside the
+checkpoints, so the latest checkpoint's metadata is the thread's, read by `thread_metadata`),
+so `signoff.checkpoints` lists, shows and sweeps its threads. LangGraph keeps only text and
+numbers in checkpoint metadata, so the viewers are kept as JSON text. The request and reply
 contract is in the package docstring (`signoff.serving`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +36,14 @@ from mlflow.types.responses import (
 from signoff.databricks.checkpointer import checkpointer
 from signoff.databricks.store import deployment_store
 from signoff.governance.identity import Identity, caller_identity
-from signoff.governance.visibility import may_see, not_visible, viewers_of
+from signoff.governance.visibility import (
+    OWNER,
+    VIEWERS,
+    may_see,
+    not_visible,
+    user_principal,
+    viewers_of,
+)
 from signoff.serving.approvals import NotAnswered
 from signoff.serving.lease import NoLeases, leases_for
 from signoff.serving.recovery import stopped_mid_run
@@ -48,6 +61,9 @@ from signoff.standing.store import delegations_for
 log = logging.getLogger("signoff.serving")
 
 GraphSource = CompiledStateGraph | Callable[[], CompiledStateGraph]
+
+GRAPH_ID = "graph_id"
+ASSISTANT_ID = "assistant_id"
 
 
 @dataclass(frozen=True)
@@ -171,9 +187,11 @@ class SignoffAgent(ResponsesAgent):
         if identity is not None:
             configurable["langgraph_auth_user"] = identity.as_auth_user()
             configurable["langgraph_auth_user_id"] = identity.user
-        config = RunnableConfig(configurable=configurable)
         with self._threads.hold(thread_id):
-            snapshot = graph.get_state(config)
+            snapshot = graph.get_state(RunnableConfig(configurable=configurable))
+            config = RunnableConfig(
+                configurable=configurable, metadata=_recorded(graph, identity, snapshot)
+            )
             if stopped_mid_run(snapshot):
                 log.warning("Thread %s: finishing the run a stopped worker left behind", thread_id)
                 yield Turn(graph, config)  # the reply shows where that run ended
@@ -194,6 +212,65 @@ class SignoffAgent(ResponsesAgent):
                 yield Turn(graph, config, runs=False)
             else:
                 yield Turn(graph, config, new_input(graph, request, snapshot, thread_id))
+
+
+def _recorded(
+    graph: CompiledStateGraph, identity: Identity | None, snapshot: StateSnapshot
+) -> dict[str, Any]:
+    """What the run records in the thread's checkpoints (`signoff.checkpoints.records`): its
+    graph, owner and viewers, so that a `CheckpointApi` lists, shows and sweeps the thread."""
+    pending = [{"id": i.id, "value": i.value} for i in snapshot.interrupts]
+    thread = thread_metadata(snapshot.metadata or {})
+    return run_metadata(graph.name, identity, thread, snapshot.values, pending)
+
+
+def run_metadata(
+    graph_id: str,
+    identity: Identity | None,
+    thread: Mapping[str, Any],
+    values: Any,
+    interrupts: list[dict[str, Any]],
+    assistant_id: str | None = None,
+) -> dict[str, Any]:
+    """The metadata a run of graph `graph_id` by `identity` records on a thread whose metadata
+    (`thread_metadata`), state `values` and pending `interrupts` are these: the graph and
+    assistant, the owner (the first caller, kept), and the users who may see the thread
+    (every user once seen stays, and so does the caller)."""
+    users = {p for p in viewers_of(thread, values, interrupts) if p.startswith("user:")}
+    owner = thread.get(OWNER) or (identity.user if identity else None)
+    if identity is not None:
+        users.add(user_principal(identity.user))
+    recorded: dict[str, Any] = {
+        GRAPH_ID: graph_id,
+        ASSISTANT_ID: assistant_id or graph_id,
+        VIEWERS: json.dumps(sorted(users)),
+    }
+    if owner:
+        recorded[OWNER] = owner
+    return recorded
+
+
+def thread_metadata(stored: Mapping[str, Any], default_graph: str = "") -> dict[str, Any]:
+    """A thread's metadata as the server's record has it, from its latest checkpoint's:
+    `graph_id` (`default_graph` when no run recorded one) and `assistant_id`, the viewers as
+    a list, and the rest as stored (without what LangGraph keeps for itself: source, step,
+    parents, writes)."""
+    metadata = {
+        key: value
+        for key, value in stored.items()
+        if key not in ("source", "step", "parents", "writes", "thread_id", "checkpoint_ns")
+        and not key.startswith("langgraph_")
+    }
+    viewers = metadata.get(VIEWERS)
+    if isinstance(viewers, str):
+        try:
+            metadata[VIEWERS] = json.loads(viewers)
+        except ValueError:
+            metadata[VIEWERS] = []
+    graph = str(metadata.get(GRAPH_ID) or default_graph)
+    metadata[GRAPH_ID] = graph
+    metadata[ASSISTANT_ID] = str(metadata.get(ASSISTANT_ID) or graph)
+    return metadata
 
 
 def _sees(identity: Identity | None, snapshot: StateSnapshot) -> bool:

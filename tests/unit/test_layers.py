@@ -34,6 +34,8 @@ LAYERS = (
     "serving",
     "tools",
     "graphs",
+    "checkpoints",
+    "apps",
 )
 """The parts of `signoff`, lowest first: each may import only itself and those before it."""
 

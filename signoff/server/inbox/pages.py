@@ -17,10 +17,10 @@ browser in with a token of its choosing nor sign it out.
 Pages are rendered on the server (Jinja2, autoescaped; what they show of a request is
 `display`) from plain forms, with one stylesheet served from the package: nothing comes from
 the network, and every control is a labelled native input or button. Reads go through the
-server's in-process client; every answer goes to the API as the signed-in user
-(`signoff.client.answering`), so a refusal or an invalid edit shows the server's own message,
-and the request stays pending. Several requests checked in the list are answered the same
-way, each on its own (`bulk`).
+server's own client (`signoff.server.server_client`); every answer goes to the API as the
+signed-in user (`signoff.client.answering`), so a refusal or an invalid edit shows the
+server's own message, and the request stays pending. Several requests checked in the list
+are answered the same way, each on its own (`bulk`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from typing import Any, cast
 from urllib.parse import urlencode
 
 import httpx
-from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.schema import Thread, ThreadState
 from markupsafe import Markup
@@ -69,6 +68,7 @@ from signoff.server.inbox.session import (
     sign_in,
     signed_in,
 )
+from signoff.server.server_client import server_client
 from signoff.server.standing_api import create_grant_as
 from signoff.standing.grants import Refused as GrantRefused
 
@@ -104,7 +104,7 @@ async def decide_selected(request: Request) -> Response:
         decision, chosen = selection(_text(form, "decision"), values)
     except Refused as refusal:
         return await _list_page(session, _posted(form), error=str(refusal), status=refusal.status)
-    seen = seen_by(await PENDING.current(get_client()), session.identity, session.delegations)
+    seen = seen_by(await PENDING.current(server_client()), session.identity, session.delegations)
     summaries = {pending.request_id: summary_of(pending.request) for pending in seen}
     reason = {"message": _text(form, "message")}
 
@@ -143,7 +143,7 @@ async def _list_page(
     status: int = 200,
 ) -> Response:
     """The list for `session` with the filters of `query`, after `results` or an `error`."""
-    client = get_client()
+    client = server_client()
     pending = await PENDING.current(client)
     filters = Filters.from_query(query)
     page = list_page(pending, session.identity, filters, session.delegations)
@@ -216,7 +216,7 @@ async def _decide(
     """Send the answer `posted` makes (`decision`) to request `request_id` of `thread_id`, as
     the signed-in user, bound to `args_digest` (the arguments the page showed) when given;
     the view it was answered from. Raises `Refused` with why not."""
-    views = await _views(get_client(), session, thread_id)
+    views = await _views(server_client(), session, thread_id)
     view = next((v for v in views if v.pending.request_id == request_id), None)
     if view is None:
         raise Refused(f"Request {request_id} is no longer pending on this thread.", 409)
@@ -249,8 +249,8 @@ async def continue_run(request: Request) -> Response:
     session, _ = posted
     thread_id = request.path_params["thread_id"]
     try:
-        await _read(get_client(), thread_id, session)
-        if await run_on_reason(get_client(), thread_id):  # not if the sweeper did it
+        await _read(server_client(), thread_id, session)
+        if await run_on_reason(server_client(), thread_id):  # not if the sweeper did it
             async with own_api(request, session.token) as api:
                 await continue_thread(api, thread_id)
     except Refused as refusal:
@@ -312,7 +312,7 @@ async def _thread_page(
 ) -> Response:
     thread_id = request.path_params["thread_id"]
     try:
-        thread, state = await _read(get_client(), thread_id, session)
+        thread, state = await _read(server_client(), thread_id, session)
     except Refused as missing:
         return _message(session, str(missing), missing.status)
     views = [
@@ -330,7 +330,7 @@ async def _thread_page(
         thread_id=thread_id,
         graph=(thread.get("metadata") or {}).get("graph_id"),
         status_text=values.get("status"),
-        run_on=None if views else await run_on_reason(get_client(), thread_id),
+        run_on=None if views else await run_on_reason(server_client(), thread_id),
         heading=_heading(views, thread_id),
         views=views,
         notice=notice,

@@ -14,6 +14,12 @@ victim in as its own user (login CSRF) nor sign them out.
 
 Everything the inbox decides, it sends to the API with this token, so the server's auth
 (roles, four-eyes, 403s) applies to it as to any client.
+
+Where the platform signs people in itself (Databricks Apps forwards the user's token with each
+request: `signoff.apps`), the deployment registers how to read that token
+(`signoff.server.server_client.Deployment.forwarded_token`), and a request carrying it is
+signed in as its user without the form or the cookie; its forms carry the same CSRF value,
+derived from that token.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from starlette.responses import Response
 
 from signoff.governance.delegation import Delegation, standing_in
 from signoff.governance.identity import Identity, UnknownToken, resolve_token
+from signoff.server.server_client import served_by
 from signoff.server.standing_api import server_store
 from signoff.settings import environment
 from signoff.standing.store import adelegations_for
@@ -56,12 +63,15 @@ class Session:
 
 
 async def signed_in(request: Request) -> Session | None:
-    """The session of the token in `request`'s cookie, `None` without a valid one."""
-    token = request.cookies.get(COOKIE, "")
-    if not token:
-        return None
+    """The session of the token the platform forwards with `request` (when the deployment
+    registered one), else of the token in its cookie; `None` without a valid one."""
+    deployment = served_by()
     try:
-        return await _session(token)
+        forwarded = None
+        if deployment is not None and deployment.forwarded_token is not None:
+            forwarded = await deployment.forwarded_token(request.headers)
+        token = forwarded or request.cookies.get(COOKIE, "")
+        return await _session(token) if token else None
     except UnknownToken:
         return None
 

@@ -1,0 +1,316 @@
+"""The Agent Bricks invocation API of one signoff graph: turns, answers and recovery.
+
+    POST /api/invocations
+    {"id": "<uuid>", "session_id": "<thread id>", "input": <input>}
+
+`session_id` is the thread (required). `input` is what the graph starts with: its input
+object (`{"operation": {...}}` for `approve_reject`), or `{"messages": [...]}` (or the bare
+list) for the agents; or `{"resume": <answer>}`, one answer (any form of the answer grammar)
+for every request the thread waits on, or `{"<interrupt id>": <answer>, ...}` for some of them.
+
+The caller is who the request's headers sign in (`signoff.apps.identity`): `StampCaller`, an
+ASGI middleware in front of `/api/invocations`, resolves them and writes the caller's user
+name and groups into the input under `CALLER` (whatever a client sent there is overwritten;
+the token is never written, since the Runtime Store keeps inputs). The hooks
+(`Invocations.invoke`, `.recover`) read the caller there and act as them through
+`CheckpointApi.client(identity)`, whose runs meet the LangGraph server's admission, policy,
+four-eyes and audit unchanged.
+
+The result, and the events streamed on the way, as the Agent Bricks LangGraph template has
+them: a `{"type": "message", "message": ...}` per new message, a
+`{"type": "interrupt", "id": ..., "value": <the approval request>}` per pending request, and
+`{"output": [<messages>, <interrupt events>], "status": "interrupted" | "completed",
+"values": <the thread's state but its messages>}`. A refusal (four-eyes, not a decider, a
+thread that is not the caller's) is the HTTP error status of the server's refusal with its
+words: `{"error": {"code": "SIGNOFF_REFUSED", "message": ...}}`; nothing changes and the
+request stays pending. An input the graph cannot run is a 422 (`SIGNOFF_RUN_FAILED`, or
+`SIGNOFF_BAD_INPUT` for an input that is no object), an answer to a thread that waits for
+nothing a 409 (`SIGNOFF_NOTHING_PENDING`), a call without credentials a 401
+(`SIGNOFF_UNAUTHENTICATED`, saying what to send).
+
+Recovery (`@app.recover`, after a worker died mid-invocation): never applies the input again.
+A run that stopped between an approval and its execution is run on from its checkpoint
+(`signoff.client.pending_requests.run_on_reason` "finish"), which runs what was approved once;
+the result shows the thread as it is then, so an answer that never arrived is seen to be
+still pending and is sent again by its person.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Mapping
+from typing import Any, TypeVar, cast
+
+import httpx
+from databricks_agentkit.runtime.auth import AuthError
+from databricks_agentkit.runtime.types import InvocationContext, JsonValue
+from langgraph_sdk.client import LangGraphClient
+from langgraph_sdk.errors import APIStatusError
+from langgraph_sdk.schema import Command
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from signoff.apps.identity import caller_of
+from signoff.checkpoints.api import CheckpointApi
+from signoff.client.answering import Refused, continue_thread, server_message
+from signoff.client.pending_requests import run_on_reason
+from signoff.governance.identity import Identity, UnknownToken
+
+INVOCATIONS = "/api/invocations"
+T = TypeVar("T")
+CALLER = "signoff_caller"
+"""The input field the server writes the caller into: `{"user": ..., "groups": [...]}`."""
+
+
+class StampCaller:
+    """ASGI middleware: every call of the invocation API signs in (`caller_of`; 401 saying
+    what to send), and a new invocation's input carries its caller under `CALLER`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Sign the call in; stamp a new invocation's input with its caller."""
+        path = str(scope.get("path", ""))
+        if scope["type"] != "http" or not path.startswith(INVOCATIONS):
+            await self.app(scope, receive, send)
+            return
+        try:
+            caller = await caller_of(Headers(scope=scope))
+        except UnknownToken as unknown:
+            await error_response(401, "SIGNOFF_UNAUTHENTICATED", str(unknown))(scope, receive, send)
+            return
+        if scope["method"] != "POST" or path.rstrip("/") != INVOCATIONS:
+            await self.app(scope, receive, send)
+            return
+        body = await _body(receive)
+        try:
+            stamped = stamped_request(body, caller.identity)
+        except ValueError as bad:
+            await error_response(422, "SIGNOFF_BAD_INPUT", str(bad))(scope, receive, send)
+            return
+        headers = MutableHeaders(scope=scope)
+        headers["content-length"] = str(len(stamped))
+        await self.app(scope, _replay(stamped, receive), send)
+
+
+def stamped_request(body: bytes, identity: Identity) -> bytes:
+    """The invocation request `body` with its input carrying `identity` under `CALLER`
+    (a bare message list becomes `{"messages": [...]}`); raises `ValueError` for an input
+    that is not an object or a list. A body that is not a JSON object is left to the runtime
+    to refuse."""
+    try:
+        request = json.loads(body or b"null")
+    except ValueError:
+        return body
+    if not isinstance(request, dict):
+        return body
+    given = request.get("input", [])
+    payload = {"messages": given} if isinstance(given, list) else given
+    if not isinstance(payload, dict):
+        raise ValueError(
+            'input must be an object: the graph\'s input, {"messages": [...]} or '
+            '{"resume": <answer>}.'
+        )
+    payload[CALLER] = {"user": identity.user, "groups": sorted(identity.groups)}
+    return json.dumps({**request, "input": payload}).encode()
+
+
+class Invocations:
+    """The `@app.invoke` and `@app.recover` hooks for graph `graph`, acting through the
+    checkpoint API the app opens as it starts (`use`)."""
+
+    def __init__(self, graph: str) -> None:
+        self.graph = graph
+        self._api: CheckpointApi | None = None
+
+    def use(self, api: CheckpointApi | None) -> None:
+        """Act through `api` from now on (`None`: the app is stopping)."""
+        self._api = api
+
+    async def invoke(self, value: JsonValue, context: InvocationContext) -> JsonValue:
+        """Run a turn, or answer what the thread waits for, as the invocation's caller."""
+        payload, identity, thread_id = self._read(value, context)
+        client = self._client(identity)
+        before = await _refusing(_state_or_none(client, thread_id))
+        if "resume" in payload:
+            if before is None:
+                raise AuthError(
+                    "SIGNOFF_REFUSED", f"No thread {thread_id} that you may see waits for you.", 404
+                )
+            if not before.get("interrupts"):
+                raise AuthError(
+                    "SIGNOFF_NOTHING_PENDING",
+                    f"Thread {thread_id} waits for no decision: start it with an input "
+                    "instead of a resume.",
+                    409,
+                )
+            command = Command(resume=resume_map(payload["resume"], before["interrupts"]))
+            await self._run(client, thread_id, command=command)
+        else:
+            if before is None:
+                await _refusing(client.threads.create(thread_id=thread_id, graph_id=self.graph))
+            await self._run(client, thread_id, input=payload)
+        return await self._reply(client, thread_id, before, context)
+
+    async def recover(self, value: JsonValue, context: InvocationContext) -> JsonValue:
+        """After a worker died mid-invocation: run on a run that stopped after an approval
+        (what was approved runs once), apply nothing again, and show the thread."""
+        _, identity, thread_id = self._read(value, context)
+        client = self._client(identity)
+        if await _refusing(run_on_reason(client, thread_id)) == "finish":
+            try:
+                await continue_thread(client, thread_id)
+            except Refused as refused:
+                raise AuthError("SIGNOFF_REFUSED", str(refused), refused.status) from None
+        return await self._reply(client, thread_id, None, context)
+
+    async def _run(self, client: LangGraphClient, thread_id: str, **run: Any) -> None:
+        """Run the thread to its end or next pause (a second run at once is refused: 409); a
+        run that fails is the caller's error, with what failed."""
+        result = await _refusing(
+            client.runs.wait(
+                thread_id, self.graph, multitask_strategy="reject", raise_error=False, **run
+            )
+        )
+        error = result.get("__error__") if isinstance(result, dict) else None
+        if isinstance(error, dict):
+            raise AuthError(
+                "SIGNOFF_RUN_FAILED",
+                f"The run of {self.graph} failed ({error.get('error')}: {error.get('message')}); "
+                "send an input the graph takes.",
+                422,
+            )
+
+    def _client(self, identity: Identity) -> LangGraphClient:
+        if self._api is None:
+            raise AuthError("SIGNOFF_STARTING", "The app is not serving yet; try again.", 503)
+        return cast(LangGraphClient, self._api.client(identity))
+
+    @staticmethod
+    def _read(value: JsonValue, context: InvocationContext) -> tuple[dict[str, Any], Identity, str]:
+        """The input without the caller, the caller, and the thread."""
+        payload = dict(value) if isinstance(value, dict) else {}
+        caller = payload.pop(CALLER, None)
+        user = caller.get("user") if isinstance(caller, dict) else None
+        if not isinstance(caller, dict) or not isinstance(user, str) or not user:
+            raise AuthError("SIGNOFF_UNAUTHENTICATED", "The invocation has no signed-in caller.")
+        groups = caller.get("groups")
+        identity = Identity(
+            user=user,
+            groups=frozenset(str(g) for g in groups) if isinstance(groups, list) else frozenset(),
+        )
+        if not context.session_id:
+            raise AuthError(
+                "SIGNOFF_BAD_INPUT",
+                "session_id (the thread id) is required at the top level of the invocation.",
+                422,
+            )
+        return payload, identity, context.session_id
+
+    async def _reply(
+        self,
+        client: LangGraphClient,
+        thread_id: str,
+        before: Mapping[str, Any] | None,
+        context: InvocationContext,
+    ) -> JsonValue:
+        """Emit the new messages and the pending requests; the invocation's result."""
+        after = await _refusing(client.threads.get_state(thread_id))
+        events = reply_events(before, after)
+        for event in events:
+            await context.emit(event)
+        values = after.get("values")
+        return {
+            "output": [e["message"] if e["type"] == "message" else e for e in events],
+            "status": "interrupted" if after.get("interrupts") else "completed",
+            "values": {k: v for k, v in values.items() if k != "messages"}
+            if isinstance(values, dict)
+            else {},
+        }
+
+
+def resume_map(answer: Any, interrupts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The resume command's value: `answer` itself when it is keyed by pending interrupt ids,
+    else `answer` for every pending interrupt."""
+    pending = [str(item["id"]) for item in interrupts]
+    if isinstance(answer, dict) and answer and set(answer) <= set(pending):
+        return answer
+    return {interrupt_id: answer for interrupt_id in pending}
+
+
+def reply_events(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """The messages `after` has that `before` had not, then one event per pending request."""
+    seen = {m.get("id") for m in _messages(before) if m.get("id")}
+    return [
+        *({"type": "message", "message": m} for m in _messages(after) if m.get("id") not in seen),
+        *(
+            {"type": "interrupt", "id": item["id"], "value": item["value"]}
+            for item in after.get("interrupts") or []
+        ),
+    ]
+
+
+def _messages(state: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    values = (state or {}).get("values")
+    messages = values.get("messages") if isinstance(values, dict) else None
+    return [m for m in messages or [] if isinstance(m, dict)]
+
+
+async def _state_or_none(client: LangGraphClient, thread_id: str) -> Any:
+    """The thread's state, `None` when there is no such thread (a 404)."""
+    try:
+        return await client.threads.get_state(thread_id)
+    except (APIStatusError, httpx.HTTPStatusError) as error:
+        if _status(error) == 404:
+            return None
+        raise
+
+
+async def _refusing(call: Awaitable[T]) -> T:
+    """`call`'s result; a refusal of the server becomes the caller's error, in its words."""
+    try:
+        return await call
+    except (APIStatusError, httpx.HTTPStatusError) as error:
+        status = _status(error) or 500
+        message = server_message(error) if isinstance(error, httpx.HTTPStatusError) else str(error)
+        raise AuthError(
+            "SIGNOFF_REFUSED", message, status if 400 <= status < 500 else 500
+        ) from None
+
+
+def _status(error: Exception) -> int | None:
+    response = getattr(error, "response", None)
+    return getattr(response, "status_code", None)
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    """An error as the Agent Bricks runtime shows its own: `{"error": {"code", "message"}}`."""
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+async def _body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, rest: Receive) -> Receive:
+    """`body` as the request's one message, then what the client sends next (its
+    disconnect)."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return await rest()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
