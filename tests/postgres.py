@@ -22,6 +22,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -163,6 +164,13 @@ class PostgresCluster:
     def url(self, dbname: str = "postgres") -> str:
         """The `postgres` superuser's URL for `dbname`."""
         return f"postgresql://{SUPERUSER}@{self.host}:{self.port}/{dbname}"
+
+    def new_database(self, prefix: str) -> str:
+        """The URL of a fresh, empty database named `<prefix>_<random>`, created now."""
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.superuser_url, autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
 
     def start(self) -> PostgresCluster:
         """Create the cluster, start the server, create `databricks_postgres`; returns self."""

@@ -32,9 +32,10 @@ Request (`ResponsesAgentRequest`):
   comment), `false` rejects it (the reason says why); several items answer several actions.
 
 A request sends one of the three answers. A resume ignores the rest of `input`. A request
-with no input at all (no items, no `custom_inputs.input`) for a thread that waits changes
-nothing and replies with what it waits for: how an approver's Responses client gets the
-approval request items to answer.
+with no input at all (no items, no `custom_inputs.input`) for a thread that exists changes
+nothing and replies with what it waits for, or how it ended: how an approver's Responses client
+gets the approval request items to answer, and how a caller reads the outcome of a request
+decided elsewhere (the inbox, `signoff approve`, the sweeper).
 
 Who is asking is never read from the request: in Model Serving it is the caller, resolved from
 on-behalf-of-user credentials (`databricks_ai_bridge`'s `ModelServingUserCredentials`; log the

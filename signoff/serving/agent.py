@@ -206,7 +206,7 @@ class SignoffAgent(ResponsesAgent):
                         raise PermissionError(str(refused)) from None
                     turn = Turn(graph, config, runs=False, refusal=str(refused))
                 yield turn
-            elif snapshot.interrupts and only_asks(request):
+            elif only_asks(request) and snapshot.created_at is not None:
                 if not _sees(identity, snapshot):
                     raise ValueError(not_visible(thread_id, identity))  # shows it to nobody else
                 yield Turn(graph, config, runs=False)

@@ -17,13 +17,16 @@ strands a thread for long (on PostgreSQL the server notices a vanished host thro
 keepalives). A lease that is taken raises `ThreadBusy` at once; nothing waits and nothing of
 the request is applied. Leases fence replicas that are alive: a replica cut off from the
 database loses its locks while it may still be running, so the side effects keep their own
-idempotency keys as well.
+idempotency keys as well. A lease lost that way (its session dropped, or the database
+restarted, while it was held) is logged when it ends; the next lease is taken on a fresh
+connection.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +34,8 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+
+log = logging.getLogger("signoff.serving.lease")
 
 
 class ThreadBusy(ValueError):
@@ -88,13 +93,19 @@ class AdvisoryLocks:
     def hold(self, thread_id: str) -> Iterator[None]:
         """Hold `thread_id` for the block."""
         number = _lock_number(thread_id)
-        row = self._execute("SELECT pg_try_advisory_lock(%s) AS held", number)
-        if not (row["held"] if isinstance(row, dict) else row[0]):
+        if not _held(self._execute("SELECT pg_try_advisory_lock(%s) AS held", number)):
             raise ThreadBusy(thread_id)
         try:
             yield
         finally:
-            self._execute("SELECT pg_advisory_unlock(%s)", number)
+            if not _held(self._execute("SELECT pg_advisory_unlock(%s) AS held", number)):
+                log.warning(
+                    "The lease on thread %r was lost while it was held: its database session "
+                    "ended (a dropped connection or a restart), so another replica could run "
+                    "the thread meanwhile; side effects are still kept once by their "
+                    "idempotency keys.",
+                    thread_id,
+                )
 
     def close(self) -> None:
         """Give the lock connection back to the pool."""
@@ -154,6 +165,11 @@ class RangeLocks:
             if self._file is not None:
                 self._file.close()
             self._file = None
+
+
+def _held(row: Any) -> bool:
+    """The boolean a lock or unlock query returned (rows are dicts or tuples)."""
+    return bool(row["held"] if isinstance(row, dict) else row[0])
 
 
 def _lock_number(thread_id: str) -> int:

@@ -122,8 +122,8 @@ def resume_command(
 
 def only_asks(request: ResponsesAgentRequest) -> bool:
     """Whether `request` carries no input at all (no items, no `custom_inputs.input`): for
-    a thread that waits, it asks what it waits for, which the reply shows (a Responses
-    client of an approver fetches the approval requests so)."""
+    a thread that exists, it asks what it waits for, or how it ended, which the reply shows
+    (a Responses client of an approver fetches the approval requests so)."""
     return not request.input and not (request.custom_inputs or {}).get("input")
 
 

@@ -11,13 +11,11 @@ import os
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
-import psycopg
 import pytest
 import uvicorn
 from mlflow.types.responses import ResponsesAgentRequest
@@ -53,10 +51,7 @@ GRAPH = {"approve_reject": GRAPHS["approve_reject"]}
 @pytest.fixture(scope="module")
 def database(postgres: PostgresCluster) -> str:
     """A fresh database of this module's own: the deployment's checkpoints, store and ledger."""
-    name = f"checkpoint_api_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres.superuser_url, autocommit=True) as connection:
-        connection.execute(f"CREATE DATABASE {name}")
-    return postgres.url(name)
+    return postgres.new_database("checkpoint_api")
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from playwright.async_api import expect
 
@@ -39,10 +38,7 @@ SHORT_DEADLINE = '\n[deadlines."multi_stage_approval.manager"]\nexpire_after = "
 @pytest.fixture(scope="module")
 def database(postgres) -> str:
     """A fresh database of its own for the App's threads, checkpoints and ledger."""
-    name = f"signoff_app_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres.superuser_url, autocommit=True) as connection:
-        connection.execute(f"CREATE DATABASE {name}")
-    return postgres.url(name)
+    return postgres.new_database("signoff_app")
 
 
 @pytest.fixture(scope="module")

@@ -69,10 +69,7 @@ class StallingReceiver(WebhookReceiver):
 @pytest.fixture
 def database(postgres: PostgresCluster) -> str:
     """A fresh database on the session's PostgreSQL: the checkpointer setting of one test."""
-    name = f"shared_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres.superuser_url, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return postgres.url(name)
+    return postgres.new_database("shared")
 
 
 @pytest.fixture
