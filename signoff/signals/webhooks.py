@@ -196,16 +196,23 @@ def deliver_due(now: float | None = None, client: httpx.Client | None = None) ->
     url = environment().webhook_url
     if not url:
         return report
-    at = time.time() if now is None else now
+    at = _clock(now)
     max_attempts = environment().webhook_attempts
     timeout = environment().webhook_timeout_seconds
     with contextlib.ExitStack() as stack:
         http = client or stack.enter_context(httpx.Client())
         outbox = stack.enter_context(opened_outbox())
-        lease_end = at + timeout + LEASE_MARGIN_SECONDS
-        while event := outbox.claim(at, lease_end):
-            _record(outbox, event, _post(http, url, event, timeout), at, max_attempts, report)
+        # Due at the pass's start (an event retried meanwhile waits for the next pass), leased
+        # from the moment of each claim: a long pass never claims with a lease already over.
+        while event := outbox.claim(at, _clock(now) + timeout + LEASE_MARGIN_SECONDS):
+            error = _post(http, url, event, timeout)
+            _record(outbox, event, error, _clock(now), max_attempts, report)
     return report
+
+
+def _clock(now: float | None) -> float:
+    """The time now (epoch seconds), or the pass's fixed `now` when one was given."""
+    return time.time() if now is None else now
 
 
 async def delivery_loop(stop: asyncio.Event, interval: float = 1.0) -> None:

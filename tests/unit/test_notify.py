@@ -10,6 +10,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from signoff.signals import webhooks
 from signoff.signals.webhooks import (
     DeliveryReport,
     deliver_due,
@@ -277,3 +279,28 @@ def test_any_json_body_arrives_byte_identical_and_verifies(receiver, outbox, htt
     assert verified(request.body, request.headers["X-Signoff-Signature"], SECRET)
     event = json.loads(request.body)
     assert {key: event[key] for key in fields} == fields
+
+
+def test_a_long_pass_leases_each_event_from_the_moment_it_claims_it(outbox, monkeypatch):
+    """A pass whose sends outlast a lease (slow receivers) still leases every later event
+    from its own claim: no event is claimed with a lease already over, which would let
+    another pass send it at the same time."""
+    monkeypatch.setenv("SIGNOFF_WEBHOOK_URL", "http://receiver.invalid/hooks")
+    for number in range(3):
+        notify("approval.requested", body(f"req-{number}"))
+    clock = [time.time()]
+    monkeypatch.setattr(webhooks, "_clock", lambda now: clock[0])
+    leased_past_claim: list[bool] = []
+
+    def slow_receiver(request: httpx.Request) -> httpx.Response:
+        event_id = request.headers["X-Signoff-Event-Id"]
+        (row,) = [row for row in outbox_rows(outbox) if row["id"] == event_id]
+        leased_past_claim.append(row["next_attempt_at"] > clock[0])
+        clock[0] += 10 * webhooks.LEASE_MARGIN_SECONDS  # far past any lease of the pass's start
+        return httpx.Response(204)
+
+    with httpx.Client(transport=httpx.MockTransport(slow_receiver)) as http:
+        report = deliver_due(client=http)
+
+    assert report == DeliveryReport(delivered=3)
+    assert leased_past_claim == [True, True, True]
