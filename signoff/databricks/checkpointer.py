@@ -11,7 +11,12 @@ With `SIGNOFF_CHECKPOINTER` unset, `LAKEBASE_INSTANCE_NAME` (the variable Databr
 templates use) selects Lakebase too. Lakebase credentials are generated and rotated by the
 workspace client (`signoff.databricks.workspace`). Every saver runs `setup()` once, when it is
 opened, and pooled connections are health-checked before use, so a connection the server dropped
-(a restart, a credential rotation) is replaced instead of failing a run.
+(a restart, a credential rotation, `pg_terminate_backend`) is replaced instead of failing a run.
+When one check fails, every idle connection of the pool is checked at once (`SiblingCheck`):
+sessions usually die together, and finding them one per request would make requests wait out
+the pool's backoff between failed checks (1, 2, 4 ... seconds: 7 s for a pool of four). A read
+or write the database drops mid-statement is tried again on a fresh connection
+(`ReconnectingSaver`), so a dropped connection or a restart does not fail the run using it.
 
 `langgraph.json` points at `async_checkpointer` (the server opens it once at startup); Python
 callers outside the server (the Model Serving agent, scripts) use `async_checkpointer` or the
@@ -20,15 +25,24 @@ sync `checkpointer`, both context managers that yield a ready saver.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from langgraph.checkpoint.base import BaseCheckpointSaver
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
 
 from signoff.databricks.workspace import workspace_client
 from signoff.settings import environment
@@ -38,9 +52,9 @@ if TYPE_CHECKING:  # the savers are imported when chosen, not when the server lo
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
     from langgraph.checkpoint.sqlite import SqliteSaver
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-    from psycopg import Connection
+    from psycopg import AsyncConnection, Connection
     from psycopg.rows import DictRow
-    from psycopg_pool import ConnectionPool
+    from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
     AsyncSaver = AsyncSqliteSaver | AsyncPostgresSaver
     """The async savers signoff opens itself (Lakebase's comes untyped from Databricks)."""
@@ -49,6 +63,7 @@ if TYPE_CHECKING:  # the savers are imported when chosen, not when the server lo
 
 log = logging.getLogger("signoff.databricks.checkpointer")
 DEFAULT_SQLITE_PATH = ".signoff/checkpoints.sqlite"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -101,29 +116,35 @@ async def async_checkpointer(setting: str | None = None) -> AsyncIterator[BaseCh
             yield saver
     elif backend.kind == "postgres":
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-        from psycopg import AsyncConnection
         from psycopg_pool import AsyncConnectionPool
 
+        check = AsyncSiblingCheck()
         # Rows are dicts: `_postgres_connection_kwargs` sets `row_factory=dict_row`.
         pool: AsyncConnectionPool[AsyncConnection[DictRow]] = AsyncConnectionPool(
-            backend.target,
-            kwargs=_postgres_connection_kwargs(),
-            check=AsyncConnectionPool.check_connection,
-            open=False,
+            backend.target, kwargs=_postgres_connection_kwargs(), check=check, open=False
         )
+        check.pool = pool
+
+        class ReconnectingPostgresSaver(ReconnectingSaver, AsyncPostgresSaver):
+            """`AsyncPostgresSaver`, trying a dropped statement again."""
+
         async with pool:
-            saver = AsyncPostgresSaver(pool)
+            saver = ReconnectingPostgresSaver(pool)
             await saver.setup()
             yield saver
     else:
         from databricks_langchain import AsyncCheckpointSaver
         from psycopg_pool import AsyncConnectionPool
 
-        async with AsyncCheckpointSaver(
-            instance_name=backend.target,
-            workspace_client=workspace_client(),
-            check=AsyncConnectionPool.check_connection,
+        class ReconnectingLakebaseSaver(ReconnectingSaver, AsyncCheckpointSaver):
+            """Databricks' Lakebase saver, trying a dropped statement again."""
+
+        lakebase_check = AsyncSiblingCheck()
+        async with ReconnectingLakebaseSaver(
+            instance_name=backend.target, workspace_client=workspace_client(), check=lakebase_check
         ) as saver:
+            if isinstance(saver.conn, AsyncConnectionPool):
+                lakebase_check.pool = saver.conn
             await saver.setup()
             yield saver
 
@@ -151,11 +172,12 @@ def checkpointer(setting: str | None = None) -> Iterator[BaseCheckpointSaver]:
         from databricks_langchain import CheckpointSaver
         from psycopg_pool import ConnectionPool
 
+        lakebase_check = SiblingCheck()
         with CheckpointSaver(
-            instance_name=backend.target,
-            workspace_client=workspace_client(),
-            check=ConnectionPool.check_connection,
+            instance_name=backend.target, workspace_client=workspace_client(), check=lakebase_check
         ) as saver:
+            if isinstance(saver.conn, ConnectionPool):
+                lakebase_check.pool = saver.conn
             saver.setup()
             yield saver
 
@@ -165,15 +187,135 @@ def pooled_postgres(url: str) -> Iterator[ConnectionPool[Connection[DictRow]]]:
     """An open pool of health-checked connections to the PostgreSQL at `url`, closed after."""
     from psycopg_pool import ConnectionPool
 
+    check = SiblingCheck()
     # Rows are dicts: `_postgres_connection_kwargs` sets `row_factory=dict_row`.
     pool: ConnectionPool[Connection[DictRow]] = ConnectionPool(
-        url,
-        kwargs=_postgres_connection_kwargs(),
-        check=ConnectionPool.check_connection,
-        open=False,
+        url, kwargs=_postgres_connection_kwargs(), check=check, open=False
     )
+    check.pool = pool
     with pool:
         yield pool
+
+
+class ReconnectingSaver(BaseCheckpointSaver[Any]):
+    """Mixed into the async PostgreSQL and Lakebase savers (before them): a checkpoint read or
+    write whose connection the database dropped mid-statement (`pg_terminate_backend`, a
+    restart, a failover) is tried again, on a connection the pool checks first, for up to
+    `RETRY_SECONDS`. Every write is an upsert keyed by thread, checkpoint, task and index, so
+    one that did reach the database before the drop is written the same again. A pool that
+    found no connection in its own time (the database stayed down) fails the statement as it
+    is: nothing waits twice."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Open the saver it is mixed into with that saver's own arguments."""
+        super().__init__(*args, **kwargs)
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint `config` names (or the thread's latest)."""
+        read = super().aget_tuple
+        return await _retrying("read", lambda: read(config))
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint."""
+        write = super().aput
+        return await _retrying("write", lambda: write(config, checkpoint, metadata, new_versions))
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's writes."""
+        write = super().aput_writes
+        await _retrying("write", lambda: write(config, writes, task_id, task_path))
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,  # noqa: A002 - the saver interface's name
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """Checkpoints, newest first (read whole, so that a drop can be tried again)."""
+        listing = super().alist
+
+        async def read() -> list[CheckpointTuple]:
+            return [
+                item async for item in listing(config, filter=filter, before=before, limit=limit)
+            ]
+
+        for item in await _retrying("list", read):
+            yield item
+
+
+RETRY_SECONDS = 30.0
+"""How long a checkpoint statement is tried again while its connections keep being dropped."""
+
+
+async def _retrying(what: str, call: Callable[[], Awaitable[T]]) -> T:
+    """`await call()`, again while the database drops its connection, for `RETRY_SECONDS`."""
+    from psycopg import OperationalError
+    from psycopg_pool import PoolClosed, PoolTimeout
+
+    deadline, pause = time.monotonic() + RETRY_SECONDS, 0.05
+    while True:
+        try:
+            return await call()
+        except OperationalError as error:
+            if isinstance(error, PoolClosed | PoolTimeout) or time.monotonic() > deadline:
+                raise
+            log.warning(
+                "A checkpoint %s lost its database connection (%s); trying again", what, error
+            )
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 1.0)
+
+
+class SiblingCheck:
+    """A sync pool's connection check (its `check=`): when `connection` is broken, every idle
+    connection of `pool` is checked at once (the dead ones replaced) before the failure is
+    raised, so the pool's next try is a sound connection, not the next dead one after a wait."""
+
+    pool: ConnectionPool[Any] | None = None
+
+    def __call__(self, connection: Connection[Any]) -> None:
+        """Return if `connection` works; raise (as the pool expects) if it does not."""
+        from psycopg_pool import ConnectionPool
+
+        try:
+            ConnectionPool.check_connection(connection)
+        except Exception:
+            log.warning("A pooled database connection was dropped; checking the others now")
+            if self.pool is not None:
+                self.pool.check()
+            raise
+
+
+class AsyncSiblingCheck:
+    """`SiblingCheck` for an async pool."""
+
+    pool: AsyncConnectionPool[Any] | None = None
+
+    async def __call__(self, connection: AsyncConnection[Any]) -> None:
+        """Return if `connection` works; raise (as the pool expects) if it does not."""
+        from psycopg_pool import AsyncConnectionPool
+
+        try:
+            await AsyncConnectionPool.check_connection(connection)
+        except Exception:
+            log.warning("A pooled database connection was dropped; checking the others now")
+            if self.pool is not None:
+                await self.pool.check()
+            raise
 
 
 def _postgres_connection_kwargs() -> dict[str, Any]:
