@@ -16,9 +16,10 @@ It also runs on, without input, each thread that waits on no request but should 
 (`pending_requests.run_on_reason`): one whose request an admin's state edit (`update_state`)
 changed while it waited, so that the review node raises the request as it now is (a new
 `request_id`, announced as `approval.requested`), in every inbox; and one whose last run was
-cancelled (or died) after an approval and before the execution, so that what was approved
-runs, once. One thread the sweeper cannot read or run is logged and skipped: it never stops
-a pass.
+cancelled, died or failed (a database fault, say) after an approval and before the execution,
+so that what was approved runs, once. It looks for them among the waiting threads and those
+whose last run failed. One thread the sweeper cannot read or run is logged and skipped: it
+never stops a pass.
 
 Announcements have stable ids, so every pass may repeat them: each is enqueued once. Several
 sweepers at once expire a request once: a thread that is running refuses a second run (409),
@@ -74,13 +75,15 @@ async def sweep(client: LangGraphClient, at: datetime | None = None) -> SweepRep
     at = at or clock.now()
     report = SweepReport()
     fields = ["thread_id", "metadata", "interrupts"]  # all a pass reads of a thread
-    async for thread in searched_threads(client, status="interrupted", select=fields):
-        try:
-            await _sweep_thread(client, thread, at, report)
-        except Exception:  # noqa: BLE001 - one thread never stops the pass
-            log.exception(
-                "Sweeping thread %s failed; it is left for the next pass", thread.get("thread_id")
-            )
+    for status in ("interrupted", "error"):
+        async for thread in searched_threads(client, status=status, select=fields):
+            try:
+                await _sweep_thread(client, thread, at, report)
+            except Exception:  # noqa: BLE001 - one thread never stops the pass
+                log.exception(
+                    "Sweeping thread %s failed; it is left for the next pass",
+                    thread.get("thread_id"),
+                )
     return report
 
 

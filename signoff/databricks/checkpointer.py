@@ -261,17 +261,26 @@ RETRY_SECONDS = 30.0
 """How long a checkpoint statement is tried again while its connections keep being dropped."""
 
 
+def dropped_connection(error: BaseException) -> bool:
+    """Whether `error` is the database dropping a connection under a statement (a restart,
+    `pg_terminate_backend`), which a keyed statement may simply send again; not a pool that
+    timed out or was closed."""
+    from psycopg import OperationalError
+    from psycopg_pool import PoolClosed, PoolTimeout
+
+    return isinstance(error, OperationalError) and not isinstance(error, PoolClosed | PoolTimeout)
+
+
 async def _retrying(what: str, call: Callable[[], Awaitable[T]]) -> T:
     """`await call()`, again while the database drops its connection, for `RETRY_SECONDS`."""
     from psycopg import OperationalError
-    from psycopg_pool import PoolClosed, PoolTimeout
 
     deadline, pause = time.monotonic() + RETRY_SECONDS, 0.05
     while True:
         try:
             return await call()
         except OperationalError as error:
-            if isinstance(error, PoolClosed | PoolTimeout) or time.monotonic() > deadline:
+            if not dropped_connection(error) or time.monotonic() > deadline:
                 raise
             log.warning(
                 "A checkpoint %s lost its database connection (%s); trying again", what, error

@@ -15,23 +15,35 @@ Every execution carries an idempotency key (`signoff.execution.idempotency`). Re
 the key (under the file lock, or by the table's unique key: `INSERT ... ON CONFLICT DO NOTHING`
 then a read), so a retry after a crash (the operation ran, the checkpoint recording it did
 not), or two processes executing the same key at once, get the entry already written instead
-of writing a second one.
+of writing a second one. For the same reason a statement cut by a dropped connection (a
+database restart) is simply sent again, for up to `RETRY_SECONDS`.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Any, TypedDict
 
 from signoff.clock import stamp
-from signoff.databricks.checkpointer import choose_backend
+from signoff.databricks.checkpointer import (
+    RETRY_SECONDS,
+    Backend,
+    choose_backend,
+    dropped_connection,
+)
 from signoff.governance.identity import run_thread_id
 from signoff.settings import environment
 from signoff.signals.outbox import BUSY_TIMEOUT_SECONDS, shared_pool
+
+log = logging.getLogger("signoff.execution.ledger")
+RETRY_PAUSE_SECONDS = 0.2
+"""The pause before a statement cut by a dropped connection is sent again."""
 
 
 class LedgerEntry(TypedDict):
@@ -75,17 +87,15 @@ def execute(kind: str, details: dict[str, Any], key: str) -> LedgerEntry:
     )
     backend = choose_backend()
     if backend.kind != "sqlite":
-        with shared_pool(backend).connection(timeout=BUSY_TIMEOUT_SECONDS) as connection:
-            if connection.execute(
-                "INSERT INTO signoff_ledger (key, entry) VALUES (%s, %s) "
-                "ON CONFLICT (key) DO NOTHING RETURNING key",
-                (key, _line(entry)),
-            ).fetchone():
-                return entry
-            (row,) = connection.execute(
-                "SELECT entry FROM signoff_ledger WHERE key = %s", (key,)
-            ).fetchall()
-        return _same_or_refused(json.loads(row["entry"]), entry)
+        deadline = time.monotonic() + RETRY_SECONDS
+        while True:
+            try:
+                return _recorded_in_table(backend, entry)
+            except Exception as error:  # keyed: sending it again never writes twice
+                if not dropped_connection(error) or time.monotonic() > deadline:
+                    raise
+                log.warning("The ledger lost its database connection (%s); trying again", error)
+            time.sleep(RETRY_PAUSE_SECONDS)
     path = ledger_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+", encoding="utf-8") as file:
@@ -98,6 +108,21 @@ def execute(kind: str, details: dict[str, Any], key: str) -> LedgerEntry:
         file.flush()
         os.fsync(file.fileno())
     return entry
+
+
+def _recorded_in_table(backend: Backend, entry: LedgerEntry) -> LedgerEntry:
+    """`entry` written to `signoff_ledger` unless its key is there already; the entry kept."""
+    with shared_pool(backend).connection(timeout=BUSY_TIMEOUT_SECONDS) as connection:
+        if connection.execute(
+            "INSERT INTO signoff_ledger (key, entry) VALUES (%s, %s) "
+            "ON CONFLICT (key) DO NOTHING RETURNING key",
+            (entry["key"], _line(entry)),
+        ).fetchone():
+            return entry
+        (row,) = connection.execute(
+            "SELECT entry FROM signoff_ledger WHERE key = %s", (entry["key"],)
+        ).fetchall()
+    return _same_or_refused(json.loads(row["entry"]), entry)
 
 
 def read_entries(path: Path | None = None, *, setting: str | None = None) -> list[LedgerEntry]:

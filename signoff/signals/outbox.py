@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from signoff.databricks.checkpointer import Backend, choose_backend, pooled_postgres
+from signoff.databricks.checkpointer import Backend, SiblingCheck, choose_backend, pooled_postgres
 from signoff.databricks.workspace import workspace_client
 from signoff.settings import environment
 
@@ -275,14 +275,15 @@ def _lakebase_pool(instance: str) -> ConnectionPool[Connection[DictRow]]:
     """A pool on Lakebase `instance` through databricks-ai-bridge (as databricks-langchain's
     savers connect), its credentials generated and rotated by the workspace client."""
     from databricks_ai_bridge.lakebase import LakebasePool
-    from psycopg_pool import ConnectionPool
 
+    check = SiblingCheck()
     lakebase = LakebasePool(
         instance_name=instance,
         workspace_client=workspace_client(),
-        check=ConnectionPool.check_connection,
+        check=check,
         max_size=LAKEBASE_POOL_SIZE,
     )
+    check.pool = lakebase.pool
     _closing.callback(lakebase.close)
     pool: ConnectionPool[Connection[DictRow]] = lakebase.pool
     return pool

@@ -31,6 +31,7 @@ from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import APIStatusError
 
 from signoff.client.pending_requests import every_pending_request, run_on_reason
+from signoff.client.sweeper import sweep
 from signoff.databricks.checkpointer import checkpointer
 from signoff.execution.ledger import LedgerEntry, read_entries
 from signoff.serving.lease import ThreadBusy, leases_for
@@ -154,8 +155,9 @@ async def settled(client: LangGraphClient, flow: Flow) -> list[dict[str, Any]]:
 async def approve_until_done(clients: Clients, flow: Flow, answering: Answering) -> None:
     """Approve every stage of `flow` as a client would: send the answer, and after a failure
     send it again once the thread has settled, if it still waits. A failure that left the
-    approval recorded and its action not run leaves nothing to answer: the thread is run on,
-    as `signoff sweep` runs on a run that stopped there (`run_on_reason` "finish")."""
+    approval recorded and its action not run leaves nothing to answer: the sweeper (as an admin
+    runs `signoff sweep`) finds the thread among those whose run failed and runs it on
+    (`run_on_reason` "finish"), which runs what was approved once."""
     client = clients("alice")
     while True:
         if pending := await settled(client, flow):
@@ -165,7 +167,8 @@ async def approve_until_done(clients: Clients, flow: Flow, answering: Answering)
             run = decider.runs.wait(flow.thread_id, flow.graph, command=resume, raise_error=False)
         elif await run_on_reason(client, flow.thread_id) == "finish":
             answering.run_on += 1
-            run = client.runs.wait(flow.thread_id, flow.graph, input=None, raise_error=False)
+            assert flow.thread_id in (await sweep(clients("erin"))).finished, flow.graph
+            continue
         else:
             return
         if (why := await outcome(run)) is not None:
