@@ -21,10 +21,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from langgraph_sdk.client import LangGraphClient
 from mlflow.types.responses import ResponsesAgentRequest, ResponsesAgentResponse
 from playwright.async_api import expect
+from prometheus_client.parser import text_string_to_metric_families
 
 from emulator.server import RunningEmulator
 from signoff.client.pending_requests import every_pending_request
@@ -150,6 +152,27 @@ async def signoff(app: RunningApp, user: str, *arguments: str) -> subprocess.Com
     )
 
 
+async def pending_gauge(app: RunningApp) -> float:
+    """`signoff_pending_approvals` of `approve_reject` in the App's Prometheus metrics, read
+    as a scrape reads it (a user's token), once the App's list has caught up."""
+    headers = {"Authorization": f"Bearer {TOKENS['bob']}"}
+    for _ in range(40):
+        async with httpx.AsyncClient(timeout=10) as http:
+            scrape = await http.get(f"{app.url}/signoff/metrics", headers=headers)
+        assert scrape.status_code == 200, scrape.text
+        for family in text_string_to_metric_families(scrape.text):
+            counted = [
+                sample.value
+                for sample in family.samples
+                if sample.name == "signoff_pending_approvals"
+                and sample.labels.get("graph") == "approve_reject"
+            ]
+            if counted and sum(counted) >= 1:
+                return sum(counted)
+        await asyncio.sleep(0.5)  # the list is cached for SIGNOFF_INBOX_CACHE_SECONDS
+    return 0.0
+
+
 async def pending_for(app: RunningApp, user: str) -> list[str]:
     """The threads `signoff pending` lists for `user`."""
     done = await signoff(app, user, "pending", "--json")
@@ -170,6 +193,7 @@ async def test_a_payment_raised_through_the_endpoint_is_listed_and_approved_once
 
     assert thread_id in await pending_for(app, "bob")
     assert thread_id not in await pending_for(app, "frank")
+    assert await pending_gauge(app) >= 1  # the App's metrics count the endpoint's request
     async with chromium() as browser:
         hidden = await browser.new_context(base_url=app.url, extra_http_headers=forwarded("frank"))
         page = await hidden.new_page()
