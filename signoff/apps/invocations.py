@@ -22,11 +22,17 @@ them: a `{"type": "message", "message": ...}` per new message, a
 `{"output": [<messages>, <interrupt events>], "status": "interrupted" | "completed",
 "values": <the thread's state but its messages>}`. A refusal (four-eyes, not a decider, a
 thread that is not the caller's) is the HTTP error status of the server's refusal with its
-words: `{"error": {"code": "SIGNOFF_REFUSED", "message": ...}}`; nothing changes and the
-request stays pending. An input the graph cannot run is a 422 (`SIGNOFF_RUN_FAILED`, or
-`SIGNOFF_BAD_INPUT` for an input that is no object), an answer to a thread that waits for
-nothing a 409 (`SIGNOFF_NOTHING_PENDING`), a call without credentials a 401
-(`SIGNOFF_UNAUTHENTICATED`, saying what to send).
+words: `{"error": {"code": "SIGNOFF_REFUSED", "message": ...}}`, said in the invocation API's
+terms (`{"resume": ...}`, not the LangGraph API's `command.resume`); nothing changes and the
+request stays pending. A thread the caller may not see is a 404 in
+`signoff.governance.visibility.not_visible`'s words, whether or not it exists. An input the
+graph cannot run is a 422 (`SIGNOFF_RUN_FAILED`, or `SIGNOFF_BAD_INPUT` for an input that is
+no object), an answer to a thread that waits for nothing a 409 (`SIGNOFF_NOTHING_PENDING`), a
+call without credentials a 401 (`SIGNOFF_UNAUTHENTICATED`, saying what to send).
+
+An invocation's status and events (`GET /api/invocations/{id}`, `.../events`) are served only
+to its caller or to someone who may see its thread now; to anyone else it is a 404, as for an
+id nobody used.
 
 Recovery (`@app.recover`, after a worker died mid-invocation): never applies the input again.
 A run that stopped between an approval and its execution is run on from its checkpoint
@@ -38,12 +44,14 @@ still pending and is sent again by its person.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar, cast
 
 import httpx
 from databricks_agentkit.runtime.auth import AuthError
-from databricks_agentkit.runtime.types import InvocationContext, JsonValue
+from databricks_agentkit.runtime.store import RuntimeStore
+from databricks_agentkit.runtime.types import Invocation, InvocationContext, JsonValue
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import APIStatusError
 from langgraph_sdk.schema import Command
@@ -56,22 +64,33 @@ from signoff.checkpoints.api import CheckpointApi
 from signoff.client.answering import Refused, continue_thread, server_message
 from signoff.client.pending_requests import run_on_reason
 from signoff.governance.identity import Identity, UnknownToken
+from signoff.governance.visibility import not_visible
 
 INVOCATIONS = "/api/invocations"
 T = TypeVar("T")
 CALLER = "signoff_caller"
 """The input field the server writes the caller into: `{"user": ..., "groups": [...]}`."""
+IN_INVOCATION_TERMS = {
+    "(command.resume)": '(an invocation on this session_id with input {"resume": <answer>})',
+    "command.resume": 'input {"resume": <answer>}',
+}
+"""The LangGraph API's words in the server's refusals, and what the invocation API takes."""
 
 
 class StampCaller:
     """ASGI middleware: every call of the invocation API signs in (`caller_of`; 401 saying
-    what to send), and a new invocation's input carries its caller under `CALLER`."""
+    what to send), a new invocation's input carries its caller under `CALLER`, and an
+    invocation's status and events are served only to who may read them
+    (`Invocations.may_read`; anyone else gets the 404 of an unknown id)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, invocations: Invocations, runtime_store: RuntimeStore) -> None:
         self.app = app
+        self.invocations = invocations
+        self.runtime_store = runtime_store
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Sign the call in; stamp a new invocation's input with its caller."""
+        """Sign the call in; stamp a new invocation's input with its caller; serve a stored
+        invocation only to who may read it."""
         path = str(scope.get("path", ""))
         if scope["type"] != "http" or not path.startswith(INVOCATIONS):
             await self.app(scope, receive, send)
@@ -82,6 +101,17 @@ class StampCaller:
             await error_response(401, "SIGNOFF_UNAUTHENTICATED", str(unknown))(scope, receive, send)
             return
         if scope["method"] != "POST" or path.rstrip("/") != INVOCATIONS:
+            invocation_id = _invocation_id(path)
+            identity = caller.identity
+            if invocation_id is not None and not await self.invocations.may_read(
+                identity, await self.runtime_store.get(invocation_id)
+            ):
+                message = (
+                    f"There is no invocation {invocation_id} that {identity.user} may see: an "
+                    "invocation is shown to its caller and to whoever may see its thread."
+                )
+                await error_response(404, "SIGNOFF_NOT_FOUND", message)(scope, receive, send)
+                return
             await self.app(scope, receive, send)
             return
         body = await _body(receive)
@@ -93,6 +123,18 @@ class StampCaller:
         headers = MutableHeaders(scope=scope)
         headers["content-length"] = str(len(stamped))
         await self.app(scope, _replay(stamped, receive), send)
+
+
+def _invocation_id(path: str) -> str | None:
+    """The invocation id `path` reads (`/api/invocations/<id>` or `.../<id>/events`), as the
+    runtime keys it; `None` for another path or an id that is no UUID (the runtime refuses it)."""
+    parts = path[len(INVOCATIONS) :].strip("/").split("/")
+    if not 1 <= len(parts) <= 2 or parts[1:] not in ([], ["events"]):
+        return None
+    try:
+        return str(uuid.UUID(parts[0]))
+    except ValueError:
+        return None
 
 
 def stamped_request(body: bytes, identity: Identity) -> bytes:
@@ -129,6 +171,24 @@ class Invocations:
         """Act through `api` from now on (`None`: the app is stopping)."""
         self._api = api
 
+    async def may_read(self, identity: Identity, invocation: Invocation | None) -> bool:
+        """Whether `identity` may read `invocation`'s status and events: it is theirs (its
+        stored input's caller), or they may see its thread now."""
+        if invocation is None:
+            return False
+        request = invocation.request
+        given = request.get("input") if isinstance(request, dict) else None
+        caller = given.get(CALLER) if isinstance(given, dict) else None
+        if isinstance(caller, dict) and caller.get("user") == identity.user:
+            return True
+        if not invocation.session_id or self._api is None:
+            return False
+        try:
+            await self._client(identity).threads.get(invocation.session_id)
+        except (APIStatusError, httpx.HTTPStatusError):
+            return False
+        return True
+
     async def invoke(self, value: JsonValue, context: InvocationContext) -> JsonValue:
         """Run a turn, or answer what the thread waits for, as the invocation's caller."""
         payload, identity, thread_id = self._read(value, context)
@@ -136,9 +196,7 @@ class Invocations:
         before = await _refusing(_state_or_none(client, thread_id))
         if "resume" in payload:
             if before is None:
-                raise AuthError(
-                    "SIGNOFF_REFUSED", f"No thread {thread_id} that you may see waits for you.", 404
-                )
+                raise AuthError("SIGNOFF_REFUSED", not_visible(thread_id, identity), 404)
             if not before.get("interrupts"):
                 raise AuthError(
                     "SIGNOFF_NOTHING_PENDING",
@@ -149,8 +207,12 @@ class Invocations:
             command = Command(resume=resume_map(payload["resume"], before["interrupts"]))
             await self._run(client, thread_id, command=command)
         else:
-            if before is None:
-                await _refusing(client.threads.create(thread_id=thread_id, graph_id=self.graph))
+            if before is None:  # a thread the caller may not see is a 404, as if there were none
+                await _refusing(
+                    client.threads.create(
+                        thread_id=thread_id, graph_id=self.graph, if_exists="do_nothing"
+                    )
+                )
             await self._run(client, thread_id, input=payload)
         return await self._reply(client, thread_id, before, context)
 
@@ -271,15 +333,25 @@ async def _state_or_none(client: LangGraphClient, thread_id: str) -> Any:
 
 
 async def _refusing(call: Awaitable[T]) -> T:
-    """`call`'s result; a refusal of the server becomes the caller's error, in its words."""
+    """`call`'s result; a refusal of the server becomes the caller's error, in its words, said
+    as the invocation API takes it (`invocation_terms`)."""
     try:
         return await call
     except (APIStatusError, httpx.HTTPStatusError) as error:
         status = _status(error) or 500
-        message = server_message(error) if isinstance(error, httpx.HTTPStatusError) else str(error)
+        said = server_message(error) if isinstance(error, httpx.HTTPStatusError) else str(error)
+        message = invocation_terms(said)
         raise AuthError(
             "SIGNOFF_REFUSED", message, status if 400 <= status < 500 else 500
         ) from None
+
+
+def invocation_terms(message: str) -> str:
+    """`message` (a refusal of the LangGraph API) with its words for what to send replaced by
+    the invocation API's (`IN_INVOCATION_TERMS`)."""
+    for langgraph, invocation in IN_INVOCATION_TERMS.items():
+        message = message.replace(langgraph, invocation)
+    return message
 
 
 def _status(error: Exception) -> int | None:

@@ -15,8 +15,19 @@ It serves, on one URL:
   `/signoff/delegations`) and Slack's buttons (`POST /signoff/slack/interactions`).
 
 Everyone signs in as `signoff.apps.identity` says: Databricks Apps' forwarded token, else a
-bearer token. `CallerMiddleware` puts the caller into each new invocation's input and lets the
-other routes read a forwarded token as if it were sent as `Authorization: Bearer`.
+bearer token. `CallerMiddleware` puts the caller into each new invocation's input, serves an
+invocation's status and events only to who may read them, and lets the other routes read a
+forwarded token as if it were sent as `Authorization: Bearer`.
+
+Databricks Apps' ingress forwards the person's token with every request their browser sends
+with its Apps session cookie, whichever site's page made the browser send it. So a request
+that changes something (not GET, HEAD or OPTIONS) and is signed in by a forwarded token is
+taken only as a page of the App would send it (`browser_refusal`): from the App's own origin
+(`SIGNOFF_PUBLIC_URL`'s, or the request's own scheme and host; else 403 naming it), and as
+JSON (`Content-Type: application/json`, which another site's page cannot send without the
+browser asking the App first; else 415). The inbox (`/inbox`) checks its forms' origin and
+CSRF token itself. A request signed in by `Authorization: Bearer` or `x-api-key` (a script, the
+CLI) is not a browser's: browsers never add those by themselves.
 
 As it starts, it opens the checkpoint store (`SIGNOFF_CHECKPOINTER`, or Lakebase with
 `LAKEBASE_INSTANCE_NAME`) and its store (`signoff.checkpoints.api.opened_api`), registers them
@@ -25,7 +36,8 @@ as the server's own client and store for the inbox, metrics, Slack and standing 
 expiries) and webhook delivery until it stops, around the Agent Bricks runtime's own start
 and stop. Invocations and their events are kept by the runtime's Runtime Store (Lakebase when
 deployed, process memory with `DATABRICKS_AGENTBRICKS_RUNTIME_STORE_LOCAL=true`); threads,
-checkpoints, grants and delegations by the checkpoint store.
+checkpoints, grants and delegations by the checkpoint store (its async calls, which the
+inbox and standing API use, made to work on SQLite by `signoff.apps.store.async_capable`).
 """
 
 from __future__ import annotations
@@ -35,17 +47,21 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import cast
+from urllib.parse import urlsplit
 
 from databricks_agentkit.runtime.app import DurableAgentServer
 from databricks_agentkit.runtime.auth import InvocationAuthPolicy
+from databricks_agentkit.runtime.store import RuntimeStore, runtime_store_from_environment
 from fastapi import FastAPI
 from langgraph_sdk.client import LangGraphClient
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from signoff.apps.identity import FORWARDED_TOKEN, authenticate, caller_of, forwarded_token
 from signoff.apps.invocations import INVOCATIONS, Invocations, StampCaller, error_response
+from signoff.apps.store import async_capable
 from signoff.checkpoints.api import opened_api
 from signoff.checkpoints.routes import langgraph_api_routes
 from signoff.client.sweeper import sweep_forever
@@ -56,6 +72,7 @@ from signoff.server.inbox.pages import routes as inbox_routes
 from signoff.server.server_client import Deployment, serve_from
 from signoff.server.slack import routes as slack_routes
 from signoff.server.standing_api import routes as standing_routes
+from signoff.settings import environment
 from signoff.signals.feedback import trace_graph_runs
 from signoff.signals.webhooks import delivery_loop
 
@@ -63,24 +80,38 @@ GRAPH_SETTING = "SIGNOFF_APP_GRAPH"
 DEFAULT_GRAPH = "approve_reject"
 """The graph the invocation API serves when `SIGNOFF_APP_GRAPH` is not set: it needs no model
 endpoint, so a new App works before any agent is configured."""
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+"""Methods that change nothing: a browser may send them from anywhere."""
+INBOX = "/inbox"
+"""The inbox, whose forms carry a CSRF token and whose posts it checks the origin of."""
+OTHER_SITES = frozenset({"cross-site", "same-site"})
+"""`Sec-Fetch-Site` values of a request another site's page made the browser send."""
 
 
 class CallerMiddleware:
-    """Sign-in in front of the whole app: the invocation API as `StampCaller` has it; on every
-    other route a forwarded token is verified (`caller_of`: a 401 when it is refused, or
-    when the forwarded names are someone else's) and presented as `Authorization: Bearer`,
-    which is what the metrics, the standing API and the LangGraph routes read."""
+    """Sign-in in front of the whole app: a browser's request that would change something
+    only as the App's own pages send it (`browser_refusal`); the invocation API as
+    `StampCaller` has it; on every other route a forwarded token is verified (`caller_of`: a
+    401 when it is refused, or when the forwarded names are someone else's) and presented as
+    `Authorization: Bearer`, which is what the metrics, the standing API and the LangGraph
+    routes read."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, invocations: Invocations, runtime_store: RuntimeStore) -> None:
         self.app = app
-        self.invocations = StampCaller(app)
+        self.invocations = StampCaller(app, invocations, runtime_store)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Sign the request in as the class says, then serve it."""
-        if scope["type"] == "http" and str(scope.get("path", "")).startswith(INVOCATIONS):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if refusal := browser_refusal(scope):
+            await refusal(scope, receive, send)
+            return
+        if str(scope.get("path", "")).startswith(INVOCATIONS):
             await self.invocations(scope, receive, send)
             return
-        if scope["type"] == "http" and (token := Headers(scope=scope).get(FORWARDED_TOKEN)):
+        if token := Headers(scope=scope).get(FORWARDED_TOKEN):
             try:
                 await caller_of(Headers(scope=scope))
             except UnknownToken as unknown:
@@ -92,6 +123,60 @@ class CallerMiddleware:
         await self.app(scope, receive, send)
 
 
+def browser_refusal(scope: Scope) -> JSONResponse | None:
+    """The refusal of a request that would change something (not GET, HEAD, OPTIONS), is
+    signed in by Databricks Apps' forwarded token (a browser's) and is outside the inbox, unless
+    a page of the App sent it: 403 when another site's page did (`Sec-Fetch-Site` says so, or
+    its `Origin` is not one of `own_origins`), 415 when its body is not declared JSON. `None`:
+    serve it."""
+    headers = Headers(scope=scope)
+    path = str(scope.get("path", ""))
+    if (
+        scope["method"] in SAFE_METHODS
+        or not (headers.get(FORWARDED_TOKEN) or "").strip()
+        or path == INBOX
+        or path.startswith(f"{INBOX}/")
+    ):
+        return None
+    ours = own_origins(scope)
+    origin = headers.get("origin")
+    site = (headers.get("sec-fetch-site") or "").strip().lower()
+    if site in OTHER_SITES or (origin is not None and _origin(origin) not in ours):
+        return error_response(
+            403,
+            "SIGNOFF_CROSS_SITE",
+            f"A page of {origin or 'another site'} may not send this request: a browser's "
+            f"request that changes something is accepted only from {' or '.join(ours)} (the "
+            "App's own pages). A script signs in with `Authorization: Bearer <token>` instead.",
+        )
+    media = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media != "application/json":
+        return error_response(
+            415,
+            "SIGNOFF_NOT_JSON",
+            f"Send the body as JSON, with `Content-Type: application/json` (this request's is "
+            f"{media or 'missing'}): a browser's request that changes something is taken only "
+            "as JSON.",
+        )
+    return None
+
+
+def own_origins(scope: Scope) -> list[str]:
+    """The App's own origins (scheme and host): `SIGNOFF_PUBLIC_URL`'s, and the request's."""
+    public = environment().public_url
+    host = Headers(scope=scope).get("host", "")
+    origins = [_origin(public)] if public else []
+    if host:
+        origins.append(_origin(f"{scope.get('scheme', 'http')}://{host}"))
+    return list(dict.fromkeys(o for o in origins if o))
+
+
+def _origin(url: str) -> str:
+    """`url`'s scheme and host (with its port), lower-case: how an `Origin` header says it."""
+    parts = urlsplit(url.strip())
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""
+
+
 def build_app(graph: str | None = None, checkpointer: str | None = None) -> DurableAgentServer:
     """The App serving `graph` (default `SIGNOFF_APP_GRAPH`) with the checkpoint store of
     `checkpointer` (default `SIGNOFF_CHECKPOINTER`, or Lakebase); `ValueError` for a graph
@@ -101,10 +186,13 @@ def build_app(graph: str | None = None, checkpointer: str | None = None) -> Dura
     invocations = Invocations(name)
     # Identity is signoff's own (`signoff.apps.identity`): the runtime's request-user auth
     # would namespace each session by its user, and nobody could answer another's request.
-    app = DurableAgentServer(auth_policy=InvocationAuthPolicy())
+    # The runtime's own choice of Runtime Store (as `Runtime.from_environment` makes it), kept
+    # to read a stored invocation's caller and thread before serving its status or events.
+    runtime_store = runtime_store_from_environment()
+    app = DurableAgentServer(runtime_store=runtime_store, auth_policy=InvocationAuthPolicy())
     app.invoke(invocations.invoke)
     app.recover(invocations.recover)
-    app.add_middleware(CallerMiddleware)
+    app.add_middleware(CallerMiddleware, invocations=invocations, runtime_store=runtime_store)
     app.router.routes.extend(
         [
             Route("/signoff/metrics", metrics),
@@ -124,7 +212,7 @@ def build_app(graph: str | None = None, checkpointer: str | None = None) -> Dura
             system = cast(LangGraphClient, api.client(None, system=True))
             if api.store is None:
                 raise RuntimeError("The checkpoint store opened no store for grants.")
-            serve_from(Deployment(system, api.store, forwarded_token))
+            serve_from(Deployment(system, async_capable(api.store), forwarded_token))
             invocations.use(api)
             stop = asyncio.Event()
             loops = [

@@ -12,6 +12,7 @@ field of a body makes anyone anybody, and a request with no credentials is a 401
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -258,3 +259,131 @@ async def test_signoff_approve_answers_through_the_app(app, invoke, database):
     said = signoff_cli(app, "bob", "approve", thread_id, "--comment", "checked")
     assert said.startswith("Approved: payment of 6,000 USD to acct-apps"), said
     assert len(executions(database, thread_id)) == 1
+
+
+async def test_another_sites_page_cannot_answer_as_the_signed_in_browser(app, http, database):
+    """Databricks Apps forwards the person's token with whatever their browser sends, so a
+    page of another site could make bob's browser post an approval; the App refuses it and
+    takes what its own pages (and scripts) send."""
+    thread_id, _ = await raise_payment_as_alice(http)
+    lure = '{"assistant_id":"approve_reject","command":{"resume":"approve"},"pad":"="}'
+    runs = f"/threads/{thread_id}/runs/wait"
+    evil = {"Origin": "https://evil.example"}
+    as_text = {**forwarded("bob"), "Content-Type": "text/plain"}
+    as_json = {**forwarded("bob"), "Content-Type": "application/json"}
+
+    cross = await http.post(runs, content=lure, headers={**as_text, **evil})
+    assert cross.status_code == 403, cross.text
+    assert f"accepted only from {app.url}" in cross.json()["error"]["message"]
+    fetched = await http.post(
+        runs, content=lure, headers={**as_json, "Sec-Fetch-Site": "cross-site"}
+    )
+    assert fetched.status_code == 403, fetched.text
+    no_origin = await http.post(runs, content=lure, headers=as_text)
+    assert no_origin.status_code == 415, no_origin.text
+    assert "Content-Type: application/json" in no_origin.json()["error"]["message"]
+    invocation = {"id": str(uuid.uuid4()), "session_id": thread_id, "input": {"resume": "approve"}}
+    for headers in ({**as_json, **evil}, as_text):
+        posted = await http.post(
+            "/api/invocations", content=json.dumps(invocation), headers=headers
+        )
+        assert posted.status_code in (403, 415), posted.text
+    grant = await http.post("/signoff/grants", content="{}", headers={**as_text, **evil})
+    assert grant.status_code == 403, grant.text
+    assert executions(database, thread_id) == []
+    async with signed_in(app.url, "bob") as bob:
+        assert (await bob.threads.get(thread_id))["status"] == "interrupted"
+        # a script signs in with its bearer token: no browser adds that by itself
+        listed = await http.post(
+            "/threads/search",
+            content="{}",
+            headers={"Authorization": f"Bearer {TOKENS['bob']}", "Content-Type": "text/plain"},
+        )
+        assert listed.status_code == 200, listed.text
+
+    own = {**as_json, "Origin": app.url, "Sec-Fetch-Site": "same-origin"}
+    answered = await http.post(runs, content=lure, headers=own)
+    assert answered.status_code == 200, answered.text
+    assert len(executions(database, thread_id)) == 1
+
+
+async def raise_payment_as_alice(http: httpx.AsyncClient) -> tuple[str, str]:
+    """alice raises a payment through the invocation API; its thread and invocation id."""
+    thread_id, invocation_id = str(uuid.uuid4()), str(uuid.uuid4())
+    body = {"id": invocation_id, "session_id": thread_id, "input": PAYMENT}
+    raised = await http.post("/api/invocations", json=body, headers=forwarded("alice"))
+    assert raised.status_code == 200, raised.text
+    return thread_id, invocation_id
+
+
+async def test_an_invocation_is_shown_to_its_caller_and_who_may_see_its_thread(http):
+    thread_id, invocation_id = await raise_payment_as_alice(http)
+    status = f"/api/invocations/{invocation_id}"
+    for name in ("alice", "bob"):  # its caller; a manager who may decide it
+        shown = await http.get(status, headers=forwarded(name))
+        assert shown.status_code == 200, shown.text
+        assert shown.json()["output"]["status"] == "interrupted"
+    events = await http.get(f"{status}/events", headers=forwarded("bob"))
+    assert events.status_code == 200 and "event: interrupt" in events.text
+
+    unknown = str(uuid.uuid4())
+    for path, name in (
+        (status, "carol"),
+        (f"{status}/events", "carol"),
+        (f"/api/invocations/{unknown}", "bob"),
+    ):
+        hidden = await http.get(path, headers=forwarded(name))
+        assert hidden.status_code == 404, hidden.text
+        message = hidden.json()["error"]["message"]
+        assert f"that {user_name(name)} may see" in message and "its caller" in message
+        assert "payment" not in hidden.text
+
+
+async def test_refusals_say_what_the_invocation_api_takes_and_hide_other_peoples_threads(
+    app, http, invoke
+):
+    thread_id, _ = await raise_payment_as_alice(http)
+    again = await invoke("alice", thread_id, PAYMENT)
+    assert again.status_code == 409, again.text
+    said = again.json()["error"]["message"]
+    assert '{"resume": <answer>}' in said and "command.resume" not in said
+
+    for given in ({"resume": "approve"}, PAYMENT):
+        hidden = await invoke("carol", thread_id, given)
+        assert hidden.status_code == 404, hidden.text
+        said = hidden.json()["error"]["message"]
+        assert f"There is no thread {thread_id} that {user_name('carol')} may see." in said
+        assert "visible to its requester" in said and "exists" not in said
+    missing = await invoke("carol", str(uuid.uuid4()), {"resume": "approve"})
+    assert missing.status_code == 404
+    async with signed_in(app.url, "alice") as alice:
+        assert (await alice.threads.get(thread_id))["status"] == "interrupted"
+
+
+async def test_an_app_on_sqlite_serves_the_inbox_grants_and_delegations(tmp_path, emulator):
+    running = RunningApp(
+        tmp_path,
+        env={
+            "DATABRICKS_HOST": emulator.url,
+            "DATABRICKS_TOKEN": emulator.token,
+            "SIGNOFF_CHECKPOINTER": f"sqlite:///{tmp_path / 'app.sqlite'}",
+            "SIGNOFF_INBOX_CACHE_SECONDS": "0",
+        },
+    ).start()
+    try:
+        async with httpx.AsyncClient(base_url=running.url, timeout=60) as http:
+            bearer = {"Authorization": f"Bearer {TOKENS['bob']}"}
+            delegation = {"delegate": user_name("dave"), "ends_in": "7d"}
+            made = await http.post("/signoff/delegations", json=delegation, headers=bearer)
+            assert made.status_code in (200, 201), made.text
+            listed = await http.get("/signoff/delegations", headers=forwarded("bob"))
+            assert listed.status_code == 200, listed.text
+            assert user_name("dave") in listed.text
+            grants = await http.get("/signoff/grants", headers=forwarded("bob"))
+            assert grants.status_code == 200, grants.text
+            inbox = await http.get("/inbox", headers=forwarded("bob"))
+            assert (
+                inbox.status_code == 200 and "Signed in as <strong>bob@signoff.local" in inbox.text
+            )
+    finally:
+        running.stop()
