@@ -56,7 +56,14 @@ from langgraph.types import Command, StateSnapshot
 from langgraph_sdk.client import LangGraphClient
 
 from signoff.checkpoints.errors import api_error, no_thread, not_signed_in
-from signoff.checkpoints.records import interrupts_of, jsonable, state_record, thread_record
+from signoff.checkpoints.records import (
+    interrupts_of,
+    jsonable,
+    reserved_keys,
+    reserved_refusal,
+    state_record,
+    thread_record,
+)
 from signoff.checkpoints.tables import CheckpointTables, Order, Page, ThreadRow
 from signoff.databricks.checkpointer import checkpointer
 from signoff.databricks.store import deployment_store
@@ -65,7 +72,14 @@ from signoff.governance.identity import Identity
 from signoff.governance.policy import is_admin
 from signoff.governance.visibility import may_see, viewers_of
 from signoff.graphs import GRAPHS
-from signoff.server.admission import RunRequest, ThreadFacts, run_refusal, thread_create_refusal
+from signoff.protocol.bounds import OutOfBounds, check_bounds
+from signoff.server.admission import (
+    CHECKPOINT_KEYS,
+    RunRequest,
+    ThreadFacts,
+    run_refusal,
+    thread_create_refusal,
+)
 from signoff.serving.agent import ASSISTANT_ID, GRAPH_ID, run_metadata, thread_metadata
 from signoff.serving.lease import leases_for
 from signoff.serving.thread_locks import ThreadLocks
@@ -83,6 +97,9 @@ SORTS: dict[str, Order] = {
     "updated_at": "updated_at",
     "state_updated_at": "updated_at",
 }
+MAX_PAGE = 1000
+"""The most threads a search returns, ids it names, or states a history returns, at once (as
+the LangGraph API pages)."""
 SEARCH_PASS_SECONDS = 30.0
 """How long the later pages of a search are served from what its first page read: a listing
 pages through one reading, not one per page."""
@@ -205,6 +222,8 @@ class _Thread:
     """Its state through its graph; `None` when the graph is not served here."""
     interrupts: dict[str, list[dict[str, Any]]]
     """Task id → the interrupts it waits on."""
+    started: bool
+    """Its latest checkpoint holds state: a run has started it (bound to its graph)."""
 
     @property
     def pending(self) -> list[dict[str, Any]]:
@@ -220,7 +239,7 @@ class _Thread:
         return ThreadFacts(
             thread_id=self.thread_id,
             metadata=self.metadata,
-            started=bool(values),
+            started=self.started,
             values=values or None,
             interrupts=self.pending,
         )
@@ -286,19 +305,21 @@ class CheckpointClient:
             raise no_thread(thread_id, caller or self.identity)
         return found
 
-    def read(self, thread_id: str, graph_name: str | None = None) -> _Thread | None:
-        """`thread_id` through its graph (or `graph_name`'s, for one that recorded none);
-        `None` when it has no checkpoint. Blocking."""
+    def read(self, thread_id: str) -> _Thread | None:
+        """`thread_id` through its graph (the one graph served, for a thread that recorded
+        none); `None` when it has no checkpoint. Blocking."""
         api = self.api
         bounds = api.tables.bounds(thread_id)
         if bounds is None:
             return None
         [latest] = api.tables.latest(Page(limit=1, ids=[thread_id]))
-        metadata = thread_metadata(latest.metadata, graph_name or api.default_graph)
+        metadata = thread_metadata(latest.metadata, api.default_graph)
         graph = api.graph(metadata[GRAPH_ID])
         if graph is None:
             [pending] = api.tables.pending(Page(ids=[thread_id])) or [latest]
-            return _Thread(thread_id, bounds, metadata, None, None, pending.interrupts)
+            stored = api.saver.get_tuple(_config(thread_id))
+            started = stored is not None and bool(stored.checkpoint.get("channel_values"))
+            return _Thread(thread_id, bounds, metadata, None, None, pending.interrupts, started)
         snapshot = graph.get_state(_config(thread_id))
         interrupts: dict[str, list[dict[str, Any]]] = {}
         for task in snapshot.tasks:
@@ -306,7 +327,8 @@ class CheckpointClient:
                 interrupts[task.id] = [
                     {"id": i.id, "value": jsonable(i.value)} for i in task.interrupts
                 ]
-        return _Thread(thread_id, bounds, metadata, graph, snapshot, interrupts)
+        started = bool(snapshot.values) or bool(snapshot.next)
+        return _Thread(thread_id, bounds, metadata, graph, snapshot, interrupts, started)
 
 
 def as_sdk(client: CheckpointClient) -> LangGraphClient:
@@ -347,6 +369,10 @@ class Threads:
     ) -> list[dict[str, Any]]:
         """The thread's states, newest first (at most `limit`, those before checkpoint
         `before` if given); 404 unless the caller may see it."""
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
+            raise api_error(422, f"limit must be a whole number from 1 to {MAX_PAGE}.")
+        if before is not None and not isinstance(before, str | dict):
+            raise api_error(422, "before must be a checkpoint id or a checkpoint object.")
         client = self._client
         found = await client.thread(thread_id, await client.caller())
         if found.graph is None:
@@ -354,7 +380,10 @@ class Threads:
         if isinstance(before, str):
             before = {"configurable": {"thread_id": thread_id, "checkpoint_id": before}}
         elif isinstance(before, dict):
-            before = {"configurable": {**before, "thread_id": thread_id}}
+            checkpoint_id = before.get("checkpoint_id")
+            if not isinstance(checkpoint_id, str | None):
+                raise api_error(422, "before.checkpoint_id must be a checkpoint id.")
+            before = {"configurable": {"thread_id": thread_id, "checkpoint_id": checkpoint_id}}
         graph = found.graph
 
         def history() -> list[dict[str, Any]]:
@@ -378,6 +407,10 @@ class Threads:
         caller = await client.caller()
         if refusal := thread_create_refusal(caller, metadata, copying=False):
             raise api_error(refusal.status, refusal.detail)
+        if metadata is not None and not isinstance(metadata, dict):
+            raise api_error(422, "The thread metadata must be an object (key to JSON value).")
+        if problem := reserved_refusal(metadata, "thread metadata"):
+            raise api_error(422, problem)
         if graph_id is not None and client.api.graph(graph_id) is None:
             raise _no_graph(graph_id, client.api)
         thread_id = thread_id or str(uuid.uuid4())
@@ -392,7 +425,7 @@ class Threads:
         graph = graph_id or client.api.default_graph
         recorded = {**(metadata or {}), **run_metadata(graph, caller, {}, None, [])}
         config = RunnableConfig(configurable={"thread_id": thread_id, "checkpoint_ns": ""})
-        initial = cast(CheckpointMetadata, {"source": "input", "step": -2, **recorded})
+        initial = cast(CheckpointMetadata, {**recorded, "source": "input", "step": -2})
         await asyncio.to_thread(client.api.saver.put, config, empty_checkpoint(), initial, {})
         return await self.get(thread_id)
 
@@ -423,39 +456,67 @@ class Threads:
         if (matching := client.api.searched.get(key) if search.offset else None) is None:
             matching = client.api.searched[key] = await self._matching(caller, search)
         found = matching[search.offset : search.offset + search.limit]
-        return [await self._record(row, metadata, search) for row, metadata in found]
+        return [await self._record(row, metadata, search, caller) for row, metadata in found]
 
     async def _matching(
         self, caller: Identity | None, search: _Search
     ) -> list[tuple[ThreadRow, dict[str, Any]]]:
-        """Every thread of `search` the caller may see, with its metadata."""
+        """Every thread of `search` the caller may see, with its metadata; a thread whose
+        metadata cannot be read is skipped (and logged)."""
         client = self._client
         everyone = client.system or is_admin(caller)
         rows = await asyncio.to_thread(search.rows, client.api)
         found = []
         for row in rows:
-            metadata = thread_metadata(row.metadata, client.api.default_graph)
-            pending = [i for interrupts in row.interrupts.values() for i in interrupts]
-            if search.status == "idle" and pending:
-                continue
-            if search.metadata is not None and not _contains(metadata, search.metadata):
-                continue
-            if not everyone and not client.sees(caller, viewers_of(metadata, None, pending)):
+            try:
+                metadata = thread_metadata(row.metadata, client.api.default_graph)
+                pending = [i for interrupts in row.interrupts.values() for i in interrupts]
+                if search.status == "idle" and pending:
+                    continue
+                if search.metadata is not None and not _contains(metadata, search.metadata):
+                    continue
+                if not everyone and not client.sees(caller, viewers_of(metadata, None, pending)):
+                    continue
+            except Exception:  # noqa: BLE001 - one unreadable thread never fails a search
+                log.exception(
+                    "Skipping thread %s in a search: its metadata cannot be read", row.thread_id
+                )
                 continue
             found.append((row, metadata))
         return found
 
     async def _record(
-        self, row: ThreadRow, metadata: dict[str, Any], search: _Search
+        self,
+        row: ThreadRow,
+        metadata: dict[str, Any],
+        search: _Search,
+        caller: Identity | None,
     ) -> dict[str, Any]:
+        """The record of a thread a search found; its values read now, and sent only if the
+        caller still may see the thread as it is now (a later page of a search is cut from
+        what its first page read). A thread whose state cannot be read is sent without
+        values (and logged), so one such thread never fails a search or shortens its page."""
         values = None
         if "values" in search.fields:
-            read = await asyncio.to_thread(self._client.read, row.thread_id)
-            values = read.values if read is not None else None
+            values = await asyncio.to_thread(self._values, row.thread_id, caller)
         record = thread_record(
             row.thread_id, row.created_at, row.updated_at, metadata, row.interrupts, values
         )
         return {field: record[field] for field in search.fields}
+
+    def _values(self, thread_id: str, caller: Identity | None) -> Any:
+        """The values of `thread_id` now, if the caller may see it now; else `None`. Blocking."""
+        client = self._client
+        try:
+            read = client.read(thread_id)
+        except Exception:  # noqa: BLE001 - one unreadable thread never fails a search
+            log.exception("Sending thread %s without values: its state cannot be read", thread_id)
+            return None
+        if read is None or not client.sees(
+            caller, viewers_of(read.metadata, read.values, read.pending)
+        ):
+            return None
+        return read.values
 
 
 @dataclass(frozen=True)
@@ -491,8 +552,14 @@ class _Search:
             problems.append("metadata must be an object (the metadata a thread contains)")
         if values or extract:
             problems.append("values and extract filters are not served from a checkpoint store")
-        if ids is not None and not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
-            problems.append("ids must be a list of thread ids")
+        if ids is not None and not (
+            isinstance(ids, list) and len(ids) <= MAX_PAGE and all(isinstance(i, str) for i in ids)
+        ):
+            problems.append(f"ids must be a list of at most {MAX_PAGE} thread ids")
+        try:
+            check_bounds(metadata, "metadata filter")
+        except OutOfBounds as error:
+            problems.append(str(error).rstrip("."))
         if status is not None and status not in STATUSES:
             problems.append(f"status must be one of {', '.join(STATUSES)}")
         for name, number, least in (("limit", limit, 1), ("offset", offset, 0)):
@@ -512,7 +579,7 @@ class _Search:
             metadata=metadata,
             ids=ids,
             status=status,
-            limit=min(limit, 1000),
+            limit=min(limit, MAX_PAGE),
             offset=offset,
             order=SORTS[sort_by or "created_at"],
             descending=sort_order != "asc",
@@ -564,8 +631,42 @@ def _no_graph(name: str, api: CheckpointApi) -> Exception:
     )
 
 
+def _graph_unknown(found: _Thread, api: CheckpointApi) -> Exception:
+    return api_error(
+        409,
+        f"Thread {found.thread_id} has run but records no graph, and this deployment serves "
+        f"several ({', '.join(api.graph_names)}), so which graph and assistant its requests "
+        "belong to is unknown. Read and answer it where it was raised (the Model Serving "
+        "endpoint of its graph, which records its graph when it runs), or from an API that "
+        "serves only its graph (CheckpointApi with that one graph).",
+    )
+
+
+def _client_configurable(run: dict[str, Any]) -> dict[str, Any]:
+    """The `config.configurable` a client sent (empty without one)."""
+    config = run.get("config")
+    configurable = config.get("configurable") if isinstance(config, dict) else None
+    return configurable if isinstance(configurable, dict) else {}
+
+
+def _from_checkpoint(configurable: Mapping[str, Any]) -> bool:
+    """Whether `configurable` runs a thread from an earlier checkpoint."""
+    return any(configurable.get(key) for key in CHECKPOINT_KEYS)
+
+
+def _configurable_problem(configurable: dict[str, Any]) -> str | None:
+    """Why an admin's `configurable` cannot be taken (out of bounds), or `None`."""
+    try:
+        check_bounds(configurable, "config.configurable")
+    except OutOfBounds as error:
+        return str(error)
+    return None
+
+
 def _unserved(found: _Thread, api: CheckpointApi) -> Exception:
-    graph = found.metadata.get(GRAPH_ID) or "(none recorded)"
+    graph = found.metadata.get(GRAPH_ID)
+    if not graph:
+        return _graph_unknown(found, api)
     return api_error(
         409,
         f"Thread {found.thread_id} runs graph {graph}, which this deployment does not serve "
@@ -632,13 +733,28 @@ class Runs:
                 "interrupt_after",
             )
         }
-        if run.get("checkpoint_id") or run.get("checkpoint"):
+        configurable = _client_configurable(run)
+        if run.get("checkpoint_id") or run.get("checkpoint") or _from_checkpoint(configurable):
             raise api_error(
                 422,
                 "Runs from an earlier checkpoint are not served here; runs go on from the "
-                "thread's latest checkpoint (send no checkpoint or checkpoint_id).",
+                "thread's latest checkpoint (send no checkpoint, checkpoint_id, nor "
+                f"configurable {', '.join(CHECKPOINT_KEYS)}).",
             )
+        if configurable and not is_admin(caller):
+            who = caller.user if caller is not None else "The deployment itself"
+            raise api_error(
+                403,
+                f"{who} may not send config.configurable: on this API it reaches the graph as "
+                "sent, so it is for admins only. Run with the assistant's settings (an admin "
+                "creates an assistant for other thresholds, stages or endpoints; see "
+                "docs/policy.md, Admins only), and send no configurable.",
+            )
+        if problem := _configurable_problem(configurable):
+            raise api_error(422, problem)
         metadata = run.get("metadata") or {}
+        if problem := reserved_refusal(metadata, "run metadata"):
+            raise api_error(422, problem)
         request = RunRequest(
             thread_id=thread_id,
             assistant_id=assistant_id,
@@ -653,9 +769,12 @@ class Runs:
             except ValueError as busy:  # taken here or by another process: say so to who sees it
                 await client.thread(thread_id, caller)
                 raise api_error(409, str(busy)) from None
-            found = await asyncio.to_thread(client.read, thread_id, assistant_id)
+            found = await asyncio.to_thread(client.read, thread_id)
             if found is None and run.get("if_not_exists") != "create":
                 raise no_thread(thread_id, caller or client.identity)
+            if found is not None and found.started and not found.metadata[GRAPH_ID]:
+                await client.thread(thread_id, caller)
+                raise _graph_unknown(found, api)
             facts = found.facts() if found is not None else None
             if client.system:
                 if request.writing:
@@ -742,8 +861,11 @@ def _run_config(
     """The config of a run: the thread, the caller as the server passes it, and the metadata
     the run records in its checkpoints: the thread's so far, the client's run metadata, and
     `run_metadata` (which only the server sets)."""
-    client_config = run.get("config") if isinstance(run.get("config"), dict) else {}
-    configurable = dict((client_config or {}).get("configurable") or {})  # admins only
+    configurable = {  # an admin's (admitted by `Runs._admit`), without LangGraph's own keys
+        key: value
+        for key, value in _client_configurable(run).items()
+        if not str(key).startswith("__")  # `__pregel_*`: LangGraph's internals
+    }
     configurable |= {"thread_id": thread_id, GRAPH_ID: graph_name, ASSISTANT_ID: assistant_id}
     if caller is not None:
         configurable["langgraph_auth_user"] = caller.as_auth_user()
@@ -753,7 +875,9 @@ def _run_config(
     values = found.values if found is not None else None
     pending = found.pending if found is not None else []
     recorded = run_metadata(graph_name, caller, thread, values, pending, assistant_id)
-    kept = {k: v for k, v in thread.items() if isinstance(v, str | int | float | bool)}
+    reserved = reserved_keys(thread)
+    scalars = {k: v for k, v in thread.items() if isinstance(v, str | int | float | bool)}
+    kept = {k: v for k, v in scalars.items() if k not in reserved}
     metadata = {**kept, **(client_metadata or {}), **recorded}
     return RunnableConfig(configurable=configurable, metadata=metadata)
 

@@ -6,7 +6,9 @@ checkpoints, so a thread's record is made from its latest one: its metadata is t
 `signoff.serving.agent.run_metadata`, for `SignoffAgent` and `CheckpointApi` runs alike).
 `thread_record` and `state_record` are the records `threads.get`/`search` and
 `threads.get_state`/`get_history` return, with values made JSON (`jsonable`) as the server
-sends them.
+sends them. The keys LangGraph keeps in checkpoint metadata and those signoff's server sets
+(`RESERVED_KEYS`, `reserved_keys`) are never taken from a client: a client's `step` or
+`parents` would make every later read of the thread fail inside LangGraph.
 """
 
 from __future__ import annotations
@@ -17,7 +19,50 @@ from typing import Any
 import orjson
 from langgraph.types import StateSnapshot
 
+from signoff.server.admission import RUN_METADATA_SET_BY_SERVER
 from signoff.serving.agent import thread_metadata
+
+LANGGRAPH_KEYS = (
+    "source",
+    "step",
+    "parents",
+    "writes",
+    "thread_id",
+    "checkpoint_ns",
+    "checkpoint_id",
+    "checkpoint_map",
+    "run_id",
+    "counters_since_delta_snapshot",
+)
+"""Checkpoint metadata keys LangGraph writes and reads back."""
+
+RESERVED_PREFIXES = ("langgraph_", "__")
+"""Prefixes of the keys LangGraph keeps for itself (`langgraph_step`, `__pregel_...`)."""
+
+RESERVED_KEYS = (*LANGGRAPH_KEYS, *RUN_METADATA_SET_BY_SERVER)
+"""Metadata keys clients never set on a thread or a run: LangGraph's and the server's."""
+
+
+def reserved_keys(metadata: Mapping[str, Any]) -> list[str]:
+    """The keys of `metadata` that only LangGraph or the server set, sorted."""
+    return sorted(
+        str(key)
+        for key in metadata
+        if key in RESERVED_KEYS or str(key).startswith(RESERVED_PREFIXES)
+    )
+
+
+def reserved_refusal(metadata: Any, subject: str) -> str | None:
+    """Why a client may not send `metadata` as the `subject` (keys only LangGraph or the
+    server set), or `None`."""
+    if not isinstance(metadata, Mapping) or not (taken := reserved_keys(metadata)):
+        return None
+    return (
+        f"The {subject} sets {', '.join(taken)}, which only LangGraph or the server sets "
+        f"(LangGraph's {', '.join(LANGGRAPH_KEYS)} and keys starting with "
+        f"{' or '.join(RESERVED_PREFIXES)}; the server's {', '.join(RUN_METADATA_SET_BY_SERVER)}"
+        "; a thread's graph is the graph_id argument of threads.create). Send any other keys."
+    )
 
 
 def jsonable(value: Any) -> Any:

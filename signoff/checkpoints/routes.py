@@ -7,7 +7,8 @@ Every request is signed in by the deployment's `authenticate` (a token it cannot
 401 saying how to sign in) and answered by `api.client(<that identity>)`, so the same
 visibility, admission and leases apply as in process. Errors are `{"detail": ...}` with the
 status the LangGraph server gives; a body that is not what a call takes is a 422 naming what
-it accepts; nothing a client sends makes a 500.
+it accepts (JSON nested deeper than the parser goes included), a body over `MAX_BODY_BYTES`
+is a 413; nothing a client sends makes a 500.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ from signoff.checkpoints.api import CheckpointApi, CheckpointClient
 from signoff.checkpoints.errors import api_error
 from signoff.governance.identity import Identity, UnknownToken
 from signoff.governance.policy import HOW_TO_SIGN_IN
+from signoff.protocol.bounds import MAX_DEPTH
+
+MAX_BODY_BYTES = 1024 * 1024
+"""The largest request body read (each value in it is bounded further by
+`signoff.protocol.bounds`)."""
 
 Handler = Callable[[CheckpointClient, Request, dict[str, Any]], Awaitable[Any]]
 
@@ -95,12 +101,24 @@ def langgraph_api_routes(
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    """The JSON object a request sends (an empty body is `{}`); 422 otherwise."""
-    raw = await request.body()
+    """The JSON object a request sends (an empty body is `{}`); 413 over `MAX_BODY_BYTES`,
+    422 for anything else."""
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY_BYTES:
+            raise api_error(
+                413, f"The body is over {MAX_BODY_BYTES} bytes; send at most {MAX_BODY_BYTES}."
+            )
     if not raw.strip():
         return {}
     try:
         body = json.loads(raw)
+    except RecursionError:
+        raise _bad(
+            f"The body is nested too deep; send JSON whose values nest at most {MAX_DEPTH} "
+            "levels deep."
+        ) from None
     except ValueError:
         raise _bad("The body is not JSON; send a JSON object.") from None
     if not isinstance(body, dict):
@@ -165,13 +183,9 @@ async def _state(client: CheckpointClient, request: Request, _: dict[str, Any]) 
 
 async def _history(client: CheckpointClient, request: Request, body: dict[str, Any]) -> Any:
     fields = _fields(body, ("limit", "before"), ignored=("metadata", "checkpoint", "select"))
-    limit = fields.get("limit", 10)
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-        raise _bad("limit must be a whole number of at least 1.")
-    before = fields.get("before")
-    if before is not None and not isinstance(before, str | dict):
-        raise _bad("before must be a checkpoint id or a checkpoint object.")
-    return await client.threads.get_history(_thread_id(request), limit=limit, before=before)
+    return await client.threads.get_history(
+        _thread_id(request), limit=fields.get("limit", 10), before=fields.get("before")
+    )
 
 
 def _run(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -10,7 +10,9 @@ API applies the same functions. The invariants they keep:
   While a request is pending, only an answer changes it: a decision by someone the policy
   allows, a withdrawal by its requester or an admin, or an expiry once it is due (the sweeper).
   New input and runs with neither input nor answer are 409; an answer to a thread that waits
-  on nothing is 409 (it would approve, unseen, whatever is raised next).
+  on nothing is 409 (it would approve, unseen, whatever is raised next). A request of a
+  version this signoff cannot read (`signoff.protocol.versions`) is pending too: only an
+  answer, from a signoff that reads it, changes it (anything else, even an admin's, is 409).
 - **Every state write is audited.** `command.update`/`goto` would write state the audit trail
   does not record (and `goto` can start a second branch beside a pending one): refused from
   everyone (403), pointing to `update_state`, which the state API audits.
@@ -198,6 +200,8 @@ def run_refusal(
             "change; nothing of this run was applied. Send it again when the run has finished "
             "(an answer is checked against what is pending when it arrives, never queued).",
         )
+    if not run.answering and (unread := version_refusals(thread.interrupts)):
+        return Refusal(409, _unread_pending(thread, unread))
     pending = thread.pending
     if run.answering:
         if not pending:
@@ -356,6 +360,16 @@ def _unbound(run: RunRequest, thread: ThreadFacts, admin: bool) -> Refusal | Non
             f"{run.assistant_id}.",
         )
     return None
+
+
+def _unread_pending(thread: ThreadFacts, unread: list[str]) -> str:
+    """The 409 for a run that is not an answer on a thread waiting on a request this signoff
+    cannot read (of another version): the request stays pending as it is."""
+    return (
+        f"Thread {thread.thread_id} waits on a request this signoff cannot read, so it takes "
+        f"no new input and no run that does not answer it: {' '.join(unread)} Answer it with "
+        "a signoff that reads its version (command.resume there); then send new input."
+    )
 
 
 def _nothing_to_answer(thread: ThreadFacts) -> str:
