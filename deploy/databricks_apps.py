@@ -48,7 +48,7 @@ from databricks.sdk.service.apps import (
 from databricks.sdk.service.workspace import ImportFormat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from model_serving import env_pair, project_requirements  # noqa: E402  # the sibling script
+from model_serving import deployment_arguments, project_requirements  # noqa: E402  # the sibling script
 
 from signoff.graphs import GRAPHS  # noqa: E402
 
@@ -205,9 +205,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--name", required=True, help="the app's name (lowercase, hyphens)")
     parser.add_argument(
-        "--lakebase-instance", required=True, help="Lakebase instance that keeps the threads"
-    )
-    parser.add_argument(
         "--graph",
         choices=list(GRAPHS),
         default="approve_reject",
@@ -222,17 +219,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         help="another user authorization scope (repeatable); the IAM read scopes are always on",
     )
-    parser.add_argument(
-        "--env",
-        type=env_pair,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="extra environment variable of the app (repeatable)",
-    )
-    parser.add_argument(
-        "--dry-run", action="store_true", help="print each call it would make; contact nothing"
-    )
+    deployment_arguments(parser, "app")
     return parser.parse_args(argv)
 
 

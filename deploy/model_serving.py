@@ -179,30 +179,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--model", required=True, help="Unity Catalog name: catalog.schema.name")
     parser.add_argument(
-        "--lakebase-instance", required=True, help="Lakebase instance that keeps the threads"
-    )
-    parser.add_argument(
         "--graph", choices=list(GRAPHS), default="databricks_workflow", help="graph to serve"
     )
     parser.add_argument(
         "--experiment", default="/Shared/signoff", help="MLflow experiment for the logging run"
     )
     parser.add_argument("--sql-warehouse", help="SQL warehouse id behind the Genie space")
+    deployment_arguments(parser, "endpoint")
+    args = parser.parse_args(argv)
+    if args.model.count(".") != 2:
+        parser.error("--model must be a three-level Unity Catalog name: catalog.schema.name")
+    return args
+
+
+def deployment_arguments(parser: argparse.ArgumentParser, deployed: str) -> None:
+    """The options every deploy script takes: the Lakebase instance that keeps the threads,
+    extra environment variables of the `deployed` thing (an endpoint, an app), `--dry-run`."""
+    parser.add_argument(
+        "--lakebase-instance", required=True, help="Lakebase instance that keeps the threads"
+    )
     parser.add_argument(
         "--env",
         type=env_pair,
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="extra environment variable of the endpoint (repeatable), e.g. a {{secrets/...}}",
+        help=f"extra environment variable of the {deployed} (repeatable), "
+        "e.g. a {{secrets/...}}",
     )
     parser.add_argument(
-        "--dry-run", action="store_true", help="print what would be done; contact nothing"
+        "--dry-run", action="store_true", help="print each call it would make; contact nothing"
     )
-    args = parser.parse_args(argv)
-    if args.model.count(".") != 2:
-        parser.error("--model must be a three-level Unity Catalog name: catalog.schema.name")
-    return args
 
 
 def env_pair(text: str) -> tuple[str, str]:
