@@ -7,6 +7,9 @@
 object (`{"operation": {...}}` for `approve_reject`), or `{"messages": [...]}` (or the bare
 list) for the agents; or `{"resume": <answer>}`, one answer (any form of the answer grammar)
 for every request the thread waits on, or `{"<interrupt id>": <answer>, ...}` for some of them.
+A body over `MAX_BODY_BYTES` is a 413; one that is no such object, or whose input is out of
+`signoff.protocol.bounds` (JSON nested deeper than the parser goes included), a 422 saying what
+is taken; nothing a client sends makes a 500.
 
 The caller is who the request's headers sign in (`signoff.apps.identity`): `StampCaller`, an
 ASGI middleware in front of `/api/invocations`, resolves them and writes the caller's user
@@ -59,12 +62,14 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from signoff.apps.identity import caller_of
+from signoff.apps.identity import HOW_TO_CALL, caller_of
 from signoff.checkpoints.api import CheckpointApi
+from signoff.checkpoints.routes import MAX_BODY_BYTES
 from signoff.client.answering import Refused, continue_thread, server_message
 from signoff.client.pending_requests import run_on_reason
 from signoff.governance.identity import Identity, UnknownToken
 from signoff.governance.visibility import not_visible
+from signoff.protocol.bounds import MAX_DEPTH, check_bounds
 
 INVOCATIONS = "/api/invocations"
 T = TypeVar("T")
@@ -75,6 +80,12 @@ IN_INVOCATION_TERMS = {
     "command.resume": 'input {"resume": <answer>}',
 }
 """The LangGraph API's words in the server's refusals, and what the invocation API takes."""
+REQUEST_SHAPE = (
+    'Send a JSON object {"id": "<uuid>", "session_id": "<thread id>", "input": <input>} '
+    '(and, if you like, "stream" and "background": true or false).'
+)
+"""What the invocation API takes, as its refusals say it."""
+FLAGS = ("stream", "background")
 
 
 class StampCaller:
@@ -115,6 +126,10 @@ class StampCaller:
             await self.app(scope, receive, send)
             return
         body = await _body(receive)
+        if body is None:
+            message = f"The body is over {MAX_BODY_BYTES} bytes; send at most {MAX_BODY_BYTES}."
+            await error_response(413, "SIGNOFF_TOO_LARGE", message)(scope, receive, send)
+            return
         try:
             stamped = stamped_request(body, caller.identity)
         except ValueError as bad:
@@ -131,23 +146,33 @@ def _invocation_id(path: str) -> str | None:
     parts = path[len(INVOCATIONS) :].strip("/").split("/")
     if not 1 <= len(parts) <= 2 or parts[1:] not in ([], ["events"]):
         return None
+    return _uuid(parts[0])
+
+
+def _uuid(text: Any) -> str | None:
+    """`text` as the runtime keys a UUID; `None` when it is no UUID's text."""
     try:
-        return str(uuid.UUID(parts[0]))
+        return str(uuid.UUID(text)) if isinstance(text, str) else None
     except ValueError:
         return None
 
 
 def stamped_request(body: bytes, identity: Identity) -> bytes:
     """The invocation request `body` with its input carrying `identity` under `CALLER`
-    (a bare message list becomes `{"messages": [...]}`); raises `ValueError` for an input
-    that is not an object or a list. A body that is not a JSON object is left to the runtime
-    to refuse."""
+    (a bare message list becomes `{"messages": [...]}`); raises `ValueError` saying what is
+    taken for a body that is no invocation request (`REQUEST_SHAPE`) or an input that is not
+    an object or a list, or is out of `signoff.protocol.bounds`."""
     try:
-        request = json.loads(body or b"null")
+        request = json.loads(body)
+    except RecursionError:
+        raise ValueError(
+            f"The body is nested too deep; send JSON nested at most {MAX_DEPTH} levels deep."
+        ) from None
     except ValueError:
-        return body
+        raise ValueError(f"The body is not JSON. {REQUEST_SHAPE}") from None
     if not isinstance(request, dict):
-        return body
+        raise ValueError(f"The body is not a JSON object. {REQUEST_SHAPE}")
+    _check_shape(request)
     given = request.get("input", [])
     payload = {"messages": given} if isinstance(given, list) else given
     if not isinstance(payload, dict):
@@ -155,8 +180,24 @@ def stamped_request(body: bytes, identity: Identity) -> bytes:
             'input must be an object: the graph\'s input, {"messages": [...]} or '
             '{"resume": <answer>}.'
         )
+    check_bounds(payload, "input")
     payload[CALLER] = {"user": identity.user, "groups": sorted(identity.groups)}
     return json.dumps({**request, "input": payload}).encode()
+
+
+def _check_shape(request: dict[str, Any]) -> None:
+    """Raise `ValueError` saying what is taken unless `request` has the invocation API's
+    fields, each of its type."""
+    unknown = sorted(set(request) - {"id", "session_id", "input", *FLAGS})
+    if unknown:
+        raise ValueError(f"Unknown field(s) {', '.join(map(repr, unknown))}. {REQUEST_SHAPE}")
+    if _uuid(request.get("id")) is None:
+        raise ValueError(f"id must be a UUID (text). {REQUEST_SHAPE}")
+    session_id = request.get("session_id")
+    if not isinstance(session_id, str) or not session_id:
+        raise ValueError(f"session_id (the thread id) must be non-empty text. {REQUEST_SHAPE}")
+    if any(not isinstance(request.get(flag, False), bool) for flag in FLAGS):
+        raise ValueError(f"stream and background must be true or false. {REQUEST_SHAPE}")
 
 
 class Invocations:
@@ -257,7 +298,9 @@ class Invocations:
         caller = payload.pop(CALLER, None)
         user = caller.get("user") if isinstance(caller, dict) else None
         if not isinstance(caller, dict) or not isinstance(user, str) or not user:
-            raise AuthError("SIGNOFF_UNAUTHENTICATED", "The invocation has no signed-in caller.")
+            raise AuthError(
+                "SIGNOFF_UNAUTHENTICATED", f"The invocation has no signed-in caller. {HOW_TO_CALL}"
+            )
         groups = caller.get("groups")
         identity = Identity(
             user=user,
@@ -364,13 +407,16 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-async def _body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
+async def _body(receive: Receive) -> bytes | None:
+    """The request's body; `None` once it is over `MAX_BODY_BYTES` (the rest is not read)."""
+    body = bytearray()
     while True:
         message = await receive()
-        chunks.append(message.get("body", b""))
+        body += message.get("body", b"")
+        if len(body) > MAX_BODY_BYTES:
+            return None
         if not message.get("more_body"):
-            return b"".join(chunks)
+            return bytes(body)
 
 
 def _replay(body: bytes, rest: Receive) -> Receive:

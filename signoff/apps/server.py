@@ -23,7 +23,8 @@ Databricks Apps' ingress forwards the person's token with every request their br
 with its Apps session cookie, whichever site's page made the browser send it. So a request
 that changes something (not GET, HEAD or OPTIONS) and is signed in by a forwarded token is
 taken only as a page of the App would send it (`browser_refusal`): from the App's own origin
-(`SIGNOFF_PUBLIC_URL`'s, or the request's own scheme and host; else 403 naming it), and as
+(`SIGNOFF_PUBLIC_URL`'s, which the deploy script sets; only a local run without it takes the
+request's own scheme and host, a header the client writes; else 403 naming it), and as
 JSON (`Content-Type: application/json`, which another site's page cannot send without the
 browser asking the App first; else 415). The inbox (`/inbox`) checks its forms' origin and
 CSRF token itself. A request signed in by `Authorization: Bearer` or `x-api-key` (a script, the
@@ -127,7 +128,7 @@ def browser_refusal(scope: Scope) -> JSONResponse | None:
     """The refusal of a request that would change something (not GET, HEAD, OPTIONS), is
     signed in by Databricks Apps' forwarded token (a browser's) and is outside the inbox, unless
     a page of the App sent it: 403 when another site's page did (`Sec-Fetch-Site` says so, or
-    its `Origin` is not one of `own_origins`), 415 when its body is not declared JSON. `None`:
+    its `Origin` is not `own_origin`), 415 when its body is not declared JSON. `None`:
     serve it."""
     headers = Headers(scope=scope)
     path = str(scope.get("path", ""))
@@ -138,16 +139,17 @@ def browser_refusal(scope: Scope) -> JSONResponse | None:
         or path.startswith(f"{INBOX}/")
     ):
         return None
-    ours = own_origins(scope)
+    ours = own_origin(scope)
     origin = headers.get("origin")
     site = (headers.get("sec-fetch-site") or "").strip().lower()
-    if site in OTHER_SITES or (origin is not None and _origin(origin) not in ours):
+    if site in OTHER_SITES or (origin is not None and (not ours or _origin(origin) != ours)):
         return error_response(
             403,
             "SIGNOFF_CROSS_SITE",
             f"A page of {origin or 'another site'} may not send this request: a browser's "
-            f"request that changes something is accepted only from {' or '.join(ours)} (the "
-            "App's own pages). A script signs in with `Authorization: Bearer <token>` instead.",
+            f"request that changes something is accepted only from {ours or 'its own URL'} "
+            "(the App's own pages). A script signs in with "
+            "`Authorization: Bearer <token>` instead.",
         )
     media = (headers.get("content-type") or "").split(";")[0].strip().lower()
     if media != "application/json":
@@ -161,14 +163,13 @@ def browser_refusal(scope: Scope) -> JSONResponse | None:
     return None
 
 
-def own_origins(scope: Scope) -> list[str]:
-    """The App's own origins (scheme and host): `SIGNOFF_PUBLIC_URL`'s, and the request's."""
+def own_origin(scope: Scope) -> str:
+    """The App's own origin (scheme and host): `SIGNOFF_PUBLIC_URL`'s when it is set (never
+    the `Host` header's, which whoever sends the request writes), else (a local run) the
+    request's own; "" when there is neither."""
     public = environment().public_url
     host = Headers(scope=scope).get("host", "")
-    origins = [_origin(public)] if public else []
-    if host:
-        origins.append(_origin(f"{scope.get('scheme', 'http')}://{host}"))
-    return list(dict.fromkeys(o for o in origins if o))
+    return _origin(public) if public else _origin(f"{scope.get('scheme', 'http')}://{host}")
 
 
 def _origin(url: str) -> str:

@@ -18,8 +18,10 @@ changed while it waited, so that the review node raises the request as it now is
 `request_id`, announced as `approval.requested`), in every inbox; and one whose last run was
 cancelled, died or failed (a database fault, say) after an approval and before the execution,
 so that what was approved runs, once. It looks for them among the waiting threads and those
-whose last run failed. One thread the sweeper cannot read or run is logged and skipped: it
-never stops a pass.
+whose last run failed (on a LangGraph server; a checkpoint store keeps no run status); a
+failed thread is run on at once, then after longer and longer waits (`FailedRuns`), so an
+action that keeps failing is not started on every pass. One thread the sweeper cannot read or
+run is logged and skipped: it never stops a pass.
 
 Announcements have stable ids, so every pass may repeat them: each is enqueued once. Several
 sweepers at once expire a request once: a thread that is running refuses a second run (409),
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -70,27 +73,66 @@ class SweepReport:
     """Threads left for the next pass: running, or just finished by someone else."""
 
 
-async def sweep(client: LangGraphClient, at: datetime | None = None) -> SweepReport:
-    """One pass over every pending request (see the module docstring)."""
+@dataclass
+class FailedRuns:
+    """When a thread whose last run failed may be run on again: once at once, then after 1, 2,
+    4 ... minutes (at most an hour), so an action that keeps failing (a job the workspace
+    refuses) is not started on every pass. Kept by `sweep_forever` across its passes; a thread
+    that leaves the failed state is forgotten."""
+
+    next_try: dict[str, tuple[int, float]] = field(default_factory=dict)
+    """Thread id → (run-ons started, the monotonic time before which it waits)."""
+
+    def may_run_on(self, thread_id: str) -> bool:
+        """Whether the thread's wait since its last run-on is over."""
+        return time.monotonic() >= self.next_try.get(thread_id, (0, 0.0))[1]
+
+    def ran_on(self, thread_id: str) -> None:
+        """A run-on of the thread was started: it waits longer before the next one."""
+        started = self.next_try.get(thread_id, (0, 0.0))[0] + 1
+        self.next_try[thread_id] = (
+            started,
+            time.monotonic() + min(60.0 * 2 ** (started - 1), 3600.0),
+        )
+
+    def keep_only(self, failed: set[str]) -> None:
+        """Forget the threads that are no longer failed."""
+        self.next_try = {k: v for k, v in self.next_try.items() if k in failed}
+
+
+async def sweep(
+    client: LangGraphClient, at: datetime | None = None, failed_runs: FailedRuns | None = None
+) -> SweepReport:
+    """One pass over every pending request (see the module docstring); `failed_runs` paces
+    the run-ons of threads whose last run failed (one pass alone runs each on once)."""
     at = at or clock.now()
     report = SweepReport()
+    failed_runs = failed_runs or FailedRuns()
     fields = ["thread_id", "metadata", "interrupts"]  # all a pass reads of a thread
+    failed: set[str] = set()
     for status in ("interrupted", "error"):
         async for thread in searched_threads(client, status=status, select=fields):
+            if status == "error":
+                failed.add(thread["thread_id"])
+                if not failed_runs.may_run_on(thread["thread_id"]):
+                    continue
             try:
-                await _sweep_thread(client, thread, at, report)
+                if await _sweep_thread(client, thread, at, report) and status == "error":
+                    failed_runs.ran_on(thread["thread_id"])
             except Exception:  # noqa: BLE001 - one thread never stops the pass
                 log.exception(
                     "Sweeping thread %s failed; it is left for the next pass",
                     thread.get("thread_id"),
                 )
+    failed_runs.keep_only(failed)
     return report
 
 
 async def _sweep_thread(
     client: LangGraphClient, thread: dict[str, Any], at: datetime, report: SweepReport
-) -> None:
-    """Remind, escalate and expire the requests of one thread, or run it on."""
+) -> bool:
+    """Remind, escalate and expire the requests of one thread, or run it on; whether it was
+    run on."""
     thread_id, metadata = thread["thread_id"], metadata_of(thread)
     graph = str(metadata.get("graph_id", ""))
     expiries: dict[str, dict[str, str]] = {}
@@ -118,15 +160,18 @@ async def _sweep_thread(
         and await _start(client, thread_id, assistant, input=None)
     ):
         (report.shown_again if why == "show again" else report.finished).append(thread_id)
+        return True
+    return False
 
 
 async def sweep_forever(client: LangGraphClient, stop: asyncio.Event) -> None:
     """Sweep every `SIGNOFF_SWEEP_SECONDS` until `stop` is set; a failed pass is logged and
     the next one runs as usual."""
     interval = environment().sweep_seconds
+    failed_runs = FailedRuns()
     while not stop.is_set():
         try:
-            report = await sweep(client)
+            report = await sweep(client, failed_runs=failed_runs)
             if report.expired:
                 log.info("Expiring requests %s", ", ".join(report.expired))
         except Exception:  # noqa: BLE001 - the loop outlives any one pass

@@ -16,7 +16,8 @@ When one check fails, every idle connection of the pool is checked at once (`Sib
 sessions usually die together, and finding them one per request would make requests wait out
 the pool's backoff between failed checks (1, 2, 4 ... seconds: 7 s for a pool of four). A read
 or write the database drops mid-statement is tried again on a fresh connection
-(`ReconnectingSaver`), so a dropped connection or a restart does not fail the run using it.
+(`ReconnectingSaver`, `ReconnectingSyncSaver`; `retrying` for other keyed statements), so a
+dropped connection or a restart does not fail the run using it.
 
 `langgraph.json` points at `async_checkpointer` (the server opens it once at startup); Python
 callers outside the server (the Model Serving agent, scripts) use `async_checkpointer` or the
@@ -164,16 +165,22 @@ def checkpointer(setting: str | None = None) -> Iterator[BaseCheckpointSaver]:
     elif backend.kind == "postgres":
         from langgraph.checkpoint.postgres import PostgresSaver
 
+        class ReconnectingPostgresSaver(ReconnectingSyncSaver, PostgresSaver):
+            """`PostgresSaver`, trying a dropped statement again."""
+
         with pooled_postgres(backend.target) as pool:
-            saver = PostgresSaver(pool)
+            saver = ReconnectingPostgresSaver(pool)
             saver.setup()
             yield saver
     else:
         from databricks_langchain import CheckpointSaver
         from psycopg_pool import ConnectionPool
 
+        class ReconnectingLakebaseSaver(ReconnectingSyncSaver, CheckpointSaver):
+            """Databricks' Lakebase saver, trying a dropped statement again."""
+
         lakebase_check = SiblingCheck()
-        with CheckpointSaver(
+        with ReconnectingLakebaseSaver(
             instance_name=backend.target, workspace_client=workspace_client(), check=lakebase_check
         ) as saver:
             if isinstance(saver.conn, ConnectionPool):
@@ -257,36 +264,117 @@ class ReconnectingSaver(BaseCheckpointSaver[Any]):
             yield item
 
 
+class ReconnectingSyncSaver(BaseCheckpointSaver[Any]):
+    """`ReconnectingSaver` for the sync PostgreSQL and Lakebase savers (the Model Serving agent,
+    the Databricks App): the same retries, blocking."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Open the saver it is mixed into with that saver's own arguments."""
+        super().__init__(*args, **kwargs)
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint `config` names (or the thread's latest)."""
+        read = super().get_tuple
+        return retrying("checkpoint read", lambda: read(config))
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint."""
+        write = super().put
+        return retrying(
+            "checkpoint write", lambda: write(config, checkpoint, metadata, new_versions)
+        )
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's writes."""
+        write = super().put_writes
+        retrying("checkpoint write", lambda: write(config, writes, task_id, task_path))
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,  # noqa: A002 - the saver interface's name
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        """Checkpoints, newest first (read whole, so that a drop can be tried again)."""
+        listing = super().list
+        read = lambda: [*listing(config, filter=filter, before=before, limit=limit)]  # noqa: E731
+        yield from retrying("checkpoint list", read)
+
+
 RETRY_SECONDS = 30.0
 """How long a checkpoint statement is tried again while its connections keep being dropped."""
 
 
 def dropped_connection(error: BaseException) -> bool:
     """Whether `error` is the database dropping a connection under a statement (a restart,
-    `pg_terminate_backend`), which a keyed statement may simply send again; not a pool that
-    timed out or was closed."""
+    `pg_terminate_backend`, a failover), which a keyed statement may simply send again: a
+    connection failure (no SQLSTATE, or class 08) or the server shutting sessions down
+    (57P01-57P03). Not a pool that timed out or was closed, nor a statement the database
+    refused (a timeout, a full disk, too many connections): those are raised at once."""
     from psycopg import OperationalError
     from psycopg_pool import PoolClosed, PoolTimeout
 
-    return isinstance(error, OperationalError) and not isinstance(error, PoolClosed | PoolTimeout)
+    if not isinstance(error, OperationalError) or isinstance(error, PoolClosed | PoolTimeout):
+        return False
+    sqlstate = error.sqlstate
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate in DROPPED_SQLSTATES
+
+
+DROPPED_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+"""admin_shutdown, crash_shutdown, cannot_connect_now: the session ended under the statement."""
+
+
+class Retries:
+    """How long a statement cut by a dropped connection is tried again: `after(error)` is the
+    pause before the next try (doubling from 0.05 s to 1 s), or raises `error` when it is no
+    dropped connection (`dropped_connection`) or `RETRY_SECONDS` have passed."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.deadline = time.monotonic() + RETRY_SECONDS
+        self.pause = 0.05
+
+    def after(self, error: Exception) -> float:
+        """The pause before trying again after `error`; raises `error` when not to."""
+        if not dropped_connection(error) or time.monotonic() > self.deadline:
+            raise error
+        log.warning("A %s lost its database connection (%s); trying again", self.what, error)
+        pause, self.pause = self.pause, min(self.pause * 2, 1.0)
+        return pause
 
 
 async def _retrying(what: str, call: Callable[[], Awaitable[T]]) -> T:
-    """`await call()`, again while the database drops its connection, for `RETRY_SECONDS`."""
-    from psycopg import OperationalError
-
-    deadline, pause = time.monotonic() + RETRY_SECONDS, 0.05
+    """`await call()`, again while the database drops its connection (`Retries`)."""
+    retries = Retries(f"checkpoint {what}")
     while True:
         try:
             return await call()
-        except OperationalError as error:
-            if not dropped_connection(error) or time.monotonic() > deadline:
-                raise
-            log.warning(
-                "A checkpoint %s lost its database connection (%s); trying again", what, error
-            )
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, 1.0)
+        except Exception as error:  # `Retries.after` raises all but a dropped connection
+            await asyncio.sleep(retries.after(error))
+
+
+def retrying(what: str, call: Callable[[], T]) -> T:
+    """`call()`, again while the database drops its connection (`Retries`); blocking."""
+    retries = Retries(what)
+    while True:
+        try:
+            return call()
+        except Exception as error:  # `Retries.after` raises all but a dropped connection
+            time.sleep(retries.after(error))
 
 
 class SiblingCheck:

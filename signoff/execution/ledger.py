@@ -16,34 +16,23 @@ the key (under the file lock, or by the table's unique key: `INSERT ... ON CONFL
 then a read), so a retry after a crash (the operation ran, the checkpoint recording it did
 not), or two processes executing the same key at once, get the entry already written instead
 of writing a second one. For the same reason a statement cut by a dropped connection (a
-database restart) is simply sent again, for up to `RETRY_SECONDS`.
+database restart) is simply sent again (`signoff.databricks.checkpointer.retrying`).
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
-import logging
 import os
-import time
 import uuid
 from pathlib import Path
 from typing import Any, TypedDict
 
 from signoff.clock import stamp
-from signoff.databricks.checkpointer import (
-    RETRY_SECONDS,
-    Backend,
-    choose_backend,
-    dropped_connection,
-)
+from signoff.databricks.checkpointer import Backend, choose_backend, retrying
 from signoff.governance.identity import run_thread_id
 from signoff.settings import environment
 from signoff.signals.outbox import BUSY_TIMEOUT_SECONDS, shared_pool
-
-log = logging.getLogger("signoff.execution.ledger")
-RETRY_PAUSE_SECONDS = 0.2
-"""The pause before a statement cut by a dropped connection is sent again."""
 
 
 class LedgerEntry(TypedDict):
@@ -87,15 +76,8 @@ def execute(kind: str, details: dict[str, Any], key: str) -> LedgerEntry:
     )
     backend = choose_backend()
     if backend.kind != "sqlite":
-        deadline = time.monotonic() + RETRY_SECONDS
-        while True:
-            try:
-                return _recorded_in_table(backend, entry)
-            except Exception as error:  # keyed: sending it again never writes twice
-                if not dropped_connection(error) or time.monotonic() > deadline:
-                    raise
-                log.warning("The ledger lost its database connection (%s); trying again", error)
-            time.sleep(RETRY_PAUSE_SECONDS)
+        # Keyed: sending it again after a dropped connection never writes twice.
+        return retrying("ledger entry", lambda: _recorded_in_table(backend, entry))
     path = ledger_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+", encoding="utf-8") as file:

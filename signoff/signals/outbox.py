@@ -243,6 +243,8 @@ class PostgresOutbox:
 
 _pools: dict[Backend, Any] = {}
 _pools_lock = threading.Lock()
+_tables_made: set[Backend] = set()
+"""The databases whose shared-state tables this process has made sure of."""
 _closing = contextlib.ExitStack()
 atexit.register(_closing.close)
 
@@ -254,11 +256,13 @@ def shared_pool(backend: Backend) -> ConnectionPool[Connection[DictRow]]:
     with _pools_lock:
         if backend not in _pools:
             if backend.kind == "postgres":
-                pool = _closing.enter_context(pooled_postgres(backend.target))
+                _pools[backend] = _closing.enter_context(pooled_postgres(backend.target))
             elif backend.kind == "lakebase":
-                pool = _lakebase_pool(backend.target)
+                _pools[backend] = _lakebase_pool(backend.target)
             else:
                 raise ValueError(f"{backend.describe()} is not a PostgreSQL database.")
+        pool: ConnectionPool[Connection[DictRow]] = _pools[backend]
+        if backend not in _tables_made:  # kept for the next call when the database is away
             with (
                 pool.connection(timeout=BUSY_TIMEOUT_SECONDS) as connection,
                 connection.transaction(),
@@ -266,9 +270,8 @@ def shared_pool(backend: Backend) -> ConnectionPool[Connection[DictRow]]:
                 connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
                 for statement in POSTGRES_SCHEMA:
                     connection.execute(statement)
-            _pools[backend] = pool
-        pool_of_backend: ConnectionPool[Connection[DictRow]] = _pools[backend]
-        return pool_of_backend
+            _tables_made.add(backend)
+        return pool
 
 
 def _lakebase_pool(instance: str) -> ConnectionPool[Connection[DictRow]]:

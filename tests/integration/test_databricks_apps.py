@@ -23,6 +23,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from playwright.async_api import expect
 
 from signoff.execution.ledger import read_entries
@@ -30,6 +32,7 @@ from tests.browser import chromium, screenshot
 from tests.databricks_app import RunningApp, forwarded
 from tests.dev_users import TOKENS, signed_in, user_name
 from tests.langgraph_server import REPO
+from tests.property_settings import EXAMPLES
 
 PAYMENT = {"operation": {"kind": "payment", "amount": 5000, "target": "acct-apps"}}
 SHORT_DEADLINE = '\n[deadlines."multi_stage_approval.manager"]\nexpire_after = "2s"\n'
@@ -254,6 +257,56 @@ async def test_bad_input_is_a_clear_error_and_leaves_a_pending_request_pending(i
     assert again["type"] == "interrupt" and again["value"]["error"]
 
 
+NESTED = st.integers(1, 100_000).map(lambda depth: b"[" * depth) | st.integers(1, 2_000).map(
+    lambda depth: json.dumps(
+        {
+            "id": str(uuid.uuid4()),
+            "session_id": "t",
+            "input": {"a": json.loads("[" * depth + "]" * depth)},
+        }
+    ).encode()
+)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+INVOCATION_LIKE = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.uuids().map(str) | JSON_VALUES,
+        "session_id": st.text(max_size=6) | JSON_VALUES,
+        "input": JSON_VALUES,
+        "stream": JSON_VALUES,
+        "other": JSON_VALUES,
+    },
+).map(lambda body: json.dumps(body).encode())
+
+
+@EXAMPLES
+@given(body=st.binary(max_size=300) | NESTED | INVOCATION_LIKE)
+def test_no_body_makes_the_invocation_api_fail_without_saying_why(app, body):
+    """Whatever bytes arrive (not JSON, nested past the parser, no invocation), the answer is
+    an error in the runtime's shape saying what is wrong, never a 500."""
+    headers = {"Authorization": f"Bearer {TOKENS['alice']}", "Content-Type": "application/json"}
+    answered = httpx.post(f"{app.url}/api/invocations", content=body, headers=headers, timeout=60)
+    assert answered.status_code < 500, answered.text
+    if answered.status_code >= 400:
+        error = answered.json()["error"]
+        assert set(error) >= {"code", "message"} and error["message"], answered.text
+
+
+def test_a_body_over_the_limit_is_refused_naming_it(app):
+    headers = {"Authorization": f"Bearer {TOKENS['alice']}", "Content-Type": "application/json"}
+    answered = httpx.post(
+        f"{app.url}/api/invocations", content=b" " * (2 * 1024 * 1024), headers=headers, timeout=60
+    )
+    assert answered.status_code == 413, answered.text
+    assert "send at most 1048576" in answered.json()["error"]["message"]
+
+
 async def test_signoff_approve_answers_through_the_app(app, invoke, database):
     thread_id, _ = await raise_payment(invoke, amount=6000)
     said = signoff_cli(app, "bob", "approve", thread_id, "--comment", "checked")
@@ -348,8 +401,8 @@ async def test_refusals_say_what_the_invocation_api_takes_and_hide_other_peoples
     said = again.json()["error"]["message"]
     assert '{"resume": <answer>}' in said and "command.resume" not in said
 
-    for given in ({"resume": "approve"}, PAYMENT):
-        hidden = await invoke("carol", thread_id, given)
+    for sent in ({"resume": "approve"}, PAYMENT):
+        hidden = await invoke("carol", thread_id, sent)
         assert hidden.status_code == 404, hidden.text
         said = hidden.json()["error"]["message"]
         assert f"There is no thread {thread_id} that {user_name('carol')} may see." in said

@@ -3,6 +3,7 @@ something only from the App's own pages, as JSON; reads, the inbox and scripts a
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from starlette.types import Scope
@@ -80,3 +81,32 @@ def test_the_apps_own_pages_scripts_reads_and_the_inbox_are_served(method: str, 
     read = scope("GET", path, x_forwarded_access_token="t", origin="https://evil.example")
     inbox = scope("POST", "/inbox/t/answer", x_forwarded_access_token="t")
     assert [browser_refusal(s) for s in (own, script, read, inbox)] == [None] * 4
+
+
+def test_with_a_public_url_only_its_origin_is_the_apps_whatever_the_host_header_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    public = "https://signoff-123.aws.databricksapps.com"
+    monkeypatch.setenv("SIGNOFF_PUBLIC_URL", f"{public}/inbox")
+    posted = {"x_forwarded_access_token": "t", "content_type": "application/json"}
+    forged = scope("POST", "/threads/t/runs/wait", origin="http://evil.example", **posted)
+    forged["headers"] = [(b"host", b"evil.example"), *forged["headers"][1:]]
+    forged["scheme"] = "http"
+    refusal = browser_refusal(forged)
+    assert refusal is not None and refusal.status_code == 403
+    assert f"accepted only from {public} (the App's own pages)".encode() in refusal.body
+    as_host = scope("POST", "/signoff/grants", origin=OWN, **posted)
+    assert browser_refusal(as_host) is not None  # the request's own host is not the App's now
+    assert browser_refusal(scope("POST", "/signoff/grants", origin=public, **posted)) is None
+
+
+def test_without_a_public_url_a_local_run_takes_the_requests_own_origin(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SIGNOFF_PUBLIC_URL", raising=False)
+    posted = {"x_forwarded_access_token": "t", "content_type": "application/json"}
+    assert browser_refusal(scope("POST", "/api/invocations", origin=OWN, **posted)) is None
+    other = browser_refusal(
+        scope("POST", "/api/invocations", origin="http://evil.example", **posted)
+    )
+    assert other is not None and f"accepted only from {OWN} ".encode() in other.body
