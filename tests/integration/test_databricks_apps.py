@@ -258,12 +258,12 @@ async def test_bad_input_is_a_clear_error_and_leaves_a_pending_request_pending(i
 
 
 NESTED = st.integers(1, 100_000).map(lambda depth: b"[" * depth) | st.integers(1, 2_000).map(
-    lambda depth: json.dumps(
-        {
-            "id": str(uuid.uuid4()),
-            "session_id": "t",
-            "input": {"a": json.loads("[" * depth + "]" * depth)},
-        }
+    # Written as text: a nested list that deep is more than this process may build or encode.
+    lambda depth: (
+        f'{{"id": "{uuid.uuid4()}", "session_id": "t", "input": {{"a": '
+        + "[" * depth
+        + "]" * depth
+        + "}}"
     ).encode()
 )
 JSON_VALUES = st.recursive(
