@@ -94,7 +94,7 @@ from signoff.client.terminal import (
     print_listing,
 )
 from signoff.client.thread_pages import searched_threads, thread_ids_starting
-from signoff.clock import seconds_since
+from signoff.clock import seconds_since, span
 from signoff.governance.audit import verify_thread
 from signoff.governance.policy import deciding_groups
 from signoff.protocol.interrupts import approval_interrupts, waiting_interrupts
@@ -333,7 +333,7 @@ def _pending_cells(line: list[str]) -> list[str]:
     """A request's cells of `PENDING_COLUMNS`, from its `PENDING_FIELDS`: the same, but for
     how long it has waited and when it expires, from now."""
     *same, may_decide, created_at, expires_at, approvals, _ = line
-    waiting = _span(seconds_since(created_at))
+    waiting = span(seconds_since(created_at))
     return [*same, may_decide.replace(",", ", "), waiting, _expiry(expires_at), approvals]
 
 
@@ -520,7 +520,7 @@ async def _stats(client: LangGraphClient, args: argparse.Namespace) -> None:
             [f"pending: {graph}", str(count)]
             for graph, count in sorted(stats.pending_by_graph.items())
         ),
-        ["oldest waiting", _span(seconds_since(stats.oldest)) or "none"],
+        ["oldest waiting", span(seconds_since(stats.oldest)) or "none"],
         *(
             [f"decided today: {decision}", str(count)]
             for decision, count in sorted(stats.decisions_today.items())
@@ -558,23 +558,12 @@ async def _requests_of(client: LangGraphClient, thread_id: str) -> list[Approval
     return [interrupt["value"] for interrupt in approval_interrupts(state.get("interrupts") or [])]
 
 
-def _span(seconds: float | None) -> str:
-    """A time span in its largest unit, e.g. `3d`, `5h`, `12m`, `40s`; `""` for none."""
-    if seconds is None:
-        return ""
-    whole = int(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if whole >= size:
-            return f"{whole // size}{unit}"
-    return f"{max(whole, 0)}s"
-
-
 def _expiry(expires_at: str) -> str:
     """When a request expires, from now: `in 5h`, `due` once past, `never` without one."""
     left = seconds_since(expires_at)
     if left is None:
         return "never"
-    return "due" if left >= 0 else f"in {_span(-left)}"
+    return "due" if left >= 0 else f"in {span(-left)}"
 
 
 if __name__ == "__main__":

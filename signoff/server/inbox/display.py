@@ -19,7 +19,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from signoff.clock import parse, seconds_since
+from signoff.clock import parse, seconds_since, span
 from signoff.governance.policy import deciding_groups
 from signoff.protocol.shapes import CONVERSATION_CHARACTERS
 from signoff.protocol.summaries import (
@@ -77,14 +77,7 @@ def titles(request: Any) -> str:
 
 def age(moment: str | None) -> str:
     """How long ago `moment` was, e.g. `3 h`."""
-    waited = seconds_since(moment)
-    if waited is None:
-        return ""
-    seconds = max(0, int(waited))
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds // size} {unit}"
-    return f"{seconds} s"
+    return span(seconds_since(moment), ("d", "h", "min", "s"), " ")
 
 
 def when(moment: Any) -> str:
