@@ -40,7 +40,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -50,7 +50,6 @@ from cachetools import TTLCache
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointMetadata, empty_checkpoint
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.pregel import Pregel
 from langgraph.store.base import BaseStore
 from langgraph.types import Command, StateSnapshot
 from langgraph_sdk.client import LangGraphClient
@@ -80,14 +79,20 @@ from signoff.server.admission import (
     run_refusal,
     thread_create_refusal,
 )
-from signoff.serving.agent import ASSISTANT_ID, GRAPH_ID, run_metadata, thread_metadata
+from signoff.serving.agent import (
+    ASSISTANT_ID,
+    GRAPH_ID,
+    GraphSource,
+    deployed,
+    run_metadata,
+    thread_metadata,
+)
 from signoff.serving.lease import leases_for
 from signoff.serving.thread_locks import ThreadLocks
 from signoff.standing.store import delegations_for
 
 log = logging.getLogger("signoff.checkpoints")
 
-GraphSource = CompiledStateGraph | Callable[[], CompiledStateGraph]
 
 STATUSES = ("idle", "busy", "interrupted", "error")
 MULTITASK_STRATEGIES = ("reject", "enqueue", "interrupt", "rollback")
@@ -176,10 +181,7 @@ class CheckpointApi:
             if name not in self._graphs:
                 if name not in self._sources:
                     return None
-                source = self._sources[name]
-                compiled = source if isinstance(source, Pregel) else source()
-                update = {"checkpointer": self.saver, "store": self.store}
-                self._graphs[name] = compiled.copy(update=update)
+                self._graphs[name] = deployed(self._sources[name], self.saver, self.store)
             return self._graphs[name]
 
     async def join_runs(self) -> None:

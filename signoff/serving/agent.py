@@ -23,8 +23,10 @@ from typing import Any
 
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.pregel import Pregel
+from langgraph.store.base import BaseStore
 from langgraph.types import Command, StateSnapshot
 from mlflow.pyfunc import ResponsesAgent
 from mlflow.types.responses import (
@@ -61,6 +63,17 @@ from signoff.standing.store import delegations_for
 log = logging.getLogger("signoff.serving")
 
 GraphSource = CompiledStateGraph | Callable[[], CompiledStateGraph]
+"""A compiled graph, or a zero-argument builder of one (`signoff.graphs.GRAPHS` has these)."""
+
+
+def deployed(
+    source: GraphSource, saver: BaseCheckpointSaver, store: BaseStore | None
+) -> CompiledStateGraph:
+    """The graph of `source` (built, when it is a builder) with the deployment's checkpoint
+    `saver` and `store` attached."""
+    compiled = source if isinstance(source, Pregel) else source()
+    return compiled.copy(update={"checkpointer": saver, "store": store})
+
 
 GRAPH_ID = "graph_id"
 ASSISTANT_ID = "assistant_id"
@@ -105,13 +118,11 @@ class SignoffAgent(ResponsesAgent):
         live there), once; return the graph with both attached."""
         with self._lock:
             if self._graph is None:
-                source = self._source
-                compiled = source if isinstance(source, Pregel) else source()
                 saver = self._stack.enter_context(checkpointer(self._setting))
                 store = self._stack.enter_context(deployment_store(self._setting))
                 self._threads = ThreadLocks(leases_for(saver))
                 self._stack.callback(self._threads.close)
-                self._graph = compiled.copy(update={"checkpointer": saver, "store": store})
+                self._graph = deployed(self._source, saver, store)
             return self._graph
 
     def close(self) -> None:
