@@ -17,7 +17,11 @@ import httpx
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.schema import ThreadState
 
-from signoff.protocol.interrupts import approval_interrupts, version_refusals
+from signoff.protocol.interrupts import (
+    approval_interrupts,
+    pending_request,
+    version_refusals,
+)
 from signoff.protocol.shapes import ApprovalRequest
 
 
@@ -68,9 +72,9 @@ async def answer_request(
         after = await (reader or client).threads.get_state(thread_id)
     except httpx.HTTPStatusError as error:  # the SDK raises this or its subclasses
         raise Refused(server_message(error), error.response.status_code) from None
-    for again in approval_interrupts(after.get("interrupts") or []):
-        if again["value"]["request_id"] == request["request_id"] and again["value"]["error"]:
-            raise Refused(again["value"]["error"])
+    again = pending_request(after.get("interrupts") or [], request["request_id"])
+    if again is not None and again["value"]["error"]:
+        raise Refused(again["value"]["error"])
     return Answered(request, after)
 
 

@@ -125,8 +125,7 @@ def approval_interrupts(interrupts: Iterable[Any]) -> list[dict[str, Any]]:
     metrics or the sweeper."""
     requests = []
     for interrupt in interrupts:
-        value = interrupt.get("value") if isinstance(interrupt, dict) else None
-        if not isinstance(value, dict) or "request_id" not in value:
+        if (value := _claimed_request(interrupt)) is None:
             continue
         if (refusal := version_refusal(value)) is not None:
             log.warning("Skipping an approval request: %s", refusal)
@@ -144,11 +143,23 @@ def version_refusals(interrupts: Iterable[Any]) -> list[str]:
     return [
         refusal
         for interrupt in interrupts
-        if isinstance(interrupt, dict)
-        and isinstance(value := interrupt.get("value"), dict)
-        and "request_id" in value
+        if (value := _claimed_request(interrupt)) is not None
         and (refusal := version_refusal(value)) is not None
     ]
+
+
+def pending_request(interrupts: Iterable[Any], request_id: str) -> dict[str, Any] | None:
+    """The record (`{"id", "value"}`, upgraded) of approval request `request_id` among
+    `interrupts`, `None` when they do not wait on it."""
+    found = (i for i in approval_interrupts(interrupts) if i["value"]["request_id"] == request_id)
+    return next(found, None)
+
+
+def _claimed_request(interrupt: Any) -> dict[str, Any] | None:
+    """The value of server interrupt record `interrupt` when it claims to be an approval
+    request (an object with a `request_id`), else `None`."""
+    value = interrupt.get("value") if isinstance(interrupt, dict) else None
+    return value if isinstance(value, dict) and "request_id" in value else None
 
 
 def readable_request(value: dict[str, Any]) -> bool:

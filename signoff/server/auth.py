@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 from cachetools import TTLCache
 from langgraph_sdk import Auth, get_client
 
-from signoff.governance.delegation import Delegation, standing_in
+from signoff.governance.delegation import standing_in
 from signoff.governance.identity import (
     API_KEY_HEADER,
     Identity,
@@ -64,10 +64,9 @@ from signoff.server.admission import (
     run_refusal,
     thread_create_refusal,
 )
-from signoff.server.standing_api import server_store
+from signoff.server.standing_api import server_delegations_to
 from signoff.server.store_scope import checked_value, scoped, write_refusal
 from signoff.server.thread_facts import ViewersIndex, thread_facts
-from signoff.standing.store import adelegations_for
 
 log = logging.getLogger("signoff.server.auth")
 
@@ -106,7 +105,7 @@ async def authenticate(headers: dict[bytes, bytes], method: str, path: str) -> d
         raise Auth.exceptions.HTTPException(
             status_code=401, detail=f"Unknown token ({error}). {HOW_TO_SIGN_IN}"
         ) from None
-    stands_in = standing_in(await _delegations_to(identity.user))
+    stands_in = standing_in(await server_delegations_to(identity.user))
     user = replace(identity, stands_in=stands_in).as_auth_user()
     if acting_for is not None:
         user[ACTING_FOR] = acting_for  # its runs may answer this request only (`on_run`)
@@ -126,7 +125,7 @@ async def on_run(ctx: Auth.types.AuthContext, value: Auth.types.RunsCreate) -> N
     run = RunRequest.of(value, await _graph_of(str(value.get("assistant_id"))))
     _raise(acting_refusal(ctx.user, run))
     facts = await _facts(run.thread_id) if run.thread_id else None
-    delegations = await _delegations_to(identity.user) if identity and run.answering else []
+    delegations = await server_delegations_to(identity.user) if identity and run.answering else []
     _raise(run_refusal(identity, run, facts, delegations))
     if facts is None:
         _own(value, identity)
@@ -290,11 +289,6 @@ async def _starter(thread_id: str, run_id: str) -> str | None:
     kwargs: Any = run.get("kwargs") or {}
     configurable = (kwargs.get("config") or {}).get("configurable") or {}
     return configurable.get("langgraph_auth_user_id")
-
-
-async def _delegations_to(user: str) -> list[Delegation]:
-    """The delegations (signed, from the deployment's store) that name `user` as delegate."""
-    return await adelegations_for(await server_store(), user)
 
 
 def _forbid_unless_admin(identity: Identity | None, doing: str) -> None:

@@ -55,15 +55,14 @@ from starlette.routing import BaseRoute, Route
 from signoff.client.answering import Refused, answer_request
 from signoff.governance.identity import Identity, UnknownUser, workspace_user
 from signoff.governance.policy import decision_refusal
-from signoff.protocol.interrupts import approval_interrupts
+from signoff.protocol.interrupts import pending_request
 from signoff.protocol.summaries import summary_of
 from signoff.server.acting import acting_token, own_api
 from signoff.server.server_client import server_client
-from signoff.server.standing_api import server_store
+from signoff.server.standing_api import server_delegations_to
 from signoff.settings import environment
 from signoff.signals.events import inbox_link
 from signoff.signals.webhooks import SLACK_DECISIONS, slack_button_ids, slack_escaped
-from signoff.standing.store import adelegations_for
 
 log = logging.getLogger("signoff.server.slack")
 
@@ -278,11 +277,11 @@ async def decide(person: Identity, click: Click, request: Request) -> dict[str, 
     `Refused` when it is not accepted: nothing changes then."""
     server = server_client()
     waiting = await _waiting_on(server, click)
-    delegations = await adelegations_for(await server_store(), person.user)
+    delegations = await server_delegations_to(person.user)
     approving = click.decision == "approve"
     if refusal := decision_refusal(person, waiting, approving=approving, delegations=delegations):
         raise Refused(refusal, 403)
-    token = await asyncio.to_thread(acting_token, person.user, click.thread_id, click.request_id)
+    token = acting_token(person.user, click.thread_id, click.request_id)
     decisions = [{"type": click.decision}] * len(waiting["action_requests"])
     async with own_api(request, token) as api:
         answer = {"decisions": decisions, "args_digest": click.args_digest}
@@ -342,10 +341,8 @@ async def _waiting_on(server: LangGraphClient, click: Click) -> dict[str, Any]:
 
 def _pending(state: Any, request_id: str) -> dict[str, Any] | None:
     """The request `request_id` if the thread `state` still waits on it."""
-    for interrupt in approval_interrupts(state.get("interrupts") or []):
-        if interrupt["value"]["request_id"] == request_id:
-            return dict(interrupt["value"])
-    return None
+    found = pending_request(state.get("interrupts") or [], request_id)
+    return None if found is None else found["value"]
 
 
 def _ephemeral(text: str) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from signoff.governance.audit import audit_key
+from signoff.governance.delegation import Delegation
 from signoff.governance.identity import (
     Identity,
     UnknownToken,
@@ -39,6 +40,7 @@ from signoff.settings import load_settings
 from signoff.standing import manage
 from signoff.standing.grants import Refused
 from signoff.standing.manage import DelegationView, GrantView
+from signoff.standing.store import adelegations_for
 
 
 async def server_store() -> BaseStore:
@@ -52,6 +54,11 @@ async def server_store() -> BaseStore:
     from langgraph_api.store import get_store  # type: ignore[import-untyped]  # in the server only
 
     return await get_store()
+
+
+async def server_delegations_to(user: str) -> list[Delegation]:
+    """The delegations (signed, from the server's store) that name `user` as delegate."""
+    return await adelegations_for(await server_store(), user)
 
 
 _warmed = threading.Event()

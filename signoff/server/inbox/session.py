@@ -36,9 +36,8 @@ from starlette.responses import Response
 from signoff.governance.delegation import Delegation, standing_in
 from signoff.governance.identity import Identity, UnknownToken, resolve_token
 from signoff.server.server_client import served_by
-from signoff.server.standing_api import server_store
+from signoff.server.standing_api import server_delegations_to
 from signoff.settings import environment
-from signoff.standing.store import adelegations_for
 
 COOKIE = "signoff_session"
 COOKIE_PATH = "/inbox"
@@ -85,7 +84,7 @@ async def _session(token: str) -> Session:
     """The session of `token`: its user, and the delegations that let them stand in for
     others (read again on every page, so a revocation takes effect at once)."""
     identity = await asyncio.to_thread(resolve_token, token)
-    delegations = tuple(await adelegations_for(await server_store(), identity.user))
+    delegations = tuple(await server_delegations_to(identity.user))
     return Session(token, replace(identity, stands_in=standing_in(delegations)), delegations)
 
 
