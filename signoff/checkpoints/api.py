@@ -44,6 +44,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, cast
 
 from cachetools import TTLCache
@@ -66,7 +67,7 @@ from signoff.checkpoints.records import (
 from signoff.checkpoints.tables import CheckpointTables, Order, Page, ThreadRow
 from signoff.databricks.checkpointer import checkpointer
 from signoff.databricks.store import deployment_store
-from signoff.governance.delegation import standing_in
+from signoff.governance.delegation import Delegation, standing_in
 from signoff.governance.identity import Identity
 from signoff.governance.policy import is_admin
 from signoff.governance.visibility import may_see, viewers_of
@@ -217,7 +218,9 @@ class _Thread:
     """One thread as read for a call: its latest state and what the server would hold."""
 
     thread_id: str
-    bounds: tuple[str, str]
+    row: ThreadRow
+    """Its newest root checkpoint (its id, and the first one's: when it was made and last
+    updated)."""
     metadata: dict[str, Any]
     graph: CompiledStateGraph | None
     snapshot: StateSnapshot | None
@@ -231,8 +234,10 @@ class _Thread:
     def pending(self) -> list[dict[str, Any]]:
         return [i for interrupts in self.interrupts.values() for i in interrupts]
 
-    @property
+    @cached_property
     def values(self) -> Any:
+        """Its state values in JSON form (converted once: visibility, admission and the
+        record all read them)."""
         return jsonable(self.snapshot.values) if self.snapshot is not None else None
 
     def facts(self) -> ThreadFacts:
@@ -248,11 +253,10 @@ class _Thread:
 
     def record(self) -> dict[str, Any]:
         """The thread as `threads.get` returns it."""
-        row = ThreadRow(self.thread_id, self.bounds[1], self.bounds[0], self.metadata)
         return thread_record(
             self.thread_id,
-            row.created_at,
-            row.updated_at,
+            self.row.created_at,
+            self.row.updated_at,
             self.metadata,
             self.interrupts,
             self.values,
@@ -284,26 +288,32 @@ class CheckpointClient:
     async def caller(self) -> Identity | None:
         """Who calls, with the groups of those who delegated to them now; `None` for the
         system. 401 for nobody."""
+        return (await self.caller_and_delegations())[0]
+
+    async def caller_and_delegations(self) -> tuple[Identity | None, list[Delegation]]:
+        """`caller()`, and the delegations (from the store) that name them as delegate."""
         if self.system:
-            return None
+            return None, []
         if self.identity is None:
             raise not_signed_in()
         store = self.api.store
         if store is None:
-            return self.identity
+            return self.identity, []
         delegations = await asyncio.to_thread(delegations_for, store, self.identity.user)
-        return replace(self.identity, stands_in=standing_in(delegations))
+        return replace(self.identity, stands_in=standing_in(delegations)), delegations
 
     def sees(self, caller: Identity | None, viewers: frozenset[str]) -> bool:
         """Whether the caller may see a thread with these viewers (the system sees all)."""
         return self.system or may_see(caller, viewers)
 
+    def visible(self, found: _Thread, caller: Identity | None) -> bool:
+        """Whether the caller may see thread `found` as it is now."""
+        return self.sees(caller, viewers_of(found.metadata, found.values, found.pending))
+
     async def thread(self, thread_id: str, caller: Identity | None) -> _Thread:
         """`thread_id` as the caller may see it; 404 when it does not exist or they may not."""
         found = await asyncio.to_thread(self.read, thread_id)
-        if found is None or not self.sees(
-            caller, viewers_of(found.metadata, found.values, found.pending)
-        ):
+        if found is None or not self.visible(found, caller):
             raise no_thread(thread_id, caller or self.identity)
         return found
 
@@ -311,17 +321,17 @@ class CheckpointClient:
         """`thread_id` through its graph (the one graph served, for a thread that recorded
         none); `None` when it has no checkpoint. Blocking."""
         api = self.api
-        bounds = api.tables.bounds(thread_id)
-        if bounds is None:
+        found = api.tables.latest(Page(limit=1, ids=[thread_id]))
+        if not found:
             return None
-        [latest] = api.tables.latest(Page(limit=1, ids=[thread_id]))
+        [latest] = found
         metadata = thread_metadata(latest.metadata, api.default_graph)
         graph = api.graph(metadata[GRAPH_ID])
         if graph is None:
             [pending] = api.tables.pending(Page(ids=[thread_id])) or [latest]
             stored = api.saver.get_tuple(_config(thread_id))
             started = stored is not None and bool(stored.checkpoint.get("channel_values"))
-            return _Thread(thread_id, bounds, metadata, None, None, pending.interrupts, started)
+            return _Thread(thread_id, latest, metadata, None, None, pending.interrupts, started)
         snapshot = graph.get_state(_config(thread_id))
         interrupts: dict[str, list[dict[str, Any]]] = {}
         for task in snapshot.tasks:
@@ -330,7 +340,7 @@ class CheckpointClient:
                     {"id": i.id, "value": jsonable(i.value)} for i in task.interrupts
                 ]
         started = bool(snapshot.values) or bool(snapshot.next)
-        return _Thread(thread_id, bounds, metadata, graph, snapshot, interrupts, started)
+        return _Thread(thread_id, latest, metadata, graph, snapshot, interrupts, started)
 
 
 def as_sdk(client: CheckpointClient) -> LangGraphClient:
@@ -416,9 +426,9 @@ class Threads:
         if graph_id is not None and client.api.graph(graph_id) is None:
             raise _no_graph(graph_id, client.api)
         thread_id = thread_id or str(uuid.uuid4())
-        if await asyncio.to_thread(client.api.tables.bounds, thread_id) is not None:
+        if await asyncio.to_thread(client.api.tables.latest, Page(limit=1, ids=[thread_id])):
             if if_exists == "do_nothing":
-                return await self.get(thread_id)
+                return (await client.thread(thread_id, caller)).record()
             raise api_error(
                 409,
                 f"Thread {thread_id} already exists; send another thread id, or "
@@ -429,7 +439,7 @@ class Threads:
         config = RunnableConfig(configurable={"thread_id": thread_id, "checkpoint_ns": ""})
         initial = cast(CheckpointMetadata, {**recorded, "source": "input", "step": -2})
         await asyncio.to_thread(client.api.saver.put, config, empty_checkpoint(), initial, {})
-        return await self.get(thread_id)
+        return (await client.thread(thread_id, caller)).record()
 
     async def search(
         self,
@@ -514,9 +524,7 @@ class Threads:
         except Exception:  # noqa: BLE001 - one unreadable thread never fails a search
             log.exception("Sending thread %s without values: its state cannot be read", thread_id)
             return None
-        if read is None or not client.sees(
-            caller, viewers_of(read.metadata, read.values, read.pending)
-        ):
+        if read is None or not client.visible(read, caller):
             return None
         return read.values
 
@@ -712,7 +720,7 @@ class Runs:
         """Hold the thread and admit the run (`run_refusal`), or raise what the server would."""
         client = self._client
         api = client.api
-        caller = await client.caller()
+        caller, delegations = await client.caller_and_delegations()
         if not isinstance(thread_id, str) or not thread_id:
             raise api_error(
                 422,
@@ -775,18 +783,15 @@ class Runs:
             if found is None and run.get("if_not_exists") != "create":
                 raise no_thread(thread_id, caller or client.identity)
             if found is not None and found.started and not found.metadata[GRAPH_ID]:
-                await client.thread(thread_id, caller)
+                if not client.visible(found, caller):
+                    raise no_thread(thread_id, caller or client.identity)
                 raise _graph_unknown(found, api)
             facts = found.facts() if found is not None else None
             if client.system:
                 if request.writing:
                     raise api_error(403, "command.update and command.goto are taken from nobody.")
-            else:
-                delegations = []
-                if caller is not None and request.answering and api.store is not None:
-                    delegations = await asyncio.to_thread(delegations_for, api.store, caller.user)
-                if refusal := run_refusal(caller, request, facts, delegations):
-                    raise api_error(refusal.status, refusal.detail)
+            elif refusal := run_refusal(caller, request, facts, delegations):
+                raise api_error(refusal.status, refusal.detail)
             graph_name = (facts.graph_id if facts and facts.started else None) or assistant_id
             served = api.graph(graph_name) or graph
             config = _run_config(thread_id, graph_name, str(assistant_id), caller, found, run)

@@ -14,10 +14,9 @@ queries on both:
   thread's newest checkpoint (no newer checkpoint exists, by primary key) whose task is
   unfinished, and decodes each value with the saver's own serde. Nothing else is read:
   no other checkpoint, no state.
-- `latest(...)`: the newest root checkpoint of every thread (its id and metadata), for the
-  searches that are not about pending requests (thread ids, threads updated since a moment).
-- `bounds(thread_id)`: a thread's first and latest checkpoint ids (its creation and last
-  update), `None` for a thread without checkpoints.
+- `latest(...)`: the newest root checkpoint of every thread (its id, the first one's, and its
+  metadata), for the searches that are not about pending requests (thread ids, threads updated
+  since a moment) and for reading one thread.
 
 Rows come in the order asked (`Page`), paged with `limit`/`offset` in the database; times
 are read from the checkpoint ids (uuid6, time-ordered), so no checkpoint is decoded.
@@ -204,18 +203,6 @@ class CheckpointTables:
             {self._limit()}
         """
         return self._rows(query, self._parameters(page), decode=False)
-
-    def bounds(self, thread_id: str) -> tuple[str, str] | None:
-        """The first and the latest root checkpoint ids of `thread_id`; `None` without any."""
-        query = (
-            "SELECT min(checkpoint_id) AS first_id, max(checkpoint_id) AS last_id "
-            "FROM checkpoints WHERE thread_id = %s AND checkpoint_ns = ''"
-        )
-        with self._cursor() as cursor:
-            cursor.execute(self._sql(query), (thread_id,))
-            row = cursor.fetchone()
-        first, last = (row["first_id"], row["last_id"]) if isinstance(row, dict) else row
-        return None if first is None else (str(first), str(last))
 
     # ------------------------------------------------------------------ the SQL of each dialect
 
