@@ -49,8 +49,7 @@ class Caller:
 async def caller_of(headers: Mapping[str, str]) -> Caller:
     """Who sent a request with `headers`: the forwarded token's user, else the bearer
     token's; raises `UnknownToken` saying what to send, or which names disagree."""
-    forwarded = (headers.get(FORWARDED_TOKEN) or "").strip()
-    token = forwarded or token_in(headers)
+    token = forwarded_in(headers) or token_in(headers)
     if not token:
         raise UnknownToken(f"No credentials. {HOW_TO_CALL}")
     try:
@@ -75,6 +74,12 @@ async def authenticate(request: Request) -> Identity:
 async def forwarded_token(headers: Mapping[str, str]) -> str | None:
     """The token Databricks Apps forwarded with a browser's request, verified as `caller_of`
     verifies it; `None` when none was forwarded (the inbox then signs in as elsewhere)."""
-    if not (headers.get(FORWARDED_TOKEN) or "").strip():
+    if not forwarded_in(headers):
         return None
     return (await caller_of(headers)).token
+
+
+def forwarded_in(headers: Mapping[str, str]) -> str:
+    """The token Databricks Apps forwarded with a request (`X-Forwarded-Access-Token`),
+    `""` when none was (or only blanks)."""
+    return (headers.get(FORWARDED_TOKEN) or "").strip()

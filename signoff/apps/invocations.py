@@ -49,22 +49,21 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import httpx
 from databricks_agentkit.runtime.auth import AuthError
 from databricks_agentkit.runtime.store import RuntimeStore
 from databricks_agentkit.runtime.types import Invocation, InvocationContext, JsonValue
 from langgraph_sdk.client import LangGraphClient
-from langgraph_sdk.errors import APIStatusError
 from langgraph_sdk.schema import Command
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from signoff.apps.identity import HOW_TO_CALL, caller_of
-from signoff.checkpoints.api import CheckpointApi
-from signoff.checkpoints.routes import MAX_BODY_BYTES
+from signoff.checkpoints.api import CheckpointApi, as_sdk
+from signoff.checkpoints.routes import MAX_BODY_BYTES, TOO_LARGE
 from signoff.client.answering import Refused, continue_thread, server_message
 from signoff.client.pending_requests import run_on_reason
 from signoff.governance.identity import Identity, UnknownToken
@@ -127,8 +126,7 @@ class StampCaller:
             return
         body = await _body(receive)
         if body is None:
-            message = f"The body is over {MAX_BODY_BYTES} bytes; send at most {MAX_BODY_BYTES}."
-            await error_response(413, "SIGNOFF_TOO_LARGE", message)(scope, receive, send)
+            await error_response(413, "SIGNOFF_TOO_LARGE", TOO_LARGE)(scope, receive, send)
             return
         try:
             stamped = stamped_request(body, caller.identity)
@@ -226,7 +224,7 @@ class Invocations:
             return False
         try:
             await self._client(identity).threads.get(invocation.session_id)
-        except (APIStatusError, httpx.HTTPStatusError):
+        except httpx.HTTPStatusError:  # the SDK's errors are these too
             return False
         return True
 
@@ -289,7 +287,7 @@ class Invocations:
     def _client(self, identity: Identity) -> LangGraphClient:
         if self._api is None:
             raise AuthError("SIGNOFF_STARTING", "The app is not serving yet; try again.", 503)
-        return cast(LangGraphClient, self._api.client(identity))
+        return as_sdk(self._api.client(identity))
 
     @staticmethod
     def _read(value: JsonValue, context: InvocationContext) -> tuple[dict[str, Any], Identity, str]:
@@ -369,8 +367,8 @@ async def _state_or_none(client: LangGraphClient, thread_id: str) -> Any:
     """The thread's state, `None` when there is no such thread (a 404)."""
     try:
         return await client.threads.get_state(thread_id)
-    except (APIStatusError, httpx.HTTPStatusError) as error:
-        if _status(error) == 404:
+    except httpx.HTTPStatusError as error:
+        if error.response.status_code == 404:
             return None
         raise
 
@@ -380,10 +378,9 @@ async def _refusing(call: Awaitable[T]) -> T:
     as the invocation API takes it (`invocation_terms`)."""
     try:
         return await call
-    except (APIStatusError, httpx.HTTPStatusError) as error:
-        status = _status(error) or 500
-        said = server_message(error) if isinstance(error, httpx.HTTPStatusError) else str(error)
-        message = invocation_terms(said)
+    except httpx.HTTPStatusError as error:
+        status = error.response.status_code
+        message = invocation_terms(server_message(error))
         raise AuthError(
             "SIGNOFF_REFUSED", message, status if 400 <= status < 500 else 500
         ) from None
@@ -395,11 +392,6 @@ def invocation_terms(message: str) -> str:
     for langgraph, invocation in IN_INVOCATION_TERMS.items():
         message = message.replace(langgraph, invocation)
     return message
-
-
-def _status(error: Exception) -> int | None:
-    response = getattr(error, "response", None)
-    return getattr(response, "status_code", None)
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:

@@ -47,23 +47,21 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import cast
 from urllib.parse import urlsplit
 
 from databricks_agentkit.runtime.app import DurableAgentServer
 from databricks_agentkit.runtime.auth import InvocationAuthPolicy
 from databricks_agentkit.runtime.store import RuntimeStore, runtime_store_from_environment
 from fastapi import FastAPI
-from langgraph_sdk.client import LangGraphClient
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from signoff.apps.identity import FORWARDED_TOKEN, authenticate, caller_of, forwarded_token
+from signoff.apps.identity import authenticate, caller_of, forwarded_in, forwarded_token
 from signoff.apps.invocations import INVOCATIONS, Invocations, StampCaller, error_response
 from signoff.apps.store import async_capable
-from signoff.checkpoints.api import opened_api
+from signoff.checkpoints.api import as_sdk, opened_api
 from signoff.checkpoints.routes import langgraph_api_routes
 from signoff.client.sweeper import sweep_forever
 from signoff.governance.identity import UnknownToken
@@ -112,7 +110,7 @@ class CallerMiddleware:
         if str(scope.get("path", "")).startswith(INVOCATIONS):
             await self.invocations(scope, receive, send)
             return
-        if token := Headers(scope=scope).get(FORWARDED_TOKEN):
+        if token := forwarded_in(Headers(scope=scope)):
             try:
                 await caller_of(Headers(scope=scope))
             except UnknownToken as unknown:
@@ -120,7 +118,7 @@ class CallerMiddleware:
                     scope, receive, send
                 )
                 return
-            MutableHeaders(scope=scope)["authorization"] = f"Bearer {token.strip()}"
+            MutableHeaders(scope=scope)["authorization"] = f"Bearer {token}"
         await self.app(scope, receive, send)
 
 
@@ -134,7 +132,7 @@ def browser_refusal(scope: Scope) -> JSONResponse | None:
     path = str(scope.get("path", ""))
     if (
         scope["method"] in SAFE_METHODS
-        or not (headers.get(FORWARDED_TOKEN) or "").strip()
+        or not forwarded_in(headers)
         or path == INBOX
         or path.startswith(f"{INBOX}/")
     ):
@@ -210,7 +208,7 @@ def build_app(graph: str | None = None, checkpointer: str | None = None) -> Dura
         async with opened_api(checkpointer) as api:
             api_routes = langgraph_api_routes(api, authenticate)
             app.router.routes.extend(api_routes)
-            system = cast(LangGraphClient, api.client(None, system=True))
+            system = as_sdk(api.client(None, system=True))
             if api.store is None:
                 raise RuntimeError("The checkpoint store opened no store for grants.")
             serve_from(Deployment(system, async_capable(api.store), forwarded_token))

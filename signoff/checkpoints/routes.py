@@ -31,6 +31,8 @@ from signoff.protocol.bounds import MAX_DEPTH
 MAX_BODY_BYTES = 1024 * 1024
 """The largest request body read (each value in it is bounded further by
 `signoff.protocol.bounds`)."""
+TOO_LARGE = f"The body is over {MAX_BODY_BYTES} bytes; send at most {MAX_BODY_BYTES}."
+"""The refusal (413) of a larger body."""
 
 Handler = Callable[[CheckpointClient, Request, dict[str, Any]], Awaitable[Any]]
 
@@ -107,9 +109,7 @@ async def _body(request: Request) -> dict[str, Any]:
     async for chunk in request.stream():
         raw += chunk
         if len(raw) > MAX_BODY_BYTES:
-            raise api_error(
-                413, f"The body is over {MAX_BODY_BYTES} bytes; send at most {MAX_BODY_BYTES}."
-            )
+            raise api_error(413, TOO_LARGE)
     if not raw.strip():
         return {}
     try:
