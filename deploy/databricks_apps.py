@@ -48,11 +48,16 @@ from databricks.sdk.service.apps import (
 from databricks.sdk.service.workspace import ImportFormat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from model_serving import deployment_arguments, project_requirements  # noqa: E402  # the sibling script
+from common import (  # noqa: E402  # the sibling module
+    ROOT,
+    deployment_arguments,
+    deployment_environment,
+    project_requirements,
+    run_deployment,
+)
 
 from signoff.graphs import GRAPHS  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 APP_YAML = ROOT / "deploy" / "apps" / "app.yaml"
 SOURCES = ("signoff", "signoff.toml")
 USER_SCOPES = ("iam.current-user:read", "iam.access-control:read")
@@ -118,12 +123,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         app=app,
         source_path=source_path,
         uploads=list(source_files(source_path)),
-        environment={
-            "LAKEBASE_INSTANCE_NAME": args.lakebase_instance,
-            "SIGNOFF_APP_GRAPH": args.graph,
-            "SIGNOFF_EMULATOR": "off",
-            **dict(args.env),
-        },
+        environment=deployment_environment(args, "SIGNOFF_APP_GRAPH"),
     )
 
 
@@ -225,14 +225,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line."""
-    args = parse_args(argv)
-    plan = make_plan(args)
-    if args.dry_run:
-        print("Dry run: nothing is contacted. The deployment would call:")
-        print(describe(plan))
-        return 0
-    deploy(plan)
-    return 0
+    return run_deployment(parse_args(argv), make_plan, describe, deploy)
 
 
 if __name__ == "__main__":

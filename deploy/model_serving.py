@@ -31,12 +31,17 @@ import json
 import os
 import sys
 import tempfile
-import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import mlflow
+from common import (  # the sibling module, beside this script
+    ROOT,
+    deployment_arguments,
+    deployment_environment,
+    project_requirements,
+    run_deployment,
+)
 from mlflow.models.resources import (
     DatabricksFunction,
     DatabricksGenieSpace,
@@ -49,7 +54,6 @@ from mlflow.models.resources import (
 from signoff.graphs import GRAPHS
 from signoff.settings import load_settings
 
-ROOT = Path(__file__).resolve().parents[1]
 ENTRY_POINT = "deploy/serving_entry.py"
 CODE_PATHS = ("signoff", "graphs", "tools", "signoff.toml")
 AGENT_GRAPHS = frozenset({"review_tool_calls", "databricks_workflow"})
@@ -99,19 +103,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
             "resources": resources(args.graph, args.lakebase_instance, args.sql_warehouse),
             "input_example": VALIDATION_REQUESTS[args.graph],
         },
-        environment_vars={
-            "LAKEBASE_INSTANCE_NAME": args.lakebase_instance,
-            "SIGNOFF_SERVING_GRAPH": args.graph,
-            "SIGNOFF_EMULATOR": "off",  # never fall back to the offline emulator in production
-            **dict(args.env),
-        },
+        environment_vars=deployment_environment(args, "SIGNOFF_SERVING_GRAPH"),
     )
-
-
-def project_requirements() -> list[str]:
-    """The runtime dependencies declared in `pyproject.toml`."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    return list(project["dependencies"])
 
 
 def resources(
@@ -192,44 +185,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def deployment_arguments(parser: argparse.ArgumentParser, deployed: str) -> None:
-    """The options every deploy script takes: the Lakebase instance that keeps the threads,
-    extra environment variables of the `deployed` thing (an endpoint, an app), `--dry-run`."""
-    parser.add_argument(
-        "--lakebase-instance", required=True, help="Lakebase instance that keeps the threads"
-    )
-    parser.add_argument(
-        "--env",
-        type=env_pair,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help=f"extra environment variable of the {deployed} (repeatable), "
-        "e.g. a {{secrets/...}}",
-    )
-    parser.add_argument(
-        "--dry-run", action="store_true", help="print each call it would make; contact nothing"
-    )
-
-
-def env_pair(text: str) -> tuple[str, str]:
-    """Parse one `KEY=VALUE`."""
-    key, separator, value = text.partition("=")
-    if not separator or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, value
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the command line."""
-    args = parse_args(argv)
-    plan = make_plan(args)
-    if args.dry_run:
-        print("Dry run: nothing is contacted. The deployment would call:")
-        print(describe(plan))
-        return 0
-    deploy(plan)
-    return 0
+    return run_deployment(parse_args(argv), make_plan, describe, deploy)
 
 
 if __name__ == "__main__":
