@@ -9,7 +9,7 @@ kept where the checkpoints are (`SIGNOFF_CHECKPOINTER`):
   (default `.signoff/ledger.jsonl`), appended under an exclusive file lock;
 - PostgreSQL or Lakebase: one row per entry in table `signoff_ledger` of that database (the
   entry's JSON line, its key as the primary key), shared by every replica
-  (`signoff.signals.outbox` creates the table).
+  (`signoff.databricks.shared_state` creates the table).
 
 Every execution carries an idempotency key (`signoff.execution.idempotency`). Recording checks
 the key (under the file lock, or by the table's unique key: `INSERT ... ON CONFLICT DO NOTHING`
@@ -30,9 +30,9 @@ from typing import Any, TypedDict
 
 from signoff.clock import stamp
 from signoff.databricks.checkpointer import Backend, choose_backend, retrying
+from signoff.databricks.shared_state import POOL_TIMEOUT_SECONDS, shared_pool
 from signoff.governance.identity import run_thread_id
 from signoff.settings import environment
-from signoff.signals.outbox import BUSY_TIMEOUT_SECONDS, shared_pool
 
 
 class LedgerEntry(TypedDict):
@@ -94,7 +94,7 @@ def execute(kind: str, details: dict[str, Any], key: str) -> LedgerEntry:
 
 def _recorded_in_table(backend: Backend, entry: LedgerEntry) -> LedgerEntry:
     """`entry` written to `signoff_ledger` unless its key is there already; the entry kept."""
-    with shared_pool(backend).connection(timeout=BUSY_TIMEOUT_SECONDS) as connection:
+    with shared_pool(backend).connection(timeout=POOL_TIMEOUT_SECONDS) as connection:
         if connection.execute(
             "INSERT INTO signoff_ledger (key, entry) VALUES (%s, %s) "
             "ON CONFLICT (key) DO NOTHING RETURNING key",
@@ -113,7 +113,7 @@ def read_entries(path: Path | None = None, *, setting: str | None = None) -> lis
     `SIGNOFF_LEDGER`)."""
     backend = choose_backend(setting)
     if backend.kind != "sqlite":
-        with shared_pool(backend).connection(timeout=BUSY_TIMEOUT_SECONDS) as connection:
+        with shared_pool(backend).connection(timeout=POOL_TIMEOUT_SECONDS) as connection:
             rows = connection.execute("SELECT entry FROM signoff_ledger ORDER BY position")
             return [json.loads(row["entry"]) for row in rows]
     path = path or ledger_path()

@@ -12,9 +12,9 @@ uses it (`CREATE TABLE IF NOT EXISTS`, under an advisory lock on PostgreSQL so t
 starting together do not collide).
 
 `opened_outbox()` yields an `Outbox` for one block of work: on SQLite a connection of its
-own, on PostgreSQL and Lakebase a connection borrowed from the process's `shared_pool` (a
-few health-checked connections, opened once per process and database and also used by
-`signoff.execution.ledger`), so a notification costs one statement, not a connection.
+own, on PostgreSQL and Lakebase a connection borrowed from the process's pool to the
+deployment's database (`signoff.databricks.shared_state`, which also makes the table and
+serves the ledger), so a notification costs one statement, not a connection.
 
 A claim is one statement that picks the oldest due event, counts the attempt and leases the
 event until `lease_end`, so no other pass, in this process or another, sends it meanwhile:
@@ -25,29 +25,23 @@ again when the lease ends.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import sqlite3
-import threading
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from signoff.databricks.checkpointer import Backend, SiblingCheck, choose_backend, pooled_postgres
-from signoff.databricks.workspace import workspace_client
+from signoff.databricks.checkpointer import choose_backend
+from signoff.databricks.shared_state import POOL_TIMEOUT_SECONDS, shared_pool
 from signoff.settings import environment
 
 if TYPE_CHECKING:
     from psycopg import Connection
     from psycopg.rows import DictRow
-    from psycopg_pool import ConnectionPool
 
 BUSY_TIMEOUT_SECONDS = 10.0
-"""How long a statement waits for SQLite's write lock, or for a pooled connection."""
-LAKEBASE_POOL_SIZE = 4
-"""Connections per process in the shared pool of a Lakebase instance."""
+"""How long a statement waits for SQLite's write lock."""
 
 _SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -73,28 +67,6 @@ WHERE id = (
 )
 RETURNING id, type, body, attempts
 """
-POSTGRES_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS signoff_outbox (
-        id TEXT PRIMARY KEY,
-        type TEXT NOT NULL,
-        body BYTEA NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at DOUBLE PRECISION NOT NULL,
-        delivered_at DOUBLE PRECISION,
-        gave_up_at DOUBLE PRECISION,
-        last_error TEXT,
-        created_at DOUBLE PRECISION NOT NULL
-    )""",
-    """CREATE INDEX IF NOT EXISTS signoff_outbox_due ON signoff_outbox (next_attempt_at)
-        WHERE delivered_at IS NULL AND gave_up_at IS NULL""",
-    """CREATE TABLE IF NOT EXISTS signoff_ledger (
-        position BIGINT GENERATED ALWAYS AS IDENTITY,
-        key TEXT PRIMARY KEY,
-        entry TEXT NOT NULL
-    )""",
-)
-"""The shared state's tables on PostgreSQL and Lakebase (times are epoch seconds; a ledger
-entry is its JSON line, `position` keeps the order it was written in)."""
 _POSTGRES_CLAIM = """
 UPDATE signoff_outbox SET attempts = attempts + 1, next_attempt_at = %(lease_end)s
 WHERE id = (
@@ -105,8 +77,6 @@ WHERE id = (
 )
 RETURNING id, type, body, attempts
 """
-_SCHEMA_LOCK = zlib.crc32(b"signoff shared state schema")
-"""The advisory lock that serializes creating the tables across processes."""
 
 
 @dataclass(frozen=True)
@@ -145,10 +115,10 @@ def outbox_path() -> Path:
 
 
 @contextlib.contextmanager
-def opened_outbox(setting: str | None = None) -> Iterator[Outbox]:
-    """The outbox of the deployment whose checkpoints `setting` names (default:
-    `SIGNOFF_CHECKPOINTER`, as `choose_backend` reads it), for the block."""
-    backend = choose_backend(setting)
+def opened_outbox() -> Iterator[Outbox]:
+    """The outbox of the deployment whose checkpoints `SIGNOFF_CHECKPOINTER` names (as
+    `choose_backend` reads it), for the block."""
+    backend = choose_backend()
     if backend.kind == "sqlite":
         path = outbox_path()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,7 +130,7 @@ def opened_outbox(setting: str | None = None) -> Iterator[Outbox]:
         finally:
             db.close()
     else:
-        with shared_pool(backend).connection(timeout=BUSY_TIMEOUT_SECONDS) as connection:
+        with shared_pool(backend).connection(timeout=POOL_TIMEOUT_SECONDS) as connection:
             yield PostgresOutbox(connection)
 
 
@@ -239,54 +209,3 @@ class PostgresOutbox:
             (when, error, event.id, event.attempts),
         )
         return cursor.rowcount > 0
-
-
-_pools: dict[Backend, Any] = {}
-_pools_lock = threading.Lock()
-_tables_made: set[Backend] = set()
-"""The databases whose shared-state tables this process has made sure of."""
-_closing = contextlib.ExitStack()
-atexit.register(_closing.close)
-
-
-def shared_pool(backend: Backend) -> ConnectionPool[Connection[DictRow]]:
-    """This process's pool of health-checked connections (autocommit, rows as dicts) to the
-    PostgreSQL or Lakebase database of `backend`, opened on first use with the shared state's
-    tables created, and closed when the process exits."""
-    with _pools_lock:
-        if backend not in _pools:
-            if backend.kind == "postgres":
-                _pools[backend] = _closing.enter_context(pooled_postgres(backend.target))
-            elif backend.kind == "lakebase":
-                _pools[backend] = _lakebase_pool(backend.target)
-            else:
-                raise ValueError(f"{backend.describe()} is not a PostgreSQL database.")
-        pool: ConnectionPool[Connection[DictRow]] = _pools[backend]
-        if backend not in _tables_made:  # kept for the next call when the database is away
-            with (
-                pool.connection(timeout=BUSY_TIMEOUT_SECONDS) as connection,
-                connection.transaction(),
-            ):
-                connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                for statement in POSTGRES_SCHEMA:
-                    connection.execute(statement)
-            _tables_made.add(backend)
-        return pool
-
-
-def _lakebase_pool(instance: str) -> ConnectionPool[Connection[DictRow]]:
-    """A pool on Lakebase `instance` through databricks-ai-bridge (as databricks-langchain's
-    savers connect), its credentials generated and rotated by the workspace client."""
-    from databricks_ai_bridge.lakebase import LakebasePool
-
-    check = SiblingCheck()
-    lakebase = LakebasePool(
-        instance_name=instance,
-        workspace_client=workspace_client(),
-        check=check,
-        max_size=LAKEBASE_POOL_SIZE,
-    )
-    check.pool = lakebase.pool
-    _closing.callback(lakebase.close)
-    pool: ConnectionPool[Connection[DictRow]] = lakebase.pool
-    return pool
