@@ -91,10 +91,13 @@ class Turn:
     """`False`: nothing runs, the reply shows the thread as it is."""
     refusal: str | None = None
     """Why `mcp_approval_response` items were not applied (then nothing runs)."""
+    held: StateSnapshot | None = None
+    """The thread as read while it is held, for a turn that runs nothing."""
 
     def reply(self) -> Reply:
         """What the thread says now, with the refusal if there was one."""
-        return reply_for(self.graph.get_state(self.config), self.graph.name, self.refusal)
+        snapshot = self.held if not self.runs and self.held else self.graph.get_state(self.config)
+        return reply_for(snapshot, self.graph.name, self.refusal)
 
 
 class SignoffAgent(ResponsesAgent):
@@ -215,12 +218,12 @@ class SignoffAgent(ResponsesAgent):
                 except NotAnswered as refused:  # the reply says why, the thread stays as it is
                     if not _sees(identity, snapshot):  # why, and nothing of what it waits for
                         raise PermissionError(str(refused)) from None
-                    turn = Turn(graph, config, runs=False, refusal=str(refused))
+                    turn = Turn(graph, config, runs=False, refusal=str(refused), held=snapshot)
                 yield turn
             elif only_asks(request) and snapshot.created_at is not None:
                 if not _sees(identity, snapshot):
                     raise ValueError(not_visible(thread_id, identity))  # shows it to nobody else
-                yield Turn(graph, config, runs=False)
+                yield Turn(graph, config, runs=False, held=snapshot)
             else:
                 yield Turn(graph, config, new_input(graph, request, snapshot, thread_id))
 
@@ -230,9 +233,8 @@ def _recorded(
 ) -> dict[str, Any]:
     """What the run records in the thread's checkpoints (`signoff.checkpoints.records`): its
     graph, owner and viewers, so that a `CheckpointApi` lists, shows and sweeps the thread."""
-    pending = [{"id": i.id, "value": i.value} for i in snapshot.interrupts]
     thread = thread_metadata(snapshot.metadata or {})
-    return run_metadata(graph.name, identity, thread, snapshot.values, pending)
+    return run_metadata(graph.name, identity, thread, snapshot.values, _pending(snapshot))
 
 
 def run_metadata(
@@ -287,8 +289,12 @@ def thread_metadata(stored: Mapping[str, Any], default_graph: str = "") -> dict[
 def _sees(identity: Identity | None, snapshot: StateSnapshot) -> bool:
     """Whether `identity` may see the thread of `snapshot` (`signoff.governance.visibility`):
     who may not is shown nothing of what it waits for."""
-    pending = [{"id": i.id, "value": i.value} for i in snapshot.interrupts]
-    return may_see(identity, viewers_of({}, snapshot.values, pending))
+    return may_see(identity, viewers_of({}, snapshot.values, _pending(snapshot)))
+
+
+def _pending(snapshot: StateSnapshot) -> list[dict[str, Any]]:
+    """The interrupts `snapshot` waits on, as the server's `{"id", "value"}` records."""
+    return [{"id": i.id, "value": i.value} for i in snapshot.interrupts]
 
 
 def _event(data: dict[str, Any], **extra: Any) -> ResponsesAgentStreamEvent:
