@@ -526,7 +526,7 @@ async def _stats(client: LangGraphClient, args: argparse.Namespace) -> None:
             for decision, count in sorted(stats.decisions_today.items())
         ),
     ]
-    print_listing("signoff", STATS_COLUMNS, rows, rows)
+    print_listing("signoff", STATS_COLUMNS, rows)
 
 
 async def _sweep(client: LangGraphClient, args: argparse.Namespace) -> None:

@@ -170,7 +170,7 @@ def grants_command(args: argparse.Namespace) -> int:
         ]
         for grant in listed
     ]
-    print_listing(f"{len(listed)} grants", GRANT_COLUMNS[: 8 if args.all else 7], rows, rows)
+    print_listing(f"{len(listed)} grants", GRANT_COLUMNS[: 8 if args.all else 7], rows)
     return 0
 
 
@@ -231,7 +231,7 @@ def delegations_command(args: argparse.Namespace) -> int:
         ]
         for item in listed
     ]
-    print_listing(f"{len(listed)} delegations", DELEGATION_COLUMNS, rows, rows)
+    print_listing(f"{len(listed)} delegations", DELEGATION_COLUMNS, rows)
     return 0
 
 

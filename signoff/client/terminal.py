@@ -172,11 +172,13 @@ def print_listing(
     title: str,
     columns: Sequence[Column],
     cells: Sequence[Sequence[str]],
-    lines: Iterable[Sequence[Any]],
+    lines: Iterable[Sequence[Any]] | None = None,
 ) -> None:
     """In a terminal, `cells` (one row per item) as a table fitted to it, under `title`;
-    otherwise `lines` (the same items, full values) as tab-separated lines."""
+    otherwise `lines` (the same items, full values; by default the cells) as tab-separated
+    lines."""
     if console.is_terminal:
         console.print(fitted_table(columns, cells, console.width, title))
         return
-    sys.stdout.writelines("\t".join(plain(field) for field in line) + "\n" for line in lines)
+    piped = cells if lines is None else lines
+    sys.stdout.writelines("\t".join(plain(field) for field in line) + "\n" for line in piped)
