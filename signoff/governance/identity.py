@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cachetools import TTLCache
+from cachetools import TTLCache, cached
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_config
 
@@ -99,14 +99,14 @@ def resolve_token(token: str) -> Identity:
         raise UnknownToken(
             "this is a token the server made to answer one Slack click; it signs nobody in"
         )
-    key = hashlib.sha256(token.encode()).hexdigest()
-    with _cache_lock:
-        if (known := _cache.get(key)) is not None:
-            return known
-    identity = configured_resolver()(token)
-    with _cache_lock:
-        _cache[key] = identity
-    return identity
+    return _resolved(token)
+
+
+@cached(_cache, key=lambda token: hashlib.sha256(token.encode()).hexdigest(), lock=_cache_lock)
+def _resolved(token: str) -> Identity:
+    """The configured resolver's identity for `token`, cached for `CACHE_SECONDS` under a hash
+    of it (a refusal is not cached)."""
+    return configured_resolver()(token)
 
 
 def configured_resolver() -> TokenResolver:
@@ -136,14 +136,12 @@ def databricks_identity(token: str) -> Identity:
     return Identity(user=me.user_name, groups=groups)
 
 
+@cached(_users, key=lambda user_name: user_name.casefold(), lock=_cache_lock)
 def workspace_user(user_name: str) -> Identity:
     """The active workspace user whose user name is `user_name` (an email; compared ignoring
     case), with their groups, as the server's own workspace client reads them (SCIM users,
     `userName eq`); raises `UnknownUser`. Cached for `CACHE_SECONDS`. Blocking."""
     key = user_name.casefold()
-    with _cache_lock:
-        if (known := _users.get(key)) is not None:
-            return known
     workspace = workspace_client()
     found = [
         user
@@ -158,10 +156,7 @@ def workspace_user(user_name: str) -> Identity:
             f"{user_name!r}"
         )
     groups = frozenset(group.display for group in found[0].groups or [] if group.display)
-    identity = Identity(user=found[0].user_name, groups=groups)
-    with _cache_lock:
-        _users[key] = identity
-    return identity
+    return Identity(user=found[0].user_name, groups=groups)
 
 
 def caller_identity() -> Identity | None:
