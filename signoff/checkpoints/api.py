@@ -57,6 +57,7 @@ from langgraph_sdk.client import LangGraphClient
 
 from signoff.checkpoints.errors import api_error, no_thread, not_signed_in
 from signoff.checkpoints.records import (
+    interrupt_records,
     interrupts_of,
     jsonable,
     reserved_keys,
@@ -333,12 +334,8 @@ class CheckpointClient:
             started = stored is not None and bool(stored.checkpoint.get("channel_values"))
             return _Thread(thread_id, latest, metadata, None, None, pending.interrupts, started)
         snapshot = graph.get_state(_config(thread_id))
-        interrupts: dict[str, list[dict[str, Any]]] = {}
-        for task in snapshot.tasks:
-            if task.interrupts:
-                interrupts[task.id] = [
-                    {"id": i.id, "value": jsonable(i.value)} for i in task.interrupts
-                ]
+        waiting = (task for task in snapshot.tasks if task.interrupts)
+        interrupts = {task.id: interrupt_records(task.interrupts) for task in waiting}
         started = bool(snapshot.values) or bool(snapshot.next)
         return _Thread(thread_id, latest, metadata, graph, snapshot, interrupts, started)
 

@@ -13,11 +13,11 @@ sends them. The keys LangGraph keeps in checkpoint metadata and those signoff's 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
-from langgraph.types import StateSnapshot
+from langgraph.types import Interrupt, StateSnapshot
 
 from signoff.server.admission import RUN_METADATA_SET_BY_SERVER
 from signoff.serving.agent import thread_metadata
@@ -82,7 +82,12 @@ def _default(value: Any) -> Any:
 
 def interrupts_of(snapshot: StateSnapshot) -> list[dict[str, Any]]:
     """The interrupts `snapshot` waits on, as `{"id", "value"}`."""
-    return [{"id": i.id, "value": jsonable(i.value)} for i in snapshot.interrupts]
+    return interrupt_records(snapshot.interrupts)
+
+
+def interrupt_records(interrupts: Iterable[Interrupt]) -> list[dict[str, Any]]:
+    """`interrupts` as the server's `{"id", "value"}` records, their values in JSON form."""
+    return [{"id": i.id, "value": jsonable(i.value)} for i in interrupts]
 
 
 def status_of(interrupts: Mapping[str, list[Any]] | list[Any]) -> str:
@@ -125,7 +130,7 @@ def state_record(snapshot: StateSnapshot, default_graph: str = "") -> dict[str, 
                 "name": task.name,
                 "path": jsonable(task.path),
                 "error": None if task.error is None else str(task.error),
-                "interrupts": [{"id": i.id, "value": jsonable(i.value)} for i in task.interrupts],
+                "interrupts": interrupt_records(task.interrupts),
                 "checkpoint": None,
                 "state": None,
                 "result": jsonable(task.result),
