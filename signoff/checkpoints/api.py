@@ -40,8 +40,8 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import ExitStack, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cached_property
@@ -770,9 +770,9 @@ class Runs:
             metadata=metadata if isinstance(metadata, dict) else {"metadata": metadata},
             multitask_strategy=run.get("multitask_strategy"),
         )
-        with _entered(api.locks.hold(thread_id)) as hold:
+        with ExitStack() as holding:  # the thread, released here unless handed to the run
             try:
-                await asyncio.to_thread(hold.enter)
+                await asyncio.to_thread(holding.enter_context, api.locks.hold(thread_id))
             except ValueError as busy:  # taken here or by another process: say so to who sees it
                 await client.thread(thread_id, caller)
                 raise api_error(409, str(busy)) from None
@@ -792,7 +792,7 @@ class Runs:
             graph_name = (facts.graph_id if facts and facts.started else None) or assistant_id
             served = api.graph(graph_name) or graph
             config = _run_config(thread_id, graph_name, str(assistant_id), caller, found, run)
-            started = _Started(api, served, _graph_input(run), config, hold.handed_over(), run)
+            started = _Started(api, served, _graph_input(run), config, holding.pop_all(), run)
         return started
 
 
@@ -818,40 +818,6 @@ def _run_problems(run: dict[str, Any]) -> list[str]:
     if run.get("if_not_exists") not in (None, "create", "reject"):
         problems.append("if_not_exists must be create or reject")
     return problems
-
-
-class _Hold:
-    """A thread held for a run: entered in a worker thread, released when the run ends (or at
-    once, when the run is refused)."""
-
-    def __init__(self, manager: Any) -> None:
-        self._manager = manager
-        self._entered = False
-
-    def enter(self) -> None:
-        self._manager.__enter__()
-        self._entered = True
-
-    def exit(self) -> None:
-        if self._entered:
-            self._entered = False
-            self._manager.__exit__(None, None, None)
-
-    def handed_over(self) -> _Hold:
-        """This hold, now the run's to release: leaving `_entered` keeps it."""
-        kept = _Hold(self._manager)
-        kept._entered, self._entered = self._entered, False
-        return kept
-
-
-@contextmanager
-def _entered(manager: Any) -> Iterator[_Hold]:
-    """A `_Hold` of `manager` that is released on leaving unless handed over to a run."""
-    hold = _Hold(manager)
-    try:
-        yield hold
-    finally:
-        hold.exit()
 
 
 def _run_config(
@@ -904,7 +870,7 @@ class _Started:
         graph: CompiledStateGraph,
         graph_input: Any,
         config: RunnableConfig,
-        hold: _Hold,
+        hold: ExitStack,
         run: dict[str, Any],
     ) -> None:
         self.graph = graph
@@ -936,7 +902,7 @@ class _Started:
         try:
             return await asyncio.to_thread(self._run)
         finally:
-            await asyncio.to_thread(self.hold.exit)
+            await asyncio.to_thread(self.hold.close)
 
     def _run(self) -> dict[str, Any]:
         try:
